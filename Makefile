@@ -1,0 +1,32 @@
+# Two commands: `make run` (install, then the default pipeline) and `make test` (install, then pytest).
+# Both create .venv on first use and are idempotent. GPU users: make run TORCH="torch==2.13.0"
+# with the CUDA wheel index of their choice, e.g. PIP_EXTRA_INDEX_URL=... make run TORCH=torch.
+PYTHON  ?= python3
+VENV    ?= .venv
+TORCH   ?= torch==2.13.0
+CONFIG  ?= config/config.yaml
+CORES   ?= all
+PYTEST_ARGS ?=
+
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q "$(TORCH)"
+	$(BIN)/python -m pip install -q -e ".[test]"
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) all
+
+test: $(STAMP)
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .snakemake

@@ -1,0 +1,64 @@
+"""Cross-field checks of a schema-validated configuration.
+
+``config/schema.yaml`` checks types, ranges and names; what a schema cannot say (a model
+conditioned on a label the dataset does not compute, a range given backwards) is checked
+here, once, before any job runs. Each message names the offending key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+
+class ConfigError(ValueError):
+    """An invalid configuration; the message starts with the key's path."""
+
+
+def _check_range(key: str, value) -> None:
+    lo, hi = value
+    if lo > hi:
+        raise ConfigError(f"{key}: range [{lo}, {hi}] is reversed")
+
+
+def check_config(config: Mapping) -> None:
+    """Raise ConfigError for the first inconsistency found in a validated config."""
+    for name, ds in config["datasets"].items():
+        key = f"datasets.{name}"
+        labels = set(ds.get("labels", []))
+        initial = ds["initial"]
+        if initial["kind"] == "random":
+            for field in ("n_atoms", "formula"):
+                if field not in initial:
+                    raise ConfigError(f"{key}.initial.{field}: required when kind is random")
+            _check_range(f"{key}.initial.n_atoms", initial["n_atoms"])
+        if ds["protocol"]["stages"][-1]["kind"] != "md" and ds["protocol"].get("frames", 1) > 1:
+            raise ConfigError(
+                f"{key}.protocol.stages: the last stage must be md when frames > 1 "
+                "(frames are decorrelated by continuing it)"
+            )
+        for process, sets in ds.get("models", {}).items():
+            for cond in sets:
+                if cond == "none":
+                    continue
+                if not labels:
+                    raise ConfigError(
+                        f"{key}.models.{process}: conditioning '{cond}' needs labels; "
+                        f"{name} has none (use 'none')"
+                    )
+                if cond != "all" and cond not in labels:
+                    raise ConfigError(
+                        f"{key}.models.{process}: '{cond}' is not a label of {name} "
+                        f"(labels: {sorted(labels)})"
+                    )
+        if ds.get("models") and "rho_max" not in ds:
+            raise ConfigError(f"{key}.rho_max: required to train models (ghost-atom density)")
+        targets = ds.get("sampling", {}).get("targets", {})
+        for prop, rng in targets.items():
+            if prop not in labels:
+                raise ConfigError(
+                    f"{key}.sampling.targets.{prop}: not a label of {name} (labels: {sorted(labels)})"
+                )
+            _check_range(f"{key}.sampling.targets.{prop}", rng)
+    proc = config.get("process", {})
+    if proc and proc["t_min"] >= proc["t_max"]:
+        raise ConfigError(f"process.t_min: {proc['t_min']} must be below t_max {proc['t_max']}")

@@ -1,0 +1,85 @@
+"""File I/O shared by every stage: atomic writes and validated extxyz structures."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+from ase.data import chemical_symbols
+from ase.io import read, write
+
+
+class StructureError(ValueError):
+    """A structure file or frame that cannot be used; the message names file and frame."""
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
+
+    A job killed at any moment leaves either the old file or none, never a partial one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_structures(path: str | os.PathLike, frames: Iterable[Atoms]) -> None:
+    """Write frames to an extxyz file atomically (an empty list gives an empty file)."""
+    frames = list(frames)
+    with atomic_path(path) as tmp:
+        if frames:
+            write(tmp, frames, format="extxyz")
+        else:
+            tmp.write_text("")
+
+
+def validate_frame(atoms: Atoms, where: str, elements: Iterable[str] | None = None) -> None:
+    """Raise StructureError (naming ``where``) for a frame no stage can use.
+
+    Checks: a periodic, non-degenerate cell; finite positions; known elements (or those in
+    ``elements`` when given).
+    """
+    if not atoms.pbc.all() or atoms.cell.rank < 3:
+        raise StructureError(f"{where}: no periodic 3D cell")
+    if abs(atoms.cell.volume) < 1e-6:
+        raise StructureError(f"{where}: degenerate cell (volume {atoms.cell.volume:.3g} Å^3)")
+    if not np.isfinite(atoms.positions).all():
+        raise StructureError(f"{where}: non-finite positions")
+    symbols = set(atoms.get_chemical_symbols())
+    allowed = set(elements) if elements is not None else set(chemical_symbols[1:])
+    unknown = sorted(symbols - allowed)
+    if unknown:
+        raise StructureError(f"{where}: element(s) {', '.join(unknown)} not in {sorted(allowed)}")
+
+
+def read_structures(path: str | os.PathLike, elements: Iterable[str] | None = None) -> list[Atoms]:
+    """Read every frame of an extxyz file and validate each (see ``validate_frame``).
+
+    An empty file holds no frames. Errors name the file and the frame index.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise StructureError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        return []
+    try:
+        frames = read(path, index=":", format="extxyz")
+    except Exception as exc:  # ASE raises many types for malformed files
+        raise StructureError(f"{path}: not a readable extxyz file ({exc})") from exc
+    elements = list(elements) if elements is not None else None
+    for i, atoms in enumerate(frames):
+        validate_frame(atoms, f"{path} frame {i}", elements)
+    return frames

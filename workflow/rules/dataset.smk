@@ -1,0 +1,44 @@
+# Stage 1: amorphous datasets by LAMMPS melt-quench, one job per shard of replicas.
+
+
+rule melt_quench:
+    output:
+        structures=f"{RESULTS}/datasets/{{dataset}}/shards/{{shard}}.extxyz",
+        failures=f"{RESULTS}/datasets/{{dataset}}/shards/{{shard}}.failures.csv",
+    params:
+        dataset=lambda w: w.dataset,
+        cfg=lambda w: dataset_cfg(w.dataset),
+        seed=config["seed"],
+    log:
+        f"{RESULTS}/logs/datasets/{{dataset}}/shard{{shard}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/datasets/{{dataset}}/shard{{shard}}.tsv"
+    threads: 1
+    resources:
+        runtime=60,
+    conda:
+        ENV
+    script:
+        "../scripts/melt_quench.py"
+
+
+rule merge_dataset:
+    input:
+        structures=lambda w: expand(
+            f"{RESULTS}/datasets/{w.dataset}/shards/{{k}}.extxyz", k=md_shards(w.dataset)
+        ),
+        failures=lambda w: expand(
+            f"{RESULTS}/datasets/{w.dataset}/shards/{{k}}.failures.csv",
+            k=md_shards(w.dataset),
+        ),
+    output:
+        structures=f"{RESULTS}/datasets/{{dataset}}/structures.extxyz",
+        failures=f"{RESULTS}/datasets/{{dataset}}/failures.csv",
+    log:
+        f"{RESULTS}/logs/datasets/{{dataset}}/merge.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/datasets/{{dataset}}/merge.tsv"
+    conda:
+        ENV
+    script:
+        "../scripts/merge_dataset.py"
