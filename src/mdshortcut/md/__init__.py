@@ -1,0 +1,1 @@
+"""Molecular dynamics with LAMMPS: potentials and melt-quench protocols."""
