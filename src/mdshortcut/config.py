@@ -62,3 +62,16 @@ def check_config(config: Mapping) -> None:
     proc = config.get("process", {})
     if proc and proc["t_min"] >= proc["t_max"]:
         raise ConfigError(f"process.t_min: {proc['t_min']} must be below t_max {proc['t_max']}")
+
+
+def describe_validation_error(exc: BaseException) -> str:
+    """One line naming the config key of a jsonschema ValidationError wrapped by Snakemake."""
+    import jsonschema
+
+    cause = exc
+    while cause is not None and not isinstance(cause, jsonschema.ValidationError):
+        cause = cause.__cause__ or cause.__context__
+    if not isinstance(cause, jsonschema.ValidationError):
+        return str(exc)
+    key = ".".join(str(p) for p in cause.absolute_path) or "<top level>"
+    return f"invalid config: {key}: {cause.message}"

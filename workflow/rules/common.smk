@@ -1,10 +1,6 @@
 # Shared helpers of the rules: paths, shards and the targets of `all`.
 import math
 
-from mdshortcut.config import check_config
-
-check_config(config)
-
 DATASETS = list(config["datasets"])
 RESULTS = "results"
 ENV = "../../envs/mdshortcut.yaml"

