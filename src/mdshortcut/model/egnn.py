@@ -33,6 +33,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from .graph import edge_vectors
+
 
 class MLP(nn.Module):
     """Linear -> LayerNorm -> SiLU -> Linear."""
@@ -136,7 +138,7 @@ class EGNN(nn.Module):
 
         Returns H^(L) (N, d_h) and X^(L) - X^(0) (N, k, 3) Å (channel displacements).
         """
-        r_vec = positions[j] - positions[i] + shift
+        r_vec = edge_vectors(positions, i, j, shift)
         r = r_vec.norm(dim=1)
         e, fc = edge_feature(r, self.cutoff), smooth_cutoff(r, self.cutoff)
         dx = positions.new_zeros(len(positions), self.channels, 3)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor
-from vesin.torch import NeighborList
+from vesin_torch import NeighborList
 
 
 @dataclass
@@ -76,6 +76,11 @@ def minimum_image(dx: Tensor, cell: Tensor, batch: Tensor) -> Tensor:
     """
     frac = to_fractional(dx, cell, batch)
     return to_cartesian(frac - torch.round(frac), cell, batch)
+
+
+def edge_vectors(positions: Tensor, i: Tensor, j: Tensor, shift: Tensor) -> Tensor:
+    """r_ij = x_j - x_i + shift (E, 3) Å, differentiable in positions."""
+    return positions[j] - positions[i] + shift
 
 
 def _build(positions: Tensor, cell: Tensor, n_atoms: Tensor, cutoff: float) -> tuple[Tensor, Tensor, Tensor]:
@@ -140,10 +145,5 @@ class NeighbourCache:
         jumps = torch.round(frac)
         shift_int = s + (jumps[i] - jumps[j]).to(torch.long)
         shift = torch.einsum("ea,eab->eb", shift_int.to(positions.dtype), cell.detach()[batch[i]])
-        within = (positions[j] - positions[i] + shift).norm(dim=1) < self.cutoff
+        within = edge_vectors(positions, i, j, shift).norm(dim=1) < self.cutoff
         return i[within], j[within], shift[within]
-
-
-def edge_vectors(positions: Tensor, i: Tensor, j: Tensor, shift: Tensor) -> Tensor:
-    """r_ij = x_j - x_i + shift (E, 3) Å, differentiable in positions."""
-    return positions[j] - positions[i] + shift

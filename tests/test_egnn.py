@@ -1,0 +1,210 @@
+"""The denoiser: E(3) equivariance, periodicity, permutation, batching, property embeddings,
+and agreement of the optimised EGNN path with the straightforward one (float64)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from mdshortcut.model import Batch, Denoiser, ModelConfig, NeighbourCache
+from mdshortcut.model.egnn import smooth_cutoff
+
+N_EL = 3
+PROPS = ["shear_modulus", "ring_size"]
+TOL = dict(rtol=1e-9, atol=1e-11)
+
+
+def make_model(n_levels: int = 0, properties=PROPS) -> Denoiser:
+    torch.manual_seed(0)
+    cfg = ModelConfig(n_layers=2, hidden=16, vector_channels=3, property_dim=4, skin=0.5)
+    model = Denoiser(cfg, N_EL, properties, n_levels).double().eval()
+    with torch.no_grad():  # a position output of order 1 Å, so that tolerances are meaningful
+        for layer in model.egnn.layers:
+            layer.coord.last.weight.normal_(0, 0.3)
+    return model
+
+
+def structure(seed: int, n: int, length: float):
+    rng = np.random.default_rng(seed)
+    cell = torch.tensor(np.diag([length, 0.9 * length, 1.05 * length]) + rng.uniform(-1, 1, (3, 3)) * np.tri(3, k=-1))
+    pos = torch.tensor(rng.uniform(0, 1, (n, 3))) @ cell
+    e = torch.tensor(rng.normal(size=(n, N_EL)))
+    return cell, pos, e
+
+
+def run(model, cells, positions, e, t, y=None, level=None, **kw):
+    batch = Batch.from_structures(torch.stack(list(cells)), list(positions))
+    with torch.no_grad():
+        return model(batch, e, torch.as_tensor(t, dtype=torch.float64), y, level, **kw)
+
+
+Y = {"shear_modulus": torch.tensor([0.3]), "ring_size": torch.tensor([-1.2])}
+
+
+@pytest.fixture(scope="module")
+def model():
+    return make_model()
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return structure(0, 14, 7.5)  # cell shorter than 2 x cutoff
+
+
+def test_output_is_not_trivial(model, sample):
+    cell, pos, e = sample
+    x, eo = run(model, [cell], [pos], e, [0.4], Y)
+    assert x.shape == (14, 3) and eo.shape == (14, N_EL)
+    assert x.norm(dim=1).mean() > 0.05  # the checks below would pass for a zero output
+
+
+def test_rotation_and_reflection(model, sample):
+    cell, pos, e = sample
+    q, _ = torch.linalg.qr(torch.tensor(np.random.default_rng(1).normal(size=(3, 3))))
+    q = q @ torch.diag(torch.tensor([1.0, 1.0, -1.0], dtype=torch.float64))  # include a mirror
+    x, eo = run(model, [cell], [pos], e, [0.4], Y)
+    xr, eor = run(model, [cell @ q.T], [pos @ q.T], e, [0.4], Y)
+    torch.testing.assert_close(xr, x @ q.T, **TOL)
+    torch.testing.assert_close(eor, eo, **TOL)
+
+
+def test_translation_and_lattice_shift(model, sample):
+    cell, pos, e = sample
+    x, eo = run(model, [cell], [pos], e, [0.4], Y)
+    xt, eot = run(model, [cell], [pos + torch.tensor([3.3, -17.1, 0.7], dtype=torch.float64)], e, [0.4], Y)
+    torch.testing.assert_close(xt, x, **TOL)
+    torch.testing.assert_close(eot, eo, **TOL)
+    shifted = pos.clone()
+    shifted[5] += cell[1] - 2 * cell[2]
+    xs, eos = run(model, [cell], [shifted], e, [0.4], Y)
+    torch.testing.assert_close(xs, x, **TOL)
+    torch.testing.assert_close(eos, eo, **TOL)
+
+
+def test_permutation(model, sample):
+    cell, pos, e = sample
+    perm = torch.randperm(len(pos), generator=torch.Generator().manual_seed(2))
+    x, eo = run(model, [cell], [pos], e, [0.4], Y)
+    xp, eop = run(model, [cell], [pos[perm]], e[perm], [0.4], Y)
+    torch.testing.assert_close(xp, x[perm], **TOL)
+    torch.testing.assert_close(eop, eo[perm], **TOL)
+
+
+def test_small_cell_equals_its_supercell(model, sample):
+    """A 7.5 Å cell (< 2 x 6.5 Å) and its 2x2x2 supercell describe the same crystal: every atom
+    must get the same outputs, which needs every periodic image in the graph."""
+    cell, pos, e = sample
+    images = torch.tensor([[a, b, c] for a in (0, 1) for b in (0, 1) for c in (0, 1)], dtype=torch.float64)
+    super_pos = torch.cat([pos + img @ cell for img in images])
+    x, eo = run(model, [cell], [pos], e, [0.4], Y)
+    xs, eos = run(model, [2 * cell], [super_pos], e.repeat(8, 1), [0.4], Y)
+    n = len(pos)
+    for k in range(8):
+        torch.testing.assert_close(xs[k * n : (k + 1) * n], x, **TOL)
+        torch.testing.assert_close(eos[k * n : (k + 1) * n], eo, **TOL)
+
+
+def test_batched_equals_unbatched(model):
+    s1, s2 = structure(3, 10, 8.0), structure(4, 17, 10.0)
+    y = {"shear_modulus": torch.tensor([0.3, -0.5]), "ring_size": torch.tensor([1.0, 0.2])}
+    xb, eb = run(model, [s1[0], s2[0]], [s1[1], s2[1]], torch.cat([s1[2], s2[2]]), [0.2, 0.9], y)
+    for k, (s, sl) in enumerate([(s1, slice(0, 10)), (s2, slice(10, 27))]):
+        yk = {name: v[k : k + 1] for name, v in y.items()}
+        x, eo = run(model, [s[0]], [s[1]], s[2], [[0.2, 0.9][k]], yk)
+        torch.testing.assert_close(xb[sl], x, **TOL)
+        torch.testing.assert_close(eb[sl], eo, **TOL)
+
+
+@pytest.mark.parametrize("n_levels", [0, 4])
+def test_optimised_path_equals_straightforward(n_levels):
+    model = make_model(n_levels)
+    s1, s2 = structure(5, 12, 7.0), structure(6, 20, 9.0)
+    args = ([s1[0], s2[0]], [s1[1], s2[1]], torch.cat([s1[2], s2[2]]), [0.3, 0.7])
+    level = torch.tensor([0, 3]) if n_levels else None
+    y = {"shear_modulus": torch.tensor([0.1, 0.2]), "ring_size": torch.tensor([0.3, 0.4])}
+    x, eo = run(model, *args, y, level)
+    xr, eor = run(model, *args, y, level, straightforward=True)
+    torch.testing.assert_close(x, xr, **TOL)
+    torch.testing.assert_close(eo, eor, **TOL)
+    if n_levels:  # the level is an input
+        x2, _ = run(model, *args, y, torch.tensor([1, 3]))
+        assert not torch.allclose(x2[:12], x[:12])
+        torch.testing.assert_close(x2[12:], x[12:], **TOL)
+
+
+def test_float32_paths_agree():
+    model = make_model().float()
+    cell, pos, e = structure(7, 64, 11.0)
+    batch = Batch.from_structures(cell[None].float(), [pos.float()])
+    y = {k: v.float() for k, v in Y.items()}
+    with torch.inference_mode():
+        x, eo = model(batch, e.float(), torch.tensor([0.5]), y)
+        xr, eor = model(batch, e.float(), torch.tensor([0.5]), y, straightforward=True)
+    torch.testing.assert_close(x, xr, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(eo, eor, rtol=1e-4, atol=1e-5)
+
+
+def test_cached_neighbours_give_the_same_outputs(model, sample):
+    cell, pos, e = sample
+    cache = NeighbourCache(model.config.cutoff, skin=1.0)
+    p = pos
+    for step in range(4):
+        x, eo = run(model, [cell], [p], e, [0.4], Y)
+        xc, eoc = run(model, [cell], [p], e, [0.4], Y, neighbours=cache)
+        torch.testing.assert_close(xc, x, **TOL)
+        torch.testing.assert_close(eoc, eo, **TOL)
+        p = p + 0.05 * torch.randn(p.shape, dtype=p.dtype, generator=torch.Generator().manual_seed(step))
+    assert cache.n_builds == 1
+
+
+def test_unknown_property_is_refused(model, sample):
+    cell, pos, e = sample
+    with pytest.raises(KeyError, match="density.*shear_modulus.*ring_size"):
+        run(model, [cell], [pos], e, [0.4], {"density": torch.tensor([0.0])})
+
+
+def test_null_property_is_random_given_is_deterministic(model):
+    s1, s2 = structure(8, 10, 8.0), structure(9, 11, 8.0)
+    args = ([s1[0], s2[0]], [s1[1], s2[1]], torch.cat([s1[2], s2[2]]), [0.5, 0.5])
+    full = {"shear_modulus": torch.tensor([0.3, -0.2]), "ring_size": torch.tensor([1.0, 0.0])}
+    a, b = run(model, *args, full), run(model, *args, full)
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+    # structure 0: ring_size null (NaN); structure 1: both given
+    partial = {"shear_modulus": torch.tensor([0.3, -0.2]), "ring_size": torch.tensor([float("nan"), 0.0])}
+    p1, p2 = run(model, *args, partial), run(model, *args, partial)
+    assert not torch.allclose(p1[1][:10], p2[1][:10])  # fresh draw per call
+    torch.testing.assert_close(p1[1][10:], p2[1][10:], rtol=0, atol=0)
+    # an absent key is null for every structure; a seeded generator reproduces the draw
+    g = lambda: torch.Generator().manual_seed(11)  # noqa: E731
+    n1 = run(model, *args, {"shear_modulus": full["shear_modulus"]}, generator=g())
+    n2 = run(model, *args, {"shear_modulus": full["shear_modulus"]}, generator=g())
+    torch.testing.assert_close(n1, n2, rtol=0, atol=0)
+    assert not torch.allclose(n1[1], run(model, *args, None, generator=g())[1])
+
+
+def test_level_required_exactly_when_configured(sample):
+    cell, pos, e = sample
+    with pytest.raises(ValueError, match="level"):
+        run(make_model(n_levels=3), [cell], [pos], e, [0.4], Y)
+    with pytest.raises(ValueError, match="level"):
+        run(make_model(), [cell], [pos], e, [0.4], Y, torch.tensor([0]))
+
+
+def test_smooth_cutoff_values():
+    r = torch.tensor([0.0, 3.25, 6.5, 9.0], dtype=torch.float64)
+    expected = 2 * np.tanh(np.array([1.0, 0.5, 0.0, 0.0])) ** 2
+    torch.testing.assert_close(smooth_cutoff(r, 6.5), torch.tensor(expected))
+
+
+def test_outputs_are_smooth_in_positions(sample):
+    """Gradients w.r.t. positions exist and match finite differences (fixed edge set)."""
+    model = make_model(properties=[])
+    cell, pos, e = sample
+    pos = pos[:6].clone().requires_grad_(True)
+
+    def f(p):
+        batch = Batch.from_structures(cell[None], [p])
+        return model(batch, e[:6], torch.tensor([0.4], dtype=torch.float64))[0]
+
+    assert torch.autograd.gradcheck(f, (pos,), eps=1e-6, atol=1e-6)
