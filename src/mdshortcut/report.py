@@ -1,0 +1,413 @@
+"""The paper's tables (long-form CSV + Markdown laid out like the paper) and figures (PNG).
+
+Table 1 (a-Si, structural accuracy): model, n_s, rdf_rmsd, adf_rmsd (RMSD of the averaged RDF
+g(r), dimensionless, and of the ADF, per degree), seconds_per_10k (generation time per 10,000
+samples, s). Table 2 (a-SiO2 inverse design): property, model, n_s, mae, rmse (units of the
+property: GPa, Si atoms per ring, g/cm³), mape_percent, n_samples, n_failed.
+Figures 2–6 follow the paper's (§3.3, §3.4, appendix A.1); every axis names its unit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from mdshortcut.evaluate import write_csv  # noqa: E402
+from mdshortcut.io import atomic_path  # noqa: E402
+from mdshortcut.sweep import SamplingConfig, model_names, sampling_runs  # noqa: E402
+
+STRUCTURE_DATASET = "a-si"  # Table 1, figures 2 and 5
+INVERSE_DATASET = "a-sio2"  # Table 2, figures 3, 4 and 6
+
+PROCESSES = ("ode", "sde", "shortcut")
+PROCESS_NAMES = {"ode": "Material ODE", "sde": "Material SDE", "shortcut": "MDShortcut"}
+TABLE1_COLUMNS = ["model", "n_s", "rdf_rmsd", "adf_rmsd", "seconds_per_10k"]
+TABLE2_COLUMNS = ["property", "model", "n_s", "mae", "rmse", "mape_percent", "n_samples", "n_failed"]
+TABLE2_MODELS = [f"{p}-{c}" for p in PROCESSES for c in ("all", "target")]
+# Display names of Table 1 and Table 2 columns, as in the paper
+MODEL_NAMES = PROCESS_NAMES | {f"{p}-{c}": f"{PROCESS_NAMES[p]} ({c.title()})" for p in PROCESSES for c in ("all", "target")}
+
+
+@dataclass(frozen=True)
+class PropertyInfo:
+    title: str  # as in the paper's tables
+    axis: str  # an axis label with its unit
+
+
+PROPERTIES = {
+    "shear_modulus": PropertyInfo("Shear modulus [GPa]", "shear modulus G (GPa)"),
+    "ring_size": PropertyInfo("Ring size distribution (RSD) [Si atoms per ring]", "mean ring size (Si atoms per ring)"),
+    "density": PropertyInfo("Density [g/cm³]", "density (g/cm³)"),
+}
+
+
+def fig3_stems(dataset_cfg: Mapping) -> list[str]:
+    """Runs of figure 3, '{run}/ns{n_s}': MDShortcut (All) for each target property at the
+    largest configured n_s ≤ 100 (the smallest when none is); none without that model."""
+    if "shortcut-all" not in model_names(dataset_cfg):
+        return []
+    cfg = SamplingConfig.from_config(dataset_cfg.get("sampling", {}))
+    n_s = max((n for n in cfg.n_steps if n <= 100), default=min(cfg.n_steps))
+    return [f"shortcut-all/{prop}/ns{n_s}" for prop in cfg.targets]
+
+
+def report_files(config: Mapping) -> list[str]:
+    """The tables and figures a validated config can make, as paths under the results folder."""
+    datasets = config["datasets"]
+    files = []
+
+    def runs(name: str, inverse: bool) -> bool:
+        ds = datasets.get(name)
+        return ds is not None and bool(ds.get("sampling", {}).get("targets")) == inverse and bool(sampling_runs(ds))
+
+    if runs(STRUCTURE_DATASET, inverse=False):
+        files += ["tables/table1.csv", "tables/table1.md", "figures/fig2.png", "figures/fig5.png"]
+    if runs(INVERSE_DATASET, inverse=True):
+        files += ["tables/table2.csv", "tables/table2.md", "figures/fig4.png", "figures/fig6.png"]
+        if fig3_stems(datasets[INVERSE_DATASET]):
+            files.append("figures/fig3.png")
+    return files
+
+
+def process_of(model: str) -> str:
+    """'sde-all' -> 'sde'."""
+    return model.split("-", 1)[0]
+
+
+def table2_model(model: str, prop: str) -> str:
+    """Table 2's column of a model targeting ``prop``: '{process}-all' or '{process}-target'."""
+    process, conditioning = model.split("-", 1)
+    if conditioning == "all":
+        return model
+    if conditioning == prop:
+        return f"{process}-target"
+    raise ValueError(f"model {model} cannot target {prop}: it is conditioned on {conditioning}")
+
+
+def _ordered(frame: pd.DataFrame, column: str, order: Sequence[str]) -> pd.DataFrame:
+    rank = {name: i for i, name in enumerate(order)}
+    return frame.assign(_rank=frame[column].map(rank)).sort_values(["_rank", "n_s"]).drop(columns="_rank")
+
+
+def table1(summary: pd.DataFrame) -> pd.DataFrame:
+    """Table 1 in long form from the structural summary (one row per model and n_s)."""
+    t = summary.assign(model=summary["model"].map(process_of))
+    if t.duplicated(["model", "n_s"]).any():
+        raise ValueError("table 1 needs one a-Si model per process (several conditionings found)")
+    return _ordered(t, "model", PROCESSES)[TABLE1_COLUMNS].reset_index(drop=True)
+
+
+def table2(summary: pd.DataFrame) -> pd.DataFrame:
+    """Table 2 in long form from the inverse-design summary (one row per property, model, n_s)."""
+    t = summary.assign(model=[table2_model(m, p) for m, p in zip(summary["model"], summary["property"])])
+    props = [p for p in PROPERTIES if p in set(t["property"])]
+    parts = [_ordered(t[t["property"] == p], "model", TABLE2_MODELS) for p in props]
+    return pd.concat(parts)[TABLE2_COLUMNS].reset_index(drop=True)
+
+
+def format_duration(seconds: float) -> str:
+    """'42.0s', '1.76m' or '3.38h' as in Table 1."""
+    if not np.isfinite(seconds):
+        return "n/a"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    if seconds < 3600:
+        return f"{seconds / 60:.2f}m"
+    return f"{seconds / 3600:.2f}h"
+
+
+def _best(values: Sequence[float]) -> list[bool]:
+    """Which of ``values`` equal the lowest finite one."""
+    v = np.asarray(values, dtype=float)
+    if np.isnan(v).all():
+        return [False] * len(v)
+    return [bool(b) for b in v == np.nanmin(v)]
+
+
+def _cell(text: str, bold: bool) -> str:
+    return f"**{text}**" if bold else text
+
+
+def _grid(frame: pd.DataFrame, models: Sequence[str], metrics: Sequence[str], fmt: Sequence[str], extra) -> list[str]:
+    """Markdown rows n_s × models; each cell the metrics joined by ' / ', best per metric bold."""
+    header = ["n_s", *[m for m in models]]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for n_s, group in frame.groupby("n_s", sort=True):
+        by_model = group.set_index("model")
+        present = [m for m in models if m in by_model.index]
+        best = {k: dict(zip(present, _best([by_model.at[m, k] for m in present]))) for k in metrics}
+        cells = [str(n_s)]
+        for m in models:
+            if m not in by_model.index:
+                cells.append("–")
+                continue
+            row = by_model.loc[m]
+            parts = [_cell(f.format(row[k]) if np.isfinite(row[k]) else "n/a", best[k][m]) for k, f in zip(metrics, fmt)]
+            cells.append(" / ".join(parts) + extra(row))
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def table1_markdown(t1: pd.DataFrame) -> str:
+    """Table 1 laid out like the paper: rows n_s, columns models."""
+    models = [p for p in PROCESSES if p in set(t1["model"])]
+    t = t1.assign(model=t1["model"].map(MODEL_NAMES))
+    lines = [
+        "# Table 1: RMSD and generation time on a-Si",
+        "",
+        *_grid(
+            t,
+            [MODEL_NAMES[m] for m in models],
+            ["rdf_rmsd", "adf_rmsd"],
+            ["{:.5f}", "{:.5f}"],
+            lambda row: f" ({format_duration(row['seconds_per_10k'])})",
+        ),
+        "",
+        "Cell: RDF RMSD / ADF RMSD (generation time per 10,000 samples). RMSD (Eq. 18) of the RDF g(r) "
+        "(dimensionless) and of the ADF (per degree) of the generated samples, averaged over structures, "
+        "against the training set's. **Bold**: lowest per metric and n_s.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def table2_markdown(t2: pd.DataFrame, summary: pd.DataFrame) -> str:
+    """Table 2 laid out like the paper (one block per property) plus the charge balance."""
+    lines = ["# Table 2: inverse design on a-SiO2", ""]
+    for prop in dict.fromkeys(t2["property"]):
+        t = t2[t2["property"] == prop]
+        models = [m for m in TABLE2_MODELS if m in set(t["model"])]
+
+        def failed(row) -> str:
+            return f" ({row['n_failed']}/{row['n_samples']} failed)" if row["n_failed"] else ""
+
+        lines += [f"## {PROPERTIES[prop].title}", ""]
+        t = t.assign(model=t["model"].map(MODEL_NAMES))
+        models = [MODEL_NAMES[m] for m in models]
+        lines += _grid(t, models, ["mae", "rmse", "mape_percent"], ["{:.2f}", "{:.2f}", "{:.1f}%"], failed)
+        lines.append("")
+    lines += [
+        "Cell: MAE / RMSE / MAPE% (Eq. 19–21) between target and measured property, over the samples whose "
+        "property could be measured; samples whose relaxation failed are counted as '(k/n failed)'. "
+        "**Bold**: lowest per metric and n_s.",
+        "",
+        "## Charge balance",
+        "",
+        "Fraction of generated structures with Si:O exactly 1:2 (the models place atoms freely; the paper "
+        "names this as a limitation).",
+        "",
+    ]
+    cb = summary.assign(model=[table2_model(m, p) for m, p in zip(summary["model"], summary["property"])])
+    for prop in dict.fromkeys(t2["property"]):
+        t = cb[cb["property"] == prop]
+        models = [m for m in TABLE2_MODELS if m in set(t["model"])]
+        lines += [f"{PROPERTIES[prop].title.split(' [')[0]} targets:", ""]
+        header = ["n_s", *[MODEL_NAMES[m] for m in models]]
+        lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for n_s, group in t.groupby("n_s", sort=True):
+            by_model = group.set_index("model")["charge_balanced_fraction"]
+            cells = [f"{100 * by_model[m]:.0f}%" if m in by_model.index else "–" for m in models]
+            lines.append("| " + " | ".join([str(n_s), *cells]) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _write_text(path: str | os.PathLike, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def write_table1(summary_csv: str | os.PathLike, out_csv: str | os.PathLike, out_md: str | os.PathLike) -> int:
+    """Table 1 as CSV and Markdown from the a-Si structural summary; returns its row count."""
+    t1 = table1(pd.read_csv(summary_csv))
+    write_csv(out_csv, t1)
+    _write_text(out_md, table1_markdown(t1))
+    return len(t1)
+
+
+def write_table2(summary_csv: str | os.PathLike, out_csv: str | os.PathLike, out_md: str | os.PathLike) -> int:
+    """Table 2 as CSV and Markdown from the a-SiO2 inverse-design summary; returns its row count."""
+    summary = pd.read_csv(summary_csv)
+    t2 = table2(summary)
+    write_csv(out_csv, t2)
+    _write_text(out_md, table2_markdown(t2, summary))
+    return len(t2)
+
+
+# ---------------------------------------------------------------------------------------- figures
+
+
+def _save(fig, out: str | os.PathLike) -> None:
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, format="png", dpi=130, bbox_inches="tight")
+    plt.close(fig)
+
+
+def _n_s_colors(values: Iterable[int]) -> dict[int, tuple]:
+    """A colour per n_s, light (few steps) to dark (many steps)."""
+    values = sorted(set(int(v) for v in values))
+    cmap = plt.get_cmap("plasma_r")
+    return {v: cmap(0.15 + 0.8 * i / max(len(values) - 1, 1)) for i, v in enumerate(values)}
+
+
+def fig2_distributions(reference: Mapping, runs: Sequence[Mapping], out: str | os.PathLike) -> None:
+    """RDF (top) and ADF (bottom) of every run, one column per model, against the training set.
+
+    reference, runs: dicts with r (Å), rdf, theta (degrees), adf (per degree); runs also
+    model and n_steps.
+    """
+    models = [m for p in PROCESSES for m in sorted({r["model"] for r in runs}) if process_of(m) == p]
+    colors = _n_s_colors(r["n_steps"] for r in runs)
+    fig, axes = plt.subplots(2, len(models), figsize=(4.6 * len(models), 7.2), squeeze=False, sharey="row", layout="constrained")
+    for col, model in enumerate(models):
+        for row, (x, y, xlabel, ylabel) in enumerate(
+            [("r", "rdf", "distance r (Å)", "RDF g(r)"), ("theta", "adf", "bond angle θ (°)", "ADF P(θ) (1/°)")]
+        ):
+            ax = axes[row, col]
+            for run in sorted((r for r in runs if r["model"] == model), key=lambda r: r["n_steps"]):
+                ax.plot(run[x], run[y], color=colors[run["n_steps"]], lw=1.2, label=f"n_s = {run['n_steps']}")
+            ax.plot(reference[x], reference[y], color="k", ls="--", lw=1.6, label="training set")
+            ax.set_xlabel(xlabel)
+            if col == 0:
+                ax.set_ylabel(ylabel)
+            ax.set_title(f"{PROCESS_NAMES[process_of(model)]}: {y.upper()}")
+            ax.grid(alpha=0.3)
+    axes[0, -1].legend(loc="upper right", fontsize=8)
+    fig.suptitle("a-Si: radial and angular distribution functions of generated vs training structures")
+    _save(fig, out)
+
+
+def fig3_property_distributions(
+    training: pd.DataFrame, generated: pd.DataFrame, out: str | os.PathLike
+) -> None:
+    """Histograms of each targeted property: training labels vs generated samples.
+
+    training: one column per property (labels of the training set); generated: evaluation rows
+    of one model and n_s (columns property, target, value, model, n_s).
+    """
+    props = [p for p in PROPERTIES if p in set(generated["property"])]
+    fig, axes = plt.subplots(1, len(props), figsize=(5.5 * len(props), 4.4), squeeze=False, layout="constrained")
+    for ax, prop in zip(axes[0], props):
+        rows = generated[generated["property"] == prop]
+        gen = rows["value"].to_numpy(dtype=float)
+        train = training[prop].to_numpy(dtype=float)
+        finite_gen, finite_train = gen[np.isfinite(gen)], train[np.isfinite(train)]
+        both = np.concatenate([finite_gen, finite_train, rows["target"].to_numpy(dtype=float)])
+        bins = np.linspace(both.min(), both.max(), 30) if both.size and np.ptp(both) > 0 else 10
+        ax.hist(finite_train, bins=bins, density=True, alpha=0.55, color="tab:gray", label=f"training ({finite_train.size})")
+        ax.hist(finite_gen, bins=bins, density=True, alpha=0.55, color="tab:red", label=f"generated ({finite_gen.size})")
+        ax.axvspan(rows["target"].min(), rows["target"].max(), color="tab:blue", alpha=0.12, label="target range")
+        failed = int((~np.isfinite(gen)).sum())
+        model, n_s = MODEL_NAMES[table2_model(rows["model"].iloc[0], prop)], rows["n_s"].iloc[0]
+        ax.set_title(f"{PROPERTIES[prop].title.split(' [')[0]}\n{model}, n_s = {n_s}" + (f", {failed} failed" if failed else ""))
+        ax.set_xlabel(PROPERTIES[prop].axis)
+        ax.set_ylabel("probability density")
+        ax.legend(fontsize=8)
+    fig.suptitle("a-SiO2: property distributions of training vs generated structures")
+    _save(fig, out)
+
+
+def fig4_target_scatter(rows: pd.DataFrame, out: str | os.PathLike) -> None:
+    """Target vs measured property per model (columns) and property (rows), coloured by n_s.
+
+    rows: evaluation rows of every run (columns property, model, n_s, target, value).
+    """
+    rows = rows.assign(column=[table2_model(m, p) for m, p in zip(rows["model"], rows["property"])])
+    props = [p for p in PROPERTIES if p in set(rows["property"])]
+    models = [m for m in TABLE2_MODELS if m in set(rows["column"])]
+    colors = _n_s_colors(rows["n_s"])
+    fig, axes = plt.subplots(len(props), len(models), figsize=(3.6 * len(models), 3.7 * len(props)), squeeze=False, layout="constrained")
+    for i, prop in enumerate(props):
+        sub = rows[rows["property"] == prop]
+        lo, hi = np.nanmin(sub[["target", "value"]].to_numpy(dtype=float)), np.nanmax(sub[["target", "value"]].to_numpy(dtype=float))
+        for j, model in enumerate(models):
+            ax = axes[i, j]
+            run = sub[sub["column"] == model]
+            for n_s, g in run.groupby("n_s"):
+                ax.scatter(g["target"], g["value"], s=10, color=colors[n_s], label=f"n_s = {n_s}")
+            ax.plot([lo, hi], [lo, hi], color="k", lw=0.8, ls="--")
+            ax.set_title(MODEL_NAMES[model], fontsize=10)
+            ax.set_xlabel("target " + PROPERTIES[prop].axis, fontsize=8)
+            ax.set_ylabel("generated " + PROPERTIES[prop].axis, fontsize=8)
+            ax.grid(alpha=0.3)
+    handles = [plt.Line2D([], [], marker="o", ls="", color=c, label=f"n_s = {n}") for n, c in colors.items()]
+    fig.suptitle("a-SiO2 inverse design: target vs measured property of generated structures (dashed: ideal)")
+    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles))
+    _save(fig, out)
+
+
+def _time_panel(ax, frame: pd.DataFrame, series: Sequence[str], time: str, metric: str) -> None:
+    markers = dict(zip(TABLE2_MODELS + list(PROCESSES), "osD^v<>ph"))
+    for name in series:
+        run = frame[frame["model"] == name].sort_values("n_s")
+        ax.plot(run[time], run[metric], marker=markers.get(name, "o"), label=MODEL_NAMES[name])
+        for _, r in run.iterrows():
+            ax.annotate(str(r["n_s"]), (r[time], r[metric]), textcoords="offset points", xytext=(4, 3), fontsize=7)
+    ax.set_xscale("log")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+
+
+def fig5_rmsd_vs_time(t1: pd.DataFrame, out: str | os.PathLike) -> None:
+    """RMSD of the RDF and ADF against generation time per 10,000 samples (labels: n_s)."""
+    models = [p for p in PROCESSES if p in set(t1["model"])]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.6), layout="constrained")
+    for ax, metric, label in zip(axes, ["rdf_rmsd", "adf_rmsd"], ["RDF RMSD (dimensionless)", "ADF RMSD (1/°)"]):
+        _time_panel(ax, t1, models, "seconds_per_10k", metric)
+        ax.set_xlabel("generation time per 10,000 samples (s)")
+        ax.set_ylabel(label)
+    fig.suptitle("a-Si: structural error vs generation time (labels: sampling steps n_s)")
+    _save(fig, out)
+
+
+def fig6_mape_vs_time(summary: pd.DataFrame, out: str | os.PathLike) -> None:
+    """MAPE per property against the generation time of the run (labels: n_s)."""
+    s = summary.assign(model=[table2_model(m, p) for m, p in zip(summary["model"], summary["property"])])
+    props = [p for p in PROPERTIES if p in set(s["property"])]
+    n = int(s["n_samples"].max())
+    fig, axes = plt.subplots(1, len(props), figsize=(5.5 * len(props), 4.6), squeeze=False, layout="constrained")
+    for ax, prop in zip(axes[0], props):
+        sub = s[s["property"] == prop]
+        _time_panel(ax, sub, [m for m in TABLE2_MODELS if m in set(sub["model"])], "seconds", "mape_percent")
+        ax.set_xlabel(f"generation time per {n:,} samples (s)")
+        ax.set_ylabel("MAPE (%)")
+        ax.set_title(PROPERTIES[prop].title)
+    fig.suptitle("a-SiO2: inverse-design error vs generation time (labels: sampling steps n_s)")
+    _save(fig, out)
+
+
+# ------------------------------------------------------------------------- file-level entry points
+
+
+def _read_json(path: str | os.PathLike) -> dict:
+    with open(path) as f:
+        return json.load(f)
+
+
+def write_fig2(reference: str | os.PathLike, runs: Iterable[str | os.PathLike], out: str | os.PathLike) -> None:
+    fig2_distributions(_read_json(reference), [_read_json(p) for p in runs], out)
+
+
+def write_fig3(labels: str | os.PathLike, runs: Iterable[str | os.PathLike], out: str | os.PathLike) -> None:
+    fig3_property_distributions(pd.read_csv(labels), pd.concat([pd.read_csv(p) for p in runs]), out)
+
+
+def write_fig4(runs: Iterable[str | os.PathLike], out: str | os.PathLike) -> None:
+    fig4_target_scatter(pd.concat([pd.read_csv(p) for p in runs]), out)
+
+
+def write_fig5(table1_csv: str | os.PathLike, out: str | os.PathLike) -> None:
+    fig5_rmsd_vs_time(pd.read_csv(table1_csv), out)
+
+
+def write_fig6(summary_csv: str | os.PathLike, out: str | os.PathLike) -> None:
+    fig6_mape_vs_time(pd.read_csv(summary_csv), out)

@@ -1,0 +1,122 @@
+"""Tables (long form + paper-like Markdown) and figures from small hand-made summaries."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from mdshortcut import report
+
+N_S = [1, 5, 10]
+
+
+def _structure_summary():
+    rows = []
+    for k, model in enumerate(["shortcut-none", "ode-none", "sde-none"]):  # not in table order
+        for n_s in N_S:
+            rows.append(
+                {"property": "", "model": model, "n_s": n_s, "rdf_rmsd": 0.1 * (k + 1) / n_s,
+                 "adf_rmsd": 1e-3 * (3 - k), "n_samples": 8, "seconds": 2.0 * n_s,
+                 "seconds_per_10k": 2500.0 * n_s}
+            )
+    return pd.DataFrame(rows)
+
+
+def _inverse_summary():
+    rows = []
+    for prop in ["ring_size", "shear_modulus"]:
+        for k, model in enumerate(["shortcut-all", "ode-all", f"ode-{prop}", "sde-all", f"sde-{prop}"]):
+            for n_s in N_S:
+                rows.append(
+                    {"property": prop, "model": model, "n_s": n_s, "mae": 1.0 + k, "rmse": 2.0 + k,
+                     "mape_percent": 10.0 + k, "n_samples": 4, "n_failed": int(n_s == 1),
+                     "charge_balanced_fraction": 0.25, "seconds": 1.0 * n_s, "seconds_per_sample": 0.25 * n_s}
+                )
+    return pd.DataFrame(rows)
+
+
+def test_table1_long_form_order_and_names():
+    t1 = report.table1(_structure_summary())
+    assert list(t1.columns) == ["model", "n_s", "rdf_rmsd", "adf_rmsd", "seconds_per_10k"]
+    assert list(t1["model"]) == ["ode"] * 3 + ["sde"] * 3 + ["shortcut"] * 3
+    assert list(t1["n_s"]) == N_S * 3
+
+
+def test_table1_markdown_bolds_best_per_metric_and_row():
+    md = report.table1_markdown(report.table1(_structure_summary()))
+    row = next(line for line in md.splitlines() if line.startswith("| 1 |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[0] == "1"
+    # header order: ODE, SDE, MDShortcut; lowest RDF RMSD is MDShortcut's (0.1), lowest ADF SDE's (1e-3)
+    assert cells[3].startswith("**0.10000**") and "**" not in cells[1]
+    assert "**0.00100**" in cells[2]
+    assert "(41.67m)" in cells[1]  # 2500 s per 10k samples
+    assert "| n_s | Material ODE | Material SDE | MDShortcut |" in md
+
+
+def test_table2_maps_target_models_and_orders():
+    t2 = report.table2(_inverse_summary())
+    assert list(t2.columns) == ["property", "model", "n_s", "mae", "rmse", "mape_percent", "n_samples", "n_failed"]
+    assert list(dict.fromkeys(t2["property"])) == ["shear_modulus", "ring_size"]
+    assert list(dict.fromkeys(t2["model"])) == ["ode-all", "ode-target", "sde-all", "sde-target", "shortcut-all"]
+    assert len(t2) == 2 * 5 * len(N_S)
+
+
+def test_table2_markdown_failures_bold_and_charge_balance():
+    summary = _inverse_summary()
+    md = report.table2_markdown(report.table2(summary), summary)
+    assert "## Shear modulus [GPa]" in md and "## Charge balance" in md
+    row = next(line for line in md.splitlines() if line.startswith("| 1 |"))
+    assert "(1/4 failed)" in row
+    # shortcut-all has the lowest errors (k = 0): the last column is bold in all three metrics
+    assert row.rstrip(" |").endswith("**1.00** / **2.00** / **10.0%** (1/4 failed)")
+    assert "25%" in md
+
+
+def test_table2_model_rejects_a_model_not_conditioned_on_the_target():
+    assert report.table2_model("sde-ring_size", "ring_size") == "sde-target"
+    with pytest.raises(ValueError, match="cannot target shear_modulus"):
+        report.table2_model("sde-ring_size", "shear_modulus")
+
+
+@pytest.mark.parametrize("seconds, text", [(42.0, "42.0s"), (105.6, "1.76m"), (12168.0, "3.38h"), (np.nan, "n/a")])
+def test_format_duration(seconds, text):
+    assert report.format_duration(seconds) == text
+
+
+def _eval_rows(rng):
+    frames = []
+    for prop, (lo, hi) in {"shear_modulus": (10, 50), "ring_size": (4, 6)}.items():
+        for model in ["ode-all", f"ode-{prop}", "shortcut-all"]:
+            for n_s in N_S:
+                t = np.linspace(lo, hi, 6)
+                v = t + rng.normal(0, 1, 6)
+                v[0] = np.nan
+                frames.append(pd.DataFrame({"property": prop, "model": model, "n_s": n_s, "target": t, "value": v}))
+    return pd.concat(frames)
+
+
+def _is_png(path, min_size=(400, 250)):
+    with Image.open(path) as im:
+        assert im.format == "PNG"
+        assert im.size[0] >= min_size[0] and im.size[1] >= min_size[1]
+        # not blank: many distinct colours
+        assert len(im.convert("RGB").getcolors(maxcolors=1 << 20)) > 20
+
+
+def test_figures_are_written(tmp_path):
+    rng = np.random.default_rng(0)
+    r, th = np.linspace(0.025, 4.975, 100), np.arange(180) + 0.5
+    ref = {"r": r, "rdf": 1 + np.exp(-((r - 2.35) ** 2) / 0.02), "theta": th, "adf": np.exp(-((th - 109) ** 2) / 200) / 25}
+    runs = [{**ref, "model": m, "n_steps": n} for m in ["ode-none", "shortcut-none"] for n in N_S]
+    report.fig2_distributions(ref, runs, tmp_path / "fig2.png")
+    rows = _eval_rows(rng)
+    training = pd.DataFrame({"shear_modulus": rng.normal(30, 5, 50), "ring_size": rng.normal(5.5, 0.3, 50)})
+    report.fig3_property_distributions(training, rows[(rows["model"] == "shortcut-all") & (rows["n_s"] == 10)], tmp_path / "fig3.png")
+    report.fig4_target_scatter(rows, tmp_path / "fig4.png")
+    report.fig5_rmsd_vs_time(report.table1(_structure_summary()), tmp_path / "fig5.png")
+    report.fig6_mape_vs_time(_inverse_summary(), tmp_path / "fig6.png")
+    for k in range(2, 7):
+        _is_png(tmp_path / f"fig{k}.png")

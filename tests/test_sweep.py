@@ -1,0 +1,107 @@
+"""Sampling plans: runs per config, shards, targets, cells, seeds, merged sidecars."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from ase import Atoms
+
+from mdshortcut.io import read_structures, write_structures
+from mdshortcut.sweep import (
+    SamplingConfig,
+    draw_cells,
+    merge_shards,
+    plan,
+    sampling_runs,
+    shard_seed,
+    split_run,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _config(name):
+    return yaml.safe_load((REPO / f"config/{name}.yaml").read_text())
+
+
+def test_paper_runs():
+    cfg = _config("paper")
+    assert sampling_runs(cfg["datasets"]["a-si"]) == [
+        "ode-none", "sde-none", "shortcut-none"
+    ]
+    runs = sampling_runs(cfg["datasets"]["a-sio2"])
+    # Table 2: for each property ODE/SDE (All) and (Target), MDShortcut (All)
+    assert runs == [
+        "ode-all/shear_modulus", "ode-shear_modulus/shear_modulus", "sde-all/shear_modulus",
+        "sde-shear_modulus/shear_modulus", "shortcut-all/shear_modulus",
+        "ode-all/ring_size", "ode-ring_size/ring_size", "sde-all/ring_size", "sde-ring_size/ring_size",
+        "shortcut-all/ring_size",
+    ]
+    assert split_run("ode-all/ring_size") == ("ode-all", "ring_size")
+    assert split_run("ode-none") == ("ode-none", None)
+
+
+def test_shards_cover_every_sample_once():
+    cfg = SamplingConfig(n_samples=10, samples_per_shard=4)
+    assert cfg.n_shards == 3
+    assert [list(cfg.shard(k)) for k in range(3)] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+    with pytest.raises(ValueError, match="shard 3 out of range"):
+        cfg.shard(3)
+
+
+def test_inverse_design_plan_matches_the_paper():
+    cfg = SamplingConfig.from_config(_config("paper")["datasets"]["a-sio2"]["sampling"])
+    cells, targets = plan(cfg, "shear_modulus", None)
+    assert cells.shape == (2000, 3, 3)
+    np.testing.assert_allclose(cells[123], np.diag([18.0, 18.0, 18.0]))
+    t = targets["shear_modulus"]
+    assert list(targets) == ["shear_modulus"] and t.shape == (2000,)
+    assert t[0] == 10.0 and t[-1] == 50.0 and np.allclose(np.diff(t), 40.0 / 1999)
+    _, rings = plan(cfg, "ring_size", None)
+    assert rings["ring_size"][0] == 4.0 and rings["ring_size"][-1] == 6.0
+    with pytest.raises(ValueError, match="no sampling target range for 'density'"):
+        plan(cfg, "density", None)
+
+
+def test_draw_cells_from_data():
+    frames = [Atoms("Si", cell=np.eye(3) * (10 + i), pbc=True) for i in range(5)]
+    cells = draw_cells(frames, 5, seed=1)
+    edges = sorted(c[0, 0] for c in cells)
+    assert edges == [10, 11, 12, 13, 14]  # n <= N: each training cell once
+    assert (draw_cells(frames, 5, seed=1) == cells).all()
+    more = draw_cells(frames, 12, seed=1)
+    assert more.shape == (12, 3, 3) and set(more[:, 0, 0]) <= {10, 11, 12, 13, 14}
+    with pytest.raises(ValueError, match="no training structures"):
+        draw_cells([], 3, seed=0)
+
+
+def test_shard_seed_is_stable_and_distinct():
+    assert shard_seed(0, "a-si", "", 3) == shard_seed(0, "a-si", "", 3)
+    seeds = {shard_seed(s, d, p, k) for s in (0, 1) for d in ("a-si", "a-sio2") for p in ("", "ring_size") for k in range(4)}
+    assert len(seeds) == 32
+    assert 0 <= shard_seed(0, "x") < 2**31
+
+
+def test_merge_shards_sums_times_and_keeps_order(tmp_path):
+    shards, timings = [], []
+    for k, (n, sec) in enumerate([(3, 1.5), (2, 0.5)]):
+        frames = [Atoms("Si", cell=[5, 5, 5], pbc=True, info={"sample": 3 * k + i}) for i in range(n)]
+        shards.append(tmp_path / f"shard{k}.extxyz")
+        write_structures(shards[-1], frames)
+        timings.append(tmp_path / f"shard{k}.json")
+        timings[-1].write_text(json.dumps({"seconds": sec, "n_samples": n, "device": "cpu"}))
+    merge_shards("sde-all/ring_size", "a-sio2", 4, shards, timings, tmp_path / "ns4.extxyz", tmp_path / "ns4.json")
+    side = json.loads((tmp_path / "ns4.json").read_text())
+    assert side["model"] == "sde-all" and side["property"] == "ring_size" and side["n_samples"] == 5
+    assert side["seconds"] == pytest.approx(2.0)
+    assert side["seconds_per_sample"] == pytest.approx(0.4)
+    assert side["seconds_per_step"] == pytest.approx(0.5)
+    assert side["seconds_per_10k"] == pytest.approx(4000.0)
+    assert [a.info["sample"] for a in read_structures(tmp_path / "ns4.extxyz")] == [0, 1, 2, 3, 4]
+    timings[1].write_text(json.dumps({"seconds": 0.5, "n_samples": 3, "device": "cpu"}))
+    with pytest.raises(ValueError, match="timings count 6 samples, shards hold 5"):
+        merge_shards("sde-all/ring_size", "a-sio2", 4, shards, timings, tmp_path / "x.extxyz", tmp_path / "x.json")

@@ -1,0 +1,113 @@
+# Evaluation (paper §3.2, A.6-A.8). Unconditional datasets (a-Si): RDF/ADF of each run against the
+# training set's (RMSD). Inverse design (a-SiO2): every generated structure through the properties
+# function (relax, shear, rings) in shards of `properties.structures_per_shard`; errors per run.
+import math
+
+# evaluation shards of each dataset's runs
+EVAL_SHARDS = {
+    d: range(math.ceil(SAMPLING[d].n_samples / config["properties"]["structures_per_shard"]))
+    for d in DATASETS
+}
+
+
+rule reference_distributions:
+    input:
+        structures=f"{RESULTS}/datasets/{{dataset}}/structures.extxyz",
+    output:
+        f"{RESULTS}/evaluation/{{dataset}}/reference.json",
+    params:
+        cfg=config["structure"],
+    log:
+        f"{RESULTS}/logs/evaluation/{{dataset}}/reference.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/evaluation/{{dataset}}/reference.tsv"
+    conda:
+        ENV
+    script:
+        "../scripts/reference_distributions.py"
+
+
+rule structure_run:
+    input:
+        samples=f"{RESULTS}/samples/{{dataset}}/{{run}}/ns{{n_s}}.extxyz",
+        reference=f"{RESULTS}/evaluation/{{dataset}}/reference.json",
+    output:
+        f"{RESULTS}/evaluation/{{dataset}}/{{run}}/ns{{n_s}}.json",
+    params:
+        cfg=config["structure"],
+    log:
+        f"{RESULTS}/logs/evaluation/{{dataset}}/{{run}}/ns{{n_s}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/evaluation/{{dataset}}/{{run}}/ns{{n_s}}.tsv"
+    conda:
+        ENV
+    script:
+        "../scripts/structure_run.py"
+
+
+rule evaluate_shard:
+    input:
+        samples=f"{RESULTS}/samples/{{dataset}}/{{run}}/ns{{n_s}}.extxyz",
+    output:
+        f"{RESULTS}/evaluation/{{dataset}}/{{run}}/ns{{n_s}}/shard{{shard}}.csv",
+    params:
+        dataset=lambda w: dataset_cfg(w.dataset),
+        cfg=config["properties"],
+    log:
+        f"{RESULTS}/logs/evaluation/{{dataset}}/{{run}}/ns{{n_s}}/shard{{shard}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/evaluation/{{dataset}}/{{run}}/ns{{n_s}}/shard{{shard}}.tsv"
+    threads: 1
+    conda:
+        ENV
+    script:
+        "../scripts/evaluate_shard.py"
+
+
+rule merge_evaluation:
+    input:
+        lambda w: expand(
+            f"{RESULTS}/evaluation/{w.dataset}/{w.run}/ns{w.n_s}/shard{{k}}.csv", k=EVAL_SHARDS[w.dataset]
+        ),
+    output:
+        f"{RESULTS}/evaluation/{{dataset}}/{{run}}/ns{{n_s}}.csv",
+    log:
+        f"{RESULTS}/logs/evaluation/{{dataset}}/{{run}}/ns{{n_s}}.merge.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/evaluation/{{dataset}}/{{run}}/ns{{n_s}}.merge.tsv"
+    conda:
+        ENV
+    script:
+        "../scripts/merge_evaluation.py"
+
+
+rule structure_summary:
+    input:
+        runs=lambda w: [f"{RESULTS}/evaluation/{w.dataset}/{s}.json" for s in RUNS[w.dataset]],
+        timings=lambda w: [f"{RESULTS}/samples/{w.dataset}/{s}.json" for s in RUNS[w.dataset]],
+    output:
+        f"{RESULTS}/evaluation/{{dataset}}/structure.csv",
+    log:
+        f"{RESULTS}/logs/evaluation/{{dataset}}/structure.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/evaluation/{{dataset}}/structure.tsv"
+    conda:
+        ENV
+    script:
+        "../scripts/structure_summary.py"
+
+
+rule inverse_summary:
+    input:
+        runs=lambda w: [f"{RESULTS}/evaluation/{w.dataset}/{s}.csv" for s in RUNS[w.dataset]],
+        timings=lambda w: [f"{RESULTS}/samples/{w.dataset}/{s}.json" for s in RUNS[w.dataset]],
+    output:
+        f"{RESULTS}/evaluation/{{dataset}}/inverse.csv",
+    log:
+        f"{RESULTS}/logs/evaluation/{{dataset}}/inverse.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/evaluation/{{dataset}}/inverse.tsv"
+    conda:
+        ENV
+    script:
+        "../scripts/inverse_summary.py"

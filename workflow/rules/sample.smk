@@ -1,0 +1,81 @@
+# Sampling sweeps (paper §3.3, §3.4): every trained model at every n_s, in shards of
+# `samples_per_shard` samples (one job each, on a GPU where there is one), merged per run.
+# A run is `{model}` (unconditional, a-Si) or `{model}/{property}` (inverse design, a-SiO2).
+from mdshortcut.sweep import SamplingConfig, resolve_device, run_stems, shard_seed, split_run
+
+SAMPLE_DEVICE = resolve_device(config["device"])
+SAMPLING = {d: SamplingConfig.from_config(dataset_cfg(d)["sampling"]) for d in DATASETS}
+# '{run}/ns{n_s}' of every run of each dataset
+RUNS = {d: run_stems(dataset_cfg(d)) for d in DATASETS}
+
+
+wildcard_constraints:
+    run=r"(ode|sde|shortcut)-[a-z_]+(/[a-z_]+)?",
+    n_s=r"\d+",
+
+
+rule sampling_cells:
+    input:
+        structures=f"{RESULTS}/datasets/{{dataset}}/structures.extxyz",
+    output:
+        f"{RESULTS}/samples/{{dataset}}/cells.npy",
+    params:
+        cfg=lambda w: SAMPLING[w.dataset],
+        seed=lambda w: shard_seed(config["seed"], w.dataset, "cells"),
+    log:
+        f"{RESULTS}/logs/samples/{{dataset}}/cells.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/samples/{{dataset}}/cells.tsv"
+    conda:
+        ENV
+    script:
+        "../scripts/sampling_cells.py"
+
+
+rule sample:
+    input:
+        model=lambda w: f"{RESULTS}/models/{w.dataset}/{split_run(w.run)[0]}.pt",
+        # unconditional runs use cells drawn from the data; inverse design cubic cells
+        cells=lambda w: [] if split_run(w.run)[1] else f"{RESULTS}/samples/{w.dataset}/cells.npy",
+    output:
+        structures=f"{RESULTS}/samples/{{dataset}}/{{run}}/ns{{n_s}}/shard{{shard}}.extxyz",
+        timing=f"{RESULTS}/samples/{{dataset}}/{{run}}/ns{{n_s}}/shard{{shard}}.json",
+    params:
+        cfg=lambda w: SAMPLING[w.dataset],
+        # the same prior noise and targets for every model and n_s (common random numbers)
+        seed=lambda w: shard_seed(config["seed"], w.dataset, split_run(w.run)[1] or "", w.shard),
+        device=SAMPLE_DEVICE,
+    log:
+        f"{RESULTS}/logs/samples/{{dataset}}/{{run}}/ns{{n_s}}/shard{{shard}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/samples/{{dataset}}/{{run}}/ns{{n_s}}/shard{{shard}}.tsv"
+    threads: 1
+    resources:
+        gpu=int(SAMPLE_DEVICE == "cuda"),
+    conda:
+        ENV
+    script:
+        "../scripts/sample.py"
+
+
+rule merge_samples:
+    input:
+        structures=lambda w: expand(
+            f"{RESULTS}/samples/{w.dataset}/{w.run}/ns{w.n_s}/shard{{k}}.extxyz",
+            k=range(SAMPLING[w.dataset].n_shards),
+        ),
+        timings=lambda w: expand(
+            f"{RESULTS}/samples/{w.dataset}/{w.run}/ns{w.n_s}/shard{{k}}.json",
+            k=range(SAMPLING[w.dataset].n_shards),
+        ),
+    output:
+        structures=f"{RESULTS}/samples/{{dataset}}/{{run}}/ns{{n_s}}.extxyz",
+        timing=f"{RESULTS}/samples/{{dataset}}/{{run}}/ns{{n_s}}.json",
+    log:
+        f"{RESULTS}/logs/samples/{{dataset}}/{{run}}/ns{{n_s}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/samples/{{dataset}}/{{run}}/ns{{n_s}}.tsv"
+    conda:
+        ENV
+    script:
+        "../scripts/merge_samples.py"

@@ -1,0 +1,8 @@
+"""Rule table2: Table 2 (a-SiO2 inverse design) as CSV and Markdown (mdshortcut.report)."""
+
+from pathlib import Path
+
+from mdshortcut.report import write_table2
+
+n = write_table2(snakemake.input[0], snakemake.output.csv, snakemake.output.md)  # noqa: F821
+Path(snakemake.log[0]).write_text(f"{n} rows\n")  # noqa: F821
