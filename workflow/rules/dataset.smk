@@ -1,13 +1,22 @@
 # Stage 1: amorphous datasets by LAMMPS melt-quench, one job per shard of replicas.
+from pathlib import Path
+
+import mdshortcut.md
+from mdshortcut.md.protocol import md_section
+
+# The MD code as input: editing it re-runs the melt-quench (Snakemake tracks scripts, not src/).
+MD_CODE = sorted(str(p) for p in Path(mdshortcut.md.__file__).parent.glob("*.py"))
 
 
 rule melt_quench:
+    input:
+        code=MD_CODE,
     output:
         structures=f"{RESULTS}/datasets/{{dataset}}/shards/{{shard}}.extxyz",
         failures=f"{RESULTS}/datasets/{{dataset}}/shards/{{shard}}.failures.csv",
     params:
         dataset=lambda w: w.dataset,
-        cfg=lambda w: dataset_cfg(w.dataset),
+        cfg=lambda w: md_section(dataset_cfg(w.dataset)),
         seed=config["seed"],
     log:
         f"{RESULTS}/logs/datasets/{{dataset}}/shard{{shard}}.log",
