@@ -192,9 +192,18 @@ class MeltQuench:
 
 
 def md_section(cfg: Mapping) -> dict:
-    """The part of a dataset's config that the melt-quench reads (rule params: changing e.g.
-    the sampling settings must not re-run MD)."""
-    return {k: cfg[k] for k in MD_KEYS if k in cfg}
+    """The part of a dataset's config that the melt-quench reads, keys sorted at every level
+    (rule params: a change elsewhere, e.g. in sampling, or a mere reordering of keys must not
+    re-run MD)."""
+    return _sorted({k: cfg[k] for k in MD_KEYS if k in cfg})
+
+
+def _sorted(obj):
+    if isinstance(obj, Mapping):
+        return {k: _sorted(obj[k]) for k in sorted(obj)}
+    if isinstance(obj, list | tuple):
+        return [_sorted(v) for v in obj]
+    return obj
 
 
 def setup_commands(md: MDSettings, max_temperature: float) -> list[str]:
