@@ -23,8 +23,6 @@ rule melt_quench:
     benchmark:
         f"{RESULTS}/benchmarks/datasets/{{dataset}}/shard{{shard}}.tsv"
     threads: 1
-    resources:
-        runtime=60,
     conda:
         ENV
     script:
