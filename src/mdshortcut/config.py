@@ -36,6 +36,11 @@ def check_config(config: Mapping) -> None:
                 f"{key}.protocol.stages: the last stage must be md when frames > 1 "
                 "(frames are decorrelated by continuing it)"
             )
+        if ds["protocol"].get("frames", 1) > 1 and ds["protocol"].get("frame_interval_ps", 0) == 0:
+            raise ConfigError(
+                f"{key}.protocol.frame_interval_ps: must be > 0 when frames > 1 "
+                "(frames would be copies of one state)"
+            )
         for process, sets in ds.get("models", {}).items():
             for cond in sets:
                 if cond == "none":
