@@ -1,0 +1,163 @@
+"""What the three generative processes share: configuration, prior, the process interface.
+
+Every process works on a material M = (C, X, E): cells C (B, 3, 3) Å (row vectors, fixed),
+positions X (N, 3) Å and element embeddings E (N, n_elements), with the atoms of all
+structures concatenated (``Batch.batch`` gives each atom's structure). Time runs from t = 1
+(noise) to t = 0 (data). A process is
+
+- ``loss(model, data, generator, target_model=None) -> (loss, parts)``: the scalar training
+  loss of one batch of clean structures and a dict of its detached components;
+- ``sample(model, prior, n_steps, generator, neighbours=None) -> Sample``: n_steps network
+  evaluations from the prior at t = 1 down to exactly t = 0; positions come back wrapped.
+
+``model`` is any callable with the Denoiser's signature
+``model(graph, e, t, y, level, neighbours, generator=...) -> (x_out (N, 3), e_out (N, n_el))``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+from mdshortcut.model.graph import Batch, to_cartesian
+
+
+@dataclass
+class ProcessConfig:
+    """The ``process`` config section (defaults = the schema's).
+
+    sigma_x_max (Å) and sigma_e_max: the SDE noise scales at t = 1; [t_min, t_max]: the times
+    the SDE networks are trained and sampled at; element_weight: weight of the element term of
+    every L2 loss; shortcut_levels K: the finest shortcut step is 2^-K of the sampling span;
+    shortcut_fraction: share of batches that also get the self-consistency loss;
+    pf_ode_max_steps: n_steps up to this samples the SDE / shortcut with the probability-flow
+    ODE, above it with Euler-Maruyama.
+    """
+
+    sigma_x_max: float = 1.7
+    sigma_e_max: float = 1.5
+    t_min: float = 0.01
+    t_max: float = 0.99
+    element_weight: float = 0.5
+    shortcut_levels: int = 7
+    shortcut_fraction: float = 0.25
+    pf_ode_max_steps: int = 10
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> ProcessConfig:
+        """Build from a (schema-validated) mapping; unknown keys are an error naming them."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise KeyError(f"process config: unknown key(s) {unknown} (known: {sorted(known)})")
+        cfg = cls(**dict(d))
+        if not 0 < cfg.t_min < cfg.t_max < 1:
+            raise ValueError(f"process config: need 0 < t_min < t_max < 1 (got {cfg.t_min}, {cfg.t_max})")
+        return cfg
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Prior:
+    """Where sampling starts: cells (B, 3, 3) Å, atom counts (B,) long, positions (N, 3) Å
+    uniform in each cell, standard-normal element embeddings (N, n_elements), and the
+    normalised properties to condition on (name -> (B,), NaN = null) or None."""
+
+    cell: Tensor
+    n_atoms: Tensor
+    positions: Tensor
+    embeddings: Tensor
+    properties: dict[str, Tensor] | None = None
+
+    @property
+    def batch(self) -> Tensor:
+        """(N,) long: the structure index of every atom."""
+        return torch.repeat_interleave(torch.arange(len(self.cell), device=self.cell.device), self.n_atoms)
+
+
+class Sample(NamedTuple):
+    """A sampler's result: wrapped positions (N, 3) Å and final element embeddings (N, n_el)."""
+
+    positions: Tensor
+    embeddings: Tensor
+
+    @property
+    def classes(self) -> Tensor:
+        """(N,) long element classes, argmax of the embeddings (class 0 = ghost)."""
+        return self.embeddings.argmax(dim=-1)
+
+
+def atom_counts(cell: Tensor, rho_max: float) -> Tensor:
+    """n_a = floor(rho_max · Vol(C)) per cell: cell (B, 3, 3) Å, rho_max atoms/Å^3 -> (B,) long."""
+    volume = torch.linalg.det(cell.to(torch.float64)).abs()
+    return torch.floor(rho_max * volume).to(torch.long)
+
+
+def draw_prior(
+    cell: Tensor,
+    n_atoms: Tensor,
+    n_elements: int,
+    properties: Mapping[str, Tensor] | None = None,
+    generator: torch.Generator | None = None,
+) -> Prior:
+    """X_1 uniform in each cell (B, 3, 3) Å, E_1 ~ N(0, I) of shape (N, n_elements)."""
+    batch = torch.repeat_interleave(torch.arange(len(cell), device=cell.device), n_atoms)
+    n = int(n_atoms.sum())
+    frac = torch.rand(n, 3, generator=generator, device=cell.device, dtype=cell.dtype)
+    positions = to_cartesian(frac, cell, batch)
+    embeddings = torch.randn(n, n_elements, generator=generator, device=cell.device, dtype=cell.dtype)
+    return Prior(cell, n_atoms, positions, embeddings, dict(properties) if properties is not None else None)
+
+
+def per_atom(values: Tensor, batch: Tensor) -> Tensor:
+    """Per-structure values (B,) -> a column (N, 1) for each atom."""
+    return values[batch][:, None]
+
+
+def weighted_l2(dx: Tensor, de: Tensor, weight: float, prefix: str = "") -> tuple[Tensor, dict[str, Tensor]]:
+    """Mean over atoms of |dx|^2 + weight·|de|^2 for residuals dx (N, 3), de (N, n_el).
+
+    Returns the loss and its two detached terms, named ``{prefix}x`` and ``{prefix}e``.
+    """
+    lx = dx.square().sum(dim=1).mean()
+    le = de.square().sum(dim=1).mean()
+    return lx + weight * le, {f"{prefix}x": lx.detach(), f"{prefix}e": le.detach()}
+
+
+def graph_at(positions: Tensor, cell: Tensor, batch: Tensor, n_atoms: Tensor) -> Batch:
+    """A ``Batch`` of the given positions (N, 3) Å in cells (B, 3, 3) Å."""
+    return Batch(cell, positions, batch, n_atoms)
+
+
+class Process(ABC):
+    """A generative process: a training loss and a sampler (see the module docstring)."""
+
+    name: str = ""
+
+    def __init__(self, config: ProcessConfig):
+        self.config = config
+
+    @property
+    def n_levels(self) -> int:
+        """Size of the step-size level embedding the network needs (0: no level input)."""
+        return 0
+
+    @abstractmethod
+    def loss(self, model, data, generator: torch.Generator, target_model=None) -> tuple[Tensor, dict[str, Tensor]]:
+        """Training loss of a batch of clean structures (``mdshortcut.data.dataset.Structures``)."""
+
+    @abstractmethod
+    def sample(self, model, prior: Prior, n_steps: int, generator: torch.Generator, neighbours=None) -> Sample:
+        """n_steps network evaluations from ``prior`` (t = 1) to t = 0."""
+
+
+def check_steps(n_steps: int) -> None:
+    if n_steps < 1 or int(n_steps) != n_steps:
+        raise ValueError(f"n_steps must be a positive integer (got {n_steps})")
