@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from mdshortcut.model import Batch, Denoiser, ModelConfig, NeighbourCache
+from mdshortcut.model import egnn
 from mdshortcut.model.egnn import smooth_cutoff
 
 N_EL = 3
@@ -116,8 +117,9 @@ def test_batched_equals_unbatched(model):
         torch.testing.assert_close(eb[sl], eo, **TOL)
 
 
-@pytest.mark.parametrize("n_levels", [0, 4])
-def test_optimised_path_equals_straightforward(n_levels):
+@pytest.mark.parametrize("n_levels, chunk", [(0, 4096), (4, 4096), (0, 7)])
+def test_optimised_path_equals_straightforward(n_levels, chunk, monkeypatch):
+    monkeypatch.setattr(egnn, "EDGE_CHUNK", chunk)  # 7: many blocks of edges, a ragged last one
     model = make_model(n_levels)
     s1, s2 = structure(5, 12, 7.0), structure(6, 20, 9.0)
     args = ([s1[0], s2[0]], [s1[1], s2[1]], torch.cat([s1[2], s2[2]]), [0.3, 0.7])
@@ -208,3 +210,22 @@ def test_outputs_are_smooth_in_positions(sample):
         return model(batch, e[:6], torch.tensor([0.4], dtype=torch.float64))[0]
 
     assert torch.autograd.gradcheck(f, (pos,), eps=1e-6, atol=1e-6)
+
+
+def test_training_gradients_equal_straightforward(monkeypatch):
+    """Back-propagation through the optimised path (blocks, in-place scatters) gives the
+    reference path's parameter gradients."""
+    monkeypatch.setattr(egnn, "EDGE_CHUNK", 50)
+    model = make_model(n_levels=3)
+    cell, pos, e = structure(10, 16, 8.0)
+    batch = Batch.from_structures(cell[None], [pos])
+    grads = []
+    for straightforward in (False, True):
+        model.zero_grad()
+        x, eo = model(batch, e, torch.tensor([0.6], dtype=torch.float64), Y, torch.tensor([2]),
+                      straightforward=straightforward)
+        (x.square().sum() + eo.square().sum()).backward()
+        grads.append({n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None})
+    assert grads[0].keys() == grads[1].keys() and len(grads[0]) == len(list(model.parameters()))
+    for name in grads[0]:
+        torch.testing.assert_close(grads[0][name], grads[1][name], rtol=1e-8, atol=1e-12, msg=name)

@@ -102,6 +102,12 @@ class Denoiser(nn.Module):
         self.egnn = EGNN(config.n_layers, config.hidden, config.vector_channels, config.cutoff, config.n_norm)
         self.element_out = nn.Linear(config.hidden, n_elements)
 
+    def compile_egnn(self) -> None:
+        """Compile the EGNN core (optimised path) with torch.compile, dynamic shapes (the
+        edge count changes every step). Weights and state_dict keys are unchanged; the first
+        calls are slow (compilation)."""
+        self.egnn.compiled = True
+
     def new_neighbours(self) -> NeighbourCache:
         """A neighbour cache with this model's cutoff and skin, to reuse across sampling steps."""
         return NeighbourCache(self.config.cutoff, self.config.skin)

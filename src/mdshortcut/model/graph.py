@@ -85,7 +85,7 @@ def edge_vectors(positions: Tensor, i: Tensor, j: Tensor, shift: Tensor) -> Tens
 
 def _build(positions: Tensor, cell: Tensor, n_atoms: Tensor, cutoff: float) -> tuple[Tensor, Tensor, Tensor]:
     """Fresh periodic neighbour list of every structure: i, j (E,) long, integer shifts (E, 3)."""
-    calc = NeighborList(cutoff=cutoff, full_list=True)
+    calc = NeighborList(cutoff=cutoff, full_list=True, sorted=True)
     offsets = torch.cumsum(n_atoms, 0) - n_atoms
     parts_i, parts_j, parts_s = [], [], []
     for b, (start, n) in enumerate(zip(offsets.tolist(), n_atoms.tolist())):
