@@ -1,0 +1,1 @@
+"""Training data: ghost-atom padding and tensors (``ghost``, ``build``), torch datasets."""

@@ -1,0 +1,154 @@
+"""Ghost atoms and the training tensors of a dataset.
+
+A sample holds n_a = ⌊rho_max · Vol(C)⌋ atoms: its real atoms, then ghost atoms (element
+``X``, class 0) placed uniformly in the cell by a seeded generator. The tensors file
+(``results/datasets/{id}/tensors.pt``, a plain dict; load with ``load_tensors``, which uses
+``torch.load(..., weights_only=True)``) holds, for N samples:
+
+- ``elements`` list[str]: class names, ``["X", "Si"]`` or ``["X", "Si", "O"]``
+- ``cell`` (N, 3, 3) float64, Å, row vectors
+- ``positions`` (Σ n_a, 3) float64, Å, samples concatenated, real atoms exactly as in the
+  structures file, then the ghosts
+- ``types`` (Σ n_a,) int64, class indices into ``elements``
+- ``n_atoms`` (N,) int64: n_a per sample (ghosts included); ``n_real`` (N,) int64
+- ``label_names`` list[str]; ``labels`` (N, n_labels) float64, NaN where missing or failed
+- ``label_mean``, ``label_std`` (n_labels,) float64 over the finite labels (population std;
+  NaN without finite values, 1 where the std is 0)
+- ``rho_max`` float (atoms/Å^3), ``dataset`` str, ``seed`` int
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from ase import Atoms
+
+from mdshortcut.io import StructureError, atomic_path
+
+GHOST = "X"
+
+
+def remove_ghosts(atoms: Atoms) -> Atoms:
+    """A copy of ``atoms`` without its ghost (``X``) atoms."""
+    keep = [s != GHOST for s in atoms.get_chemical_symbols()]
+    return atoms[keep]
+
+
+def n_slots(cell: np.ndarray, rho_max: float) -> int:
+    """n_a = ⌊rho_max · Vol(cell)⌋: atoms per sample, ghosts included (cell (3, 3) Å)."""
+    return math.floor(rho_max * abs(np.linalg.det(np.asarray(cell, dtype=float))))
+
+
+def pad(
+    atoms: Atoms, elements: Sequence[str], rho_max: float, rng: np.random.Generator, where: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Positions (n_a, 3) Å and class indices (n_a,) of ``atoms`` filled up with ghosts.
+
+    Raises StructureError (naming ``where``) when the structure has more atoms than n_a or
+    an element outside ``elements``.
+    """
+    symbols = atoms.get_chemical_symbols()
+    unknown = sorted(set(symbols) - set(elements) - {GHOST})
+    if unknown:
+        raise StructureError(f"{where}: element(s) {', '.join(unknown)} not in {list(elements)}")
+    if GHOST in symbols:
+        raise StructureError(f"{where}: already holds ghost atoms")
+    n_a = n_slots(atoms.cell.array, rho_max)
+    if len(atoms) > n_a:
+        raise StructureError(
+            f"{where}: {len(atoms)} atoms exceed n_a = floor(rho_max * volume) = {n_a} "
+            f"(rho_max {rho_max} atoms/Å^3, volume {atoms.cell.volume:.1f} Å^3); use a larger rho_max"
+        )
+    ghosts = rng.random((n_a - len(atoms), 3)) @ atoms.cell.array
+    positions = np.concatenate([atoms.positions, ghosts])
+    types = np.array([elements.index(s) for s in symbols] + [0] * len(ghosts), dtype=np.int64)
+    return positions, types
+
+
+def label_statistics(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and population std (n_labels,) of each column's finite values of (N, n_labels)."""
+    mean = np.full(labels.shape[1], np.nan)
+    std = np.full(labels.shape[1], np.nan)
+    for k in range(labels.shape[1]):
+        finite = labels[np.isfinite(labels[:, k]), k]
+        if len(finite):
+            mean[k] = finite.mean()
+            std[k] = finite.std() or 1.0
+    return mean, std
+
+
+def build_tensors(
+    frames: Sequence[Atoms],
+    elements: Sequence[str],
+    rho_max: float,
+    label_names: Sequence[str],
+    labels: np.ndarray,
+    dataset: str,
+    seed: int,
+    source: str = "structures",
+) -> dict:
+    """The tensors dict (module doc) of ``frames``; ``labels`` (N, n_labels), NaN = missing.
+
+    ``elements``: the real elements in class order (class 0, the ghost, is prepended).
+    Errors name ``source`` and the frame.
+    """
+    classes = [GHOST, *elements]
+    labels = np.asarray(labels, dtype=np.float64).reshape(len(frames), len(label_names))
+    rng = np.random.default_rng(seed)
+    padded = [pad(a, classes, rho_max, rng, f"{source} frame {k}") for k, a in enumerate(frames)]
+    mean, std = label_statistics(labels)
+    return {
+        "elements": classes,
+        "cell": torch.tensor(np.array([a.cell.array for a in frames]).reshape(-1, 3, 3), dtype=torch.float64),
+        "positions": torch.tensor(np.concatenate([p for p, _ in padded]).reshape(-1, 3), dtype=torch.float64),
+        "types": torch.tensor(np.concatenate([t for _, t in padded]), dtype=torch.int64),
+        "n_atoms": torch.tensor([len(t) for _, t in padded], dtype=torch.int64),
+        "n_real": torch.tensor([len(a) for a in frames], dtype=torch.int64),
+        "label_names": list(label_names),
+        "labels": torch.tensor(labels, dtype=torch.float64),
+        "label_mean": torch.tensor(mean, dtype=torch.float64),
+        "label_std": torch.tensor(std, dtype=torch.float64),
+        "rho_max": float(rho_max),
+        "dataset": str(dataset),
+        "seed": int(seed),
+    }
+
+
+def save_tensors(path: str | os.PathLike, tensors: dict) -> None:
+    """Write the tensors dict atomically."""
+    with atomic_path(path) as tmp:
+        torch.save(tensors, tmp)
+
+
+def load_tensors(path: str | os.PathLike) -> dict:
+    """The tensors dict of ``path`` (``weights_only=True``: plain data, no code)."""
+    return torch.load(path, weights_only=True)
+
+
+def to_atoms(cell, positions, types, elements: Sequence[str]) -> Atoms:
+    """A periodic structure from one sample, ghosts (class 0) removed.
+
+    cell (3, 3) Å, positions (n, 3) Å, types (n,) class indices; tensors or arrays.
+    """
+    types = np.asarray(types, dtype=np.int64)
+    real = types != 0
+    return Atoms(
+        symbols=[elements[t] for t in types[real]],
+        positions=np.asarray(positions, dtype=np.float64)[real],
+        cell=np.asarray(cell, dtype=np.float64),
+        pbc=True,
+    )
+
+
+def samples(tensors: dict) -> list[Atoms]:
+    """Every sample of a tensors dict as Atoms, ghosts removed."""
+    ends = np.cumsum(tensors["n_atoms"].numpy())
+    starts = ends - tensors["n_atoms"].numpy()
+    return [
+        to_atoms(tensors["cell"][k], tensors["positions"][s:e], tensors["types"][s:e], tensors["elements"])
+        for k, (s, e) in enumerate(zip(starts, ends))
+    ]

@@ -1,0 +1,108 @@
+"""The ``mdshortcut properties`` and ``mdshortcut structure`` commands, run as users run them."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from ase import Atoms
+from ase.build import bulk
+from ase.io import write
+
+# Stillinger-Weber diamond Si: a0 = 5.431 Å, so 8 · 28.0855 amu / a0^3 = 2.329 g/cm³, every
+# ring has 6 Si, and G = C44 = 56.4 GPa (relaxed ion; Cowley, PRL 60, 2379 (1988)).
+SW_DENSITY, SW_C44 = 2.329, 56.4
+
+
+def mdshortcut(*args):
+    return subprocess.run([sys.executable, "-m", "mdshortcut.cli", *map(str, args)], capture_output=True, text=True)
+
+
+def diamond(a=5.5):
+    atoms = bulk("Si", "diamond", a=a, cubic=True)
+    atoms.rattle(0.02, seed=0)
+    return atoms
+
+
+def test_properties_of_diamond_silicon(tmp_path):
+    write(tmp_path / "in.extxyz", [diamond(), diamond(5.40)], format="extxyz")
+    run = mdshortcut("properties", tmp_path / "in.extxyz", "--potential", "sw", "-o", tmp_path / "out.csv")
+    assert run.returncode == 0, run.stderr
+    table = pd.read_csv(tmp_path / "out.csv", keep_default_na=False, na_values=[""])
+    assert list(table.columns) == ["index", "shear_modulus", "ring_size", "density", "converged", "reason"]
+    assert table["index"].tolist() == [0, 1] and table["converged"].all()
+    assert np.allclose(table["shear_modulus"], SW_C44, rtol=0.03)
+    assert np.allclose(table["ring_size"], 6.0)
+    assert np.allclose(table["density"], SW_DENSITY, atol=0.002)
+
+
+def test_structure_against_a_reference(tmp_path):
+    frames = [diamond(5.431 + 0.01 * k) for k in range(3)]
+    write(tmp_path / "a.extxyz", frames, format="extxyz")
+    run = mdshortcut("structure", tmp_path / "a.extxyz", "--reference", tmp_path / "a.extxyz", "-o", tmp_path / "s.csv")
+    assert run.returncode == 0, run.stderr
+    table = pd.read_csv(tmp_path / "s.csv")
+    assert (table["metric"] == "rdf").sum() == 100 and (table["metric"] == "adf").sum() == 180
+    assert np.allclose(table.loc[table["metric"].isin(["rdf", "adf"]), "value"], table.loc[table["metric"].isin(["rdf", "adf"]), "reference"])
+    assert table.set_index("metric").loc[["rdf_rmsd", "adf_rmsd"], "value"].tolist() == [0.0, 0.0]
+
+
+def bad_inputs(tmp_path):
+    """(name, file, expected words in the one-line error)"""
+    no_cell = Atoms("Si2", positions=[(0, 0, 0), (1.2, 1.2, 1.2)])
+    write(tmp_path / "no_cell.extxyz", [diamond(), no_cell], format="extxyz")
+    write(tmp_path / "oxygen.extxyz", [diamond(), Atoms("SiO", positions=[(0, 0, 0), (1.6, 0, 0)], cell=[8, 8, 8], pbc=True)], format="extxyz")
+    crowded = diamond()
+    crowded.positions[3] = crowded.positions[2] + 0.2
+    write(tmp_path / "overlap.extxyz", [diamond(), diamond(), crowded], format="extxyz")
+    return [
+        ("missing", tmp_path / "missing.extxyz", "missing.extxyz: no such file"),
+        ("no cell", tmp_path / "no_cell.extxyz", "no_cell.extxyz frame 1: no periodic 3D cell"),
+        ("element", tmp_path / "oxygen.extxyz", "oxygen.extxyz frame 1: element(s) O not in"),
+        ("overlap", tmp_path / "overlap.extxyz", "overlap.extxyz frame 2: atoms 2 and 3 overlap"),
+    ]
+
+
+def test_bad_inputs_give_one_line_naming_file_and_frame(tmp_path):
+    for name, path, words in bad_inputs(tmp_path):
+        run = mdshortcut("properties", path, "--potential", "sw", "-o", tmp_path / f"{name}.csv")
+        assert run.returncode != 0, name
+        assert run.stderr.count("\n") == 1 and words in run.stderr, (name, run.stderr)
+        assert not (tmp_path / f"{name}.csv").exists()
+
+
+@pytest.mark.parametrize("args", [["structure", "missing.extxyz", "-o", "x.csv"], ["properties", "in.extxyz", "-o", "x.csv"]])
+def test_structure_missing_file_and_missing_option(tmp_path, args):
+    run = subprocess.run([sys.executable, "-m", "mdshortcut.cli", *args], capture_output=True, text=True, cwd=tmp_path)
+    assert run.returncode != 0
+    assert "missing.extxyz: no such file" in run.stderr or "--potential" in run.stderr
+
+
+def test_label_shards_and_merge(tmp_path):
+    from mdshortcut.properties.labels import PropertiesConfig, label_shard, merge_label_shards
+
+    write(tmp_path / "s.extxyz", [diamond(), diamond(5.45), diamond(5.42)], format="extxyz")
+    cfg = PropertiesConfig(structures_per_shard=2)
+    counts = [label_shard(tmp_path / "s.extxyz", tmp_path / f"{k}.csv", "sw", cfg, k) for k in range(3)]
+    assert counts == [2, 1, 0]  # a shard past the last frame is an empty table
+    merged = merge_label_shards([tmp_path / f"{k}.csv" for k in (2, 1, 0)], tmp_path / "s.extxyz", tmp_path / "labels.csv")
+    assert merged["index"].tolist() == [0, 1, 2] and merged["converged"].all()
+    with pytest.raises(ValueError, match="3 frames but labels with missing indices \\[2\\]"):
+        merge_label_shards([tmp_path / "0.csv"], tmp_path / "s.extxyz", tmp_path / "labels.csv")
+
+
+def test_cli_defaults_are_the_schema_defaults():
+    import dataclasses
+    from pathlib import Path
+
+    import yaml
+
+    from mdshortcut.properties.labels import PropertiesConfig
+    from mdshortcut.properties.structure import StructureConfig
+
+    schema = yaml.safe_load((Path(__file__).parents[1] / "config" / "schema.yaml").read_text())
+    for section, config_class in (("properties", PropertiesConfig), ("structure", StructureConfig)):
+        for key, spec in schema["properties"][section]["properties"].items():
+            field = {f.name: f for f in dataclasses.fields(config_class)}[key]
+            assert field.default == spec["default"], (section, key)
