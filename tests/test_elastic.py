@@ -24,7 +24,7 @@ from mdshortcut.properties.elastic import (
 from mdshortcut.properties.labels import PropertiesConfig, label_structure
 
 SW_A0 = 5.431  # Å
-SW_C44 = 56.4  # GPa, relaxed ion
+SW_C11, SW_C12, SW_C44 = 151.4, 76.4, 56.4  # GPa, relaxed ion
 EV_PER_A3_IN_GPA = 160.21766208
 
 
@@ -92,6 +92,20 @@ def test_sw_diamond_relaxed_ion_c44_matches_published(relaxed_diamond):
     for value in (c.c44, c.c55, c.c66):
         assert value == pytest.approx(SW_C44, rel=0.03)
     assert c.modulus == pytest.approx(SW_C44, rel=0.03)  # cubic: G = C44
+
+
+def test_constants_refer_to_the_cartesian_frame_of_any_cell():
+    """Primitive (non-orthogonal) cell rotated by 30° about z: the tensor rotation of Cowley's
+    constants gives C44' = C55' = C44 and C66' = C66 cos²2θ + (C11 - C12)/2 sin²2θ."""
+    atoms = bulk("Si", "diamond", a=5.5)
+    atoms.rattle(0.02, seed=1)
+    atoms.rotate(30, "z", rotate_cell=True)
+    relaxed = relax(atoms, "sw", fmax=0.05, max_steps=1500)
+    c = shear_constants(relaxed.atoms, "sw", strain=0.02, fmax=1e-3, max_steps=1500)
+    theta = np.radians(30)
+    c66 = SW_C44 * np.cos(2 * theta) ** 2 + (SW_C11 - SW_C12) / 2 * np.sin(2 * theta) ** 2
+    assert c.c44 == pytest.approx(SW_C44, rel=0.03) and c.c55 == pytest.approx(SW_C44, rel=0.03)
+    assert c.c66 == pytest.approx(c66, rel=0.03)
 
 
 def test_clamped_ion_is_much_stiffer(relaxed_diamond):

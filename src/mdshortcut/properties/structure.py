@@ -20,7 +20,7 @@ are removed before anything is computed.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,10 +39,6 @@ class StructureConfig:
     rdf_bins: int = 100
     adf_cutoff: float = 3.0
     adf_bins: int = 180
-
-    @classmethod
-    def from_config(cls, config: Mapping) -> StructureConfig:
-        return cls(**config.get("structure", {}))
 
 
 def _pairs(atoms: Atoms, cutoff: float) -> tuple[np.ndarray, np.ndarray]:
