@@ -1,1 +1,59 @@
-# (filled by the train stage)
+# Stage 3: one training job per model, results/models/{dataset}/{process}-{conditioning}.pt.
+# Checkpoints live in results/checkpoints/{dataset}/{process}-{conditioning}/ (a param, not an
+# output, so Snakemake does not delete them): an interrupted or re-run training resumes.
+# Reruns when the training code changes (its sources are inputs) or a config section does.
+from mdshortcut.sweep import resolve_device
+
+TRAIN_DEVICE = resolve_device(config["device"])
+TRAIN_CODE = [
+    f"{workflow.basedir}/src/mdshortcut/{name}.py"
+    for name in (
+        "train",
+        "checkpoint",
+        "data/dataset",
+        "generative/common",
+        "generative/ode",
+        "generative/sde",
+        "generative/shortcut",
+        "model/graph",
+        "model/egnn",
+        "model/denoiser",
+    )
+]
+
+
+wildcard_constraints:
+    process="ode|sde|shortcut",
+    conditioning="[a-z_]+",
+
+
+def model_targets():
+    """Model files of every dataset's configured (process, conditioning) pairs."""
+    return [
+        f"{RESULTS}/models/{d}/{process}-{cond}.pt"
+        for d in DATASETS
+        for process, conds in dataset_cfg(d)["models"].items()
+        for cond in conds
+    ]
+
+
+rule train:
+    input:
+        tensors=f"{RESULTS}/datasets/{{dataset}}/tensors.pt",
+        code=TRAIN_CODE,
+    output:
+        f"{RESULTS}/models/{{dataset}}/{{process}}-{{conditioning}}.pt",
+    params:
+        checkpoints=lambda w: f"{RESULTS}/checkpoints/{w.dataset}/{w.process}-{w.conditioning}",
+        config={k: config[k] for k in ("model", "process", "training", "seed")} | {"device": TRAIN_DEVICE},
+    log:
+        f"{RESULTS}/logs/train/{{dataset}}/{{process}}-{{conditioning}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/train/{{dataset}}/{{process}}-{{conditioning}}.tsv"
+    threads: config["training"]["threads"]
+    resources:
+        gpu=int(TRAIN_DEVICE == "cuda"),
+    conda:
+        ENV
+    script:
+        "../scripts/train.py"

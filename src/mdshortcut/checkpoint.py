@@ -1,0 +1,87 @@
+"""Checkpoint files: the trained model and the resumable training state.
+
+Both are plain dicts written atomically and read with ``torch.load(..., weights_only=True)``.
+
+Model file (``results/models/{dataset}/{process}-{conditioning}.pt``): ``format``
+("mdshortcut-model"), ``version``, ``process``, ``dataset``, ``elements`` (class 0 = ghost),
+``properties`` (the conditioning, in the network's order), ``label_stats`` (property ->
+{mean, std, min, max} of its training labels, physical units), ``model_config`` and
+``process_config`` (dicts of the config sections), ``state_dict`` (the EMA weights),
+``rho_max`` (atoms/Å^3) and ``steps`` (training steps done).
+
+Training state (``{checkpoint_dir}/state.pt``): ``format`` ("mdshortcut-training"),
+``version``, ``fingerprint`` (what the run depends on), ``step`` (steps done), ``elapsed``
+(s), and the ``model``, ``ema`` and ``optimizer`` state dicts.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+
+from mdshortcut.io import atomic_path
+
+VERSION = 1
+MODEL_FORMAT = "mdshortcut-model"
+STATE_FORMAT = "mdshortcut-training"
+MODEL_KEYS = (
+    "process", "dataset", "elements", "properties", "label_stats", "model_config",
+    "process_config", "state_dict", "rho_max", "steps",
+)  # fmt: skip
+STATE_KEYS = ("fingerprint", "step", "elapsed", "model", "ema", "optimizer")
+
+
+class CheckpointError(ValueError):
+    """A missing, unreadable or incompatible checkpoint; the message names the file."""
+
+
+def _write(path: str | os.PathLike, fmt: str, keys: tuple[str, ...], content: Mapping) -> None:
+    missing = [k for k in keys if k not in content]
+    if missing:
+        raise KeyError(f"{fmt}: missing field(s) {missing}")
+    with atomic_path(path) as tmp:
+        torch.save({"format": fmt, "version": VERSION, **content}, tmp)
+
+
+def _read(path: str | os.PathLike, fmt: str, keys: tuple[str, ...]) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated zip, pickle refused by weights_only, ...
+        reason = " ".join(str(exc).split())[:300] or type(exc).__name__
+        raise CheckpointError(f"{path}: not a readable checkpoint ({reason})") from None
+    if not isinstance(obj, dict) or obj.get("format") != fmt:
+        raise CheckpointError(f"{path}: not an {fmt} file")
+    if obj.get("version") != VERSION:
+        raise CheckpointError(
+            f"{path}: format version {obj.get('version')}, this mdshortcut reads version {VERSION} (retrain the model)"
+        )
+    missing = [k for k in keys if k not in obj]
+    if missing:
+        raise CheckpointError(f"{path}: missing field(s) {missing}")
+    return obj
+
+
+def save_model(path: str | os.PathLike, **content) -> None:
+    """Write a model file (fields: see the module docstring)."""
+    _write(path, MODEL_FORMAT, MODEL_KEYS, content)
+
+
+def read_model(path: str | os.PathLike) -> dict:
+    """The dict of a model file, on the CPU; CheckpointError if unusable."""
+    return _read(path, MODEL_FORMAT, MODEL_KEYS)
+
+
+def save_state(path: str | os.PathLike, **content) -> None:
+    """Write a training state (fields: see the module docstring)."""
+    _write(path, STATE_FORMAT, STATE_KEYS, content)
+
+
+def read_state(path: str | os.PathLike) -> dict:
+    """The dict of a training state, on the CPU; CheckpointError if unusable."""
+    return _read(path, STATE_FORMAT, STATE_KEYS)

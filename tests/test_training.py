@@ -1,0 +1,266 @@
+"""Training: data batches, the real training loop on tiny networks, resume after SIGKILL,
+non-finite losses, and the Snakemake rule."""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from ase import Atoms
+
+from mdshortcut.checkpoint import read_model, read_state
+from mdshortcut.data.dataset import DatasetError, StructureDataset, conditioning_properties
+from mdshortcut.data.ghost import build_tensors, load_tensors, save_tensors
+from mdshortcut.generative import MaterialSDE, ProcessConfig
+from mdshortcut.model import Denoiser, ModelConfig
+from mdshortcut.sample import load_model
+from mdshortcut.train import TrainingError, batch_indices, train_model
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
+LABELS = ["shear_modulus", "ring_size"]
+
+TINY = {
+    "seed": 3,
+    "device": "cpu",
+    "model": {"n_layers": 2, "hidden": 16, "vector_channels": 2, "property_dim": 4, "cutoff": 4.0},
+    "process": {"shortcut_levels": 3, "shortcut_fraction": 0.5},
+    "training": {"steps": 6, "batch_size": 3, "checkpoint_every": 3, "log_every": 2, "threads": 1, "lr": 1e-3},
+}
+
+
+def tiny(**training) -> dict:
+    cfg = copy.deepcopy(TINY)
+    cfg["training"].update(training)
+    return cfg
+
+
+@pytest.fixture(autouse=True)
+def restore_threads():
+    n = torch.get_num_threads()
+    yield
+    torch.set_num_threads(n)
+
+
+def silica_like(n_struct: int = 7, seed: int = 0) -> tuple[list[Atoms], np.ndarray]:
+    """Random Si/O structures in 6-7 Å cells, labels with a missing value in each column."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for _ in range(n_struct):
+        a = rng.uniform(6.0, 7.0)
+        n_si = int(rng.integers(3, 6))
+        frames.append(Atoms("Si" * n_si + "O" * 2 * n_si, scaled_positions=rng.random((3 * n_si, 3)), cell=[a, a, a], pbc=True))
+    labels = np.column_stack([rng.uniform(10, 50, n_struct), rng.uniform(4, 6, n_struct)])
+    labels[1, 0] = np.nan
+    labels[2, 1] = np.nan
+    return frames, labels
+
+
+@pytest.fixture(scope="module")
+def tensors_file(tmp_path_factory) -> Path:
+    frames, labels = silica_like()
+    path = tmp_path_factory.mktemp("data") / "tensors.pt"
+    save_tensors(path, build_tensors(frames, ["Si", "O"], 0.1, LABELS, labels, "a-sio2", seed=0))
+    return path
+
+
+def test_conditioning_sets():
+    assert conditioning_properties("none", LABELS) == []
+    assert conditioning_properties("all", LABELS) == LABELS
+    assert conditioning_properties("ring_size", LABELS) == ["ring_size"]
+    with pytest.raises(DatasetError, match=r"'density': not a label of the dataset \(labels: \['shear_modulus', 'ring_size'\]\)"):
+        conditioning_properties("density", LABELS)
+
+
+def test_dataset_batches_structures_with_normalised_labels():
+    frames, labels = silica_like()
+    tensors = build_tensors(frames, ["Si", "O"], 0.1, LABELS, labels, "a-sio2", seed=0)
+    ds = StructureDataset(tensors, ["ring_size", "shear_modulus"])
+    batch = ds.collate([ds[i] for i in (2, 0, 1)])
+    n_a = [math.floor(0.1 * f.cell.volume) for f in frames]
+    assert batch.graph.n_atoms.tolist() == [n_a[2], n_a[0], n_a[1]]
+    assert batch.graph.positions.dtype == torch.float32 and batch.embeddings.shape == (sum(batch.graph.n_atoms), 3)
+    # one-hot classes: X (ghost), Si, O; real atoms first, then ghosts
+    counts = batch.embeddings[: n_a[2]].sum(0).tolist()
+    n_si = frames[2].get_chemical_symbols().count("Si")
+    assert counts == [n_a[2] - 3 * n_si, n_si, 2 * n_si]
+    finite = labels[~np.isnan(labels[:, 1]), 1]
+    expect = (labels[[2, 0, 1], 1] - finite.mean()) / finite.std()
+    got = batch.properties["ring_size"].double().numpy()
+    assert np.isnan(got[0]) and np.allclose(got[1:], expect[1:], atol=1e-6)
+    assert np.isnan(batch.properties["shear_modulus"][2].item())
+    assert ds.stats["shear_modulus"]["max"] == pytest.approx(np.nanmax(labels[:, 0]))
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda t: t.pop("labels"), r"missing key\(s\) \['labels'\]"),
+        (lambda t: t.update(types=t["types"][:-1]), r"types \(\d+,\) do not match sum\(n_atoms\)"),
+        (lambda t: t["positions"].__setitem__((0, 0), float("nan")), "non-finite positions"),
+        (lambda t: t["labels"][:, 1].fill_(float("nan")), "property 'ring_size' has no labelled structure"),
+    ],
+    ids=["missing key", "short types", "nan position", "unlabelled property"],
+)
+def test_dataset_rejects_bad_tensors(change, message):
+    frames, labels = silica_like()
+    tensors = build_tensors(frames, ["Si", "O"], 0.1, LABELS, labels, "a-sio2", seed=0)
+    change(tensors)
+    with pytest.raises(DatasetError, match=r"^my\.pt: .*" + message):
+        StructureDataset(tensors, LABELS, source="my.pt")
+
+
+def test_batches_cover_each_epoch_once():
+    seen = [batch_indices(7, 3, step, seed=1) for step in range(4)]
+    assert sorted(seen[0] + seen[1]) == sorted(set(seen[0] + seen[1])) and all(len(s) == 3 for s in seen)
+    assert seen[2] != seen[0] or seen[3] != seen[1]  # a new permutation each epoch
+    assert batch_indices(7, 3, 2, seed=1) == seen[2]
+
+
+@pytest.mark.parametrize("process", ["ode", "sde", "shortcut"])
+def test_training_writes_ema_model_and_log(process, tensors_file, tmp_path):
+    out, log = tmp_path / "model.pt", tmp_path / "train.log"
+    train_model(tensors_file, out, tmp_path / "ckpt", process, "all", tiny(), log=log)
+    meta = read_model(out)
+    assert meta["process"] == process and meta["dataset"] == "a-sio2" and meta["steps"] == 6
+    assert meta["elements"] == ["X", "Si", "O"] and meta["properties"] == LABELS
+    assert meta["label_stats"]["ring_size"]["min"] >= 4 and meta["model_config"]["hidden"] == 16
+    assert meta["process_config"]["shortcut_levels"] == 3
+    state = read_state(tmp_path / "ckpt" / "state.pt")
+    assert state["step"] == 6
+    ema = {k.removeprefix("module."): v for k, v in state["ema"].items() if k.startswith("module.")}
+    assert all(torch.equal(ema[k], v) for k, v in meta["state_dict"].items())
+    assert any(not torch.equal(state["model"][k], v) for k, v in meta["state_dict"].items())  # EMA != raw weights
+    text = log.read_text()
+    assert [int(s) for s in re.findall(r"step=(\d+) loss=", text)] == [2, 4, 6]
+    if process == "shortcut":
+        assert "sc_x=" in text
+
+
+def test_training_reduces_the_loss(tmp_path):
+    """One structure, 150 steps: on the same 30 noise draws, the trained (EMA) network's SDE
+    loss is well below that of its initial weights."""
+    frames, labels = silica_like()
+    path = tmp_path / "one.pt"
+    save_tensors(path, build_tensors(frames[:1], ["Si", "O"], 0.1, LABELS, labels[:1], "a-sio2", seed=0))
+    cfg = tiny(steps=150, lr=5e-3, ema_decay=0.9, checkpoint_every=150)
+    train_model(path, tmp_path / "m.pt", tmp_path / "c", "sde", "none", cfg)
+    trained = load_model(tmp_path / "m.pt").denoiser
+    torch.manual_seed(cfg["seed"])  # the initial weights, as training drew them
+    initial = Denoiser(ModelConfig.from_dict(cfg["model"]), 3, [], 0)
+    data = StructureDataset(load_tensors(path))
+    batch = data.collate([data[0]])
+    sde = MaterialSDE(ProcessConfig.from_dict(cfg["process"]))
+
+    def mean_loss(model) -> float:
+        gen = torch.Generator().manual_seed(0)
+        with torch.no_grad():
+            return sum(sde.loss(model, batch, gen)[0].item() for _ in range(30)) / 30
+
+    before, after = mean_loss(initial), mean_loss(trained)
+    assert after < 0.8 * before, (before, after)
+
+
+def test_resume_after_sigkill_gives_the_same_weights(tensors_file, tmp_path):
+    config = tiny(steps=60, checkpoint_every=5, log_every=5)
+    reference = tmp_path / "reference.pt"
+    train_model(tensors_file, reference, tmp_path / "ref_ckpt", "shortcut", "all", config)
+
+    out, ckpt = tmp_path / "resumed.pt", tmp_path / "ckpt"
+    script = textwrap.dedent(f"""
+        from mdshortcut.train import train_model
+        train_model({str(tensors_file)!r}, {str(out)!r}, {str(ckpt)!r}, "shortcut", "all", {config!r})
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    state = ckpt / "state.pt"
+    deadline = time.time() + 120
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            if state.is_file() and read_state(state)["step"] >= 10:
+                break
+            time.sleep(0.01)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "training finished before it could be killed"
+    killed_at = read_state(state)["step"]
+    assert 10 <= killed_at < 60 and not out.exists()
+
+    train_model(tensors_file, out, ckpt, "shortcut", "all", config, log=tmp_path / "resume.log")
+    assert f"resuming from {state} at step {killed_at}" in (tmp_path / "resume.log").read_text()
+    a, b = read_model(reference)["state_dict"], read_model(out)["state_dict"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    ra, rb = read_state(tmp_path / "ref_ckpt" / "state.pt"), read_state(state)
+    assert all(torch.equal(ra["model"][k], rb["model"][k]) for k in ra["model"])
+
+
+def test_changed_settings_start_afresh(tensors_file, tmp_path):
+    train_model(tensors_file, tmp_path / "a.pt", tmp_path / "c", "sde", "none", tiny(steps=3))
+    log = tmp_path / "log"
+    train_model(tensors_file, tmp_path / "b.pt", tmp_path / "c", "sde", "none", tiny(steps=3, lr=2e-3), log=log)
+    assert "(other settings or data); starting step 0" in log.read_text()
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tensors_file, tmp_path):
+    out, ckpt = tmp_path / "m.pt", tmp_path / "ckpt"
+    with pytest.raises(TrainingError, match=r"^step (\d+): the (loss|gradient norm) is (nan|inf|-inf); training stopped") as err:
+        train_model(tensors_file, out, ckpt, "sde", "all", tiny(steps=50, lr=1e30, checkpoint_every=1), log=tmp_path / "log")
+    step = int(err.value.args[0].split(":")[0].split()[1])
+    state = read_state(ckpt / "state.pt")
+    assert state["step"] == step and f"(step {step})" in str(err.value)
+    assert all(torch.isfinite(v).all() for v in state["model"].values())
+    assert not out.exists()
+    assert f"ERROR step {step}" in (tmp_path / "log").read_text()
+
+
+def _snakemake(workdir: Path, config: Path, target: str, *args: str) -> subprocess.CompletedProcess:
+    """Snakemake on ``target`` (options taking several values come after it)."""
+    return subprocess.run(
+        [SNAKEMAKE, target, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), "--configfile", str(config), *args],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+
+
+def test_train_rule(tensors_file, tmp_path):
+    """The rule trains from a dataset's tensors, logs, keeps checkpoints outside its outputs and
+    resumes when re-run with more steps; it asks for a GPU only when training will use one."""
+    cfg = yaml.safe_load((REPO / "config/test.yaml").read_text())
+    cfg.update({k: TINY[k] for k in ("model", "process", "training", "device")})
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(cfg))
+    data = tmp_path / "results/datasets/a-sio2/tensors.pt"
+    data.parent.mkdir(parents=True)
+    data.write_bytes(tensors_file.read_bytes())
+    target = "results/models/a-sio2/shortcut-all.pt"
+    res = _snakemake(tmp_path, config, target, "--cores", "1", "--allowed-rules", "train")
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "gpu=0" in res.stdout + res.stderr
+    assert read_model(tmp_path / target)["steps"] == 6
+    log = (tmp_path / "results/logs/train/a-sio2/shortcut-all.log").read_text()
+    assert "step=6 loss=" in log and "starting step 0 of 6" in log
+    assert (tmp_path / "results/checkpoints/a-sio2/shortcut-all/state.pt").is_file()
+
+    cfg["training"]["steps"] = 8
+    config.write_text(yaml.safe_dump(cfg))
+    res = _snakemake(tmp_path, config, target, "--cores", "1", "--allowed-rules", "train")
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert read_model(tmp_path / target)["steps"] == 8
+    assert "at step 6 of 8" in (tmp_path / "results/logs/train/a-sio2/shortcut-all.log").read_text()
+
+    cfg["device"] = "cuda"
+    config.write_text(yaml.safe_dump(cfg))
+    res = _snakemake(tmp_path, config, target, "-n", "--forcerun", "train", "--allowed-rules", "train")
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "gpu=1" in res.stdout, res.stdout[-2000:]
