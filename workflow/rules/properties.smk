@@ -7,16 +7,22 @@ import mdshortcut.properties
 PROPERTIES_CODE = sorted(str(p) for p in Path(mdshortcut.properties.__file__).parent.glob("*.py"))
 
 
-def label_shards(dataset):
-    """Label shards of a dataset: enough for every frame the melt-quench can produce
-    (replicas × frames); shards past the last frame (failed replicas) hold no rows."""
-    cfg = dataset_cfg(dataset)
-    n_frames = cfg["n_replicas"] * cfg["protocol"]["frames"]
-    return range(math.ceil(n_frames / config["properties"]["structures_per_shard"]))
-
-
-def labelled(dataset):
-    return bool(dataset_cfg(dataset)["labels"])
+# Label shards of each dataset: enough for every frame the melt-quench can produce (replicas ×
+# frames); shards past the last frame (failed replicas) hold no rows.
+LABEL_SHARDS = {
+    d: range(
+        math.ceil(
+            dataset_cfg(d)["n_replicas"] * dataset_cfg(d)["protocol"]["frames"]
+            / config["properties"]["structures_per_shard"]
+        )
+    )
+    for d in DATASETS
+}
+LABELLED = [d for d in DATASETS if dataset_cfg(d)["labels"]]
+# Targets of `all`: labels.csv of every labelled dataset, tensors.pt of every dataset with a rho_max.
+PROPERTIES_TARGETS = [f"{RESULTS}/datasets/{d}/labels.csv" for d in LABELLED] + [
+    f"{RESULTS}/datasets/{d}/tensors.pt" for d in DATASETS if "rho_max" in dataset_cfg(d)
+]
 
 
 rule label_shard:
@@ -42,7 +48,7 @@ rule label_shard:
 rule merge_labels:
     input:
         structures=f"{RESULTS}/datasets/{{dataset}}/structures.extxyz",
-        shards=lambda w: expand(f"{RESULTS}/datasets/{w.dataset}/labels/{{k}}.csv", k=label_shards(w.dataset)),
+        shards=lambda w: expand(f"{RESULTS}/datasets/{w.dataset}/labels/{{k}}.csv", k=LABEL_SHARDS[w.dataset]),
     output:
         f"{RESULTS}/datasets/{{dataset}}/labels.csv",
     log:
@@ -58,7 +64,7 @@ rule merge_labels:
 rule tensors:
     input:
         structures=f"{RESULTS}/datasets/{{dataset}}/structures.extxyz",
-        labels=lambda w: [f"{RESULTS}/datasets/{w.dataset}/labels.csv"] if labelled(w.dataset) else [],
+        labels=lambda w: [f"{RESULTS}/datasets/{w.dataset}/labels.csv"] if w.dataset in LABELLED else [],
     output:
         f"{RESULTS}/datasets/{{dataset}}/tensors.pt",
     params:
@@ -76,9 +82,3 @@ rule tensors:
     script:
         "../scripts/tensors.py"
 
-
-def properties_targets():
-    """labels.csv of every labelled dataset, tensors.pt of every dataset with a rho_max."""
-    return [f"{RESULTS}/datasets/{d}/labels.csv" for d in DATASETS if labelled(d)] + [
-        f"{RESULTS}/datasets/{d}/tensors.pt" for d in DATASETS if "rho_max" in dataset_cfg(d)
-    ]
