@@ -153,3 +153,10 @@ def test_failed_relaxation_keeps_its_row_with_reason():
     assert row["converged"] is False
     assert all(math.isnan(row[k]) for k in ("shear_modulus", "ring_size", "density"))
     assert row["reason"].startswith("relaxation not converged")
+
+
+def test_ghost_atoms_are_removed_before_relaxing():
+    atoms = perturbed_diamond()
+    with_ghosts = atoms + Atoms("X2", positions=[(0.1, 0.2, 0.3), (1.0, 1.0, 1.0)])
+    cfg = PropertiesConfig()
+    assert label_structure(with_ghosts, "sw", cfg) == label_structure(atoms, "sw", cfg)
