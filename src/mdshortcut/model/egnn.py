@@ -39,7 +39,7 @@ from torch.nn import functional as F
 from .graph import edge_vectors
 
 
-EDGE_CHUNK = 4096  # edges per block of the optimised path on CPU: temporaries stay in cache
+EDGE_CHUNK = 2048  # edges per block of the optimised path on CPU: temporaries stay in cache
 
 
 class MLP(nn.Module):

@@ -84,16 +84,21 @@ def edge_vectors(positions: Tensor, i: Tensor, j: Tensor, shift: Tensor) -> Tens
 
 
 def _build(positions: Tensor, cell: Tensor, n_atoms: Tensor, cutoff: float) -> tuple[Tensor, Tensor, Tensor]:
-    """Fresh periodic neighbour list of every structure: i, j (E,) long, integer shifts (E, 3)."""
+    """Fresh periodic neighbour list of every structure: i, j (E,) long, integer shifts (E, 3).
+
+    Computed on the CPU (vesin) and returned on the positions' device; i is sorted.
+    """
     calc = NeighborList(cutoff=cutoff, full_list=True, sorted=True)
+    pos, cell = positions.detach().cpu(), cell.detach().cpu()
     offsets = torch.cumsum(n_atoms, 0) - n_atoms
     parts_i, parts_j, parts_s = [], [], []
     for b, (start, n) in enumerate(zip(offsets.tolist(), n_atoms.tolist())):
-        i, j, s = calc.compute(positions[start : start + n], cell[b], True, "ijS")
+        i, j, s = calc.compute(pos[start : start + n], cell[b], True, "ijS")
         parts_i.append(i + start)
         parts_j.append(j + start)
         parts_s.append(s)
-    return torch.cat(parts_i), torch.cat(parts_j), torch.cat(parts_s).to(torch.long)
+    lists = (torch.cat(parts_i), torch.cat(parts_j), torch.cat(parts_s).to(torch.long))
+    return tuple(x.to(positions.device) for x in lists)
 
 
 class NeighbourCache:
