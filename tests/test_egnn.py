@@ -190,6 +190,8 @@ def test_level_required_exactly_when_configured(sample):
     with pytest.raises(ValueError, match="level"):
         run(make_model(n_levels=3), [cell], [pos], e, [0.4], Y)
     with pytest.raises(ValueError, match="level"):
+        run(make_model(n_levels=3), [cell], [pos], e, [0.4], Y, torch.tensor([3]))
+    with pytest.raises(ValueError, match="level"):
         run(make_model(), [cell], [pos], e, [0.4], Y, torch.tensor([0]))
 
 

@@ -103,9 +103,9 @@ class Denoiser(nn.Module):
         self.element_out = nn.Linear(config.hidden, n_elements)
 
     def compile_egnn(self) -> None:
-        """Compile the EGNN core (optimised path) with torch.compile, dynamic shapes (the
-        edge count changes every step). Weights and state_dict keys are unchanged; the first
-        calls are slow (compilation)."""
+        """Run the per-edge kernels of the optimised EGNN path under torch.compile (dynamic
+        shapes: the edge count changes every step). Weights and state_dict keys are unchanged;
+        the first calls are slow (compilation)."""
         self.egnn.compiled = True
 
     def new_neighbours(self) -> NeighbourCache:
@@ -115,14 +115,15 @@ class Denoiser(nn.Module):
     def node_features(self, batch: Batch, e: Tensor, t: Tensor, y, level, generator=None) -> Tensor:
         """H^(0) (N, d_h) from t (B,), E (N, n_elements), y and level (B,) long."""
         n_struct = len(batch.cell)
-        if e.shape != (len(batch.positions), self.n_elements):
-            raise ValueError(f"element embeddings: expected shape ({len(batch.positions)}, {self.n_elements}), got {tuple(e.shape)}")
+        n_atoms = len(batch.positions)
+        if e.shape != (n_atoms, self.n_elements):
+            raise ValueError(f"element embeddings: expected shape ({n_atoms}, {self.n_elements}), got {tuple(e.shape)}")
         if t.shape != (n_struct,):
             raise ValueError(f"t: expected shape ({n_struct},), got {tuple(t.shape)}")
         per_structure = [t[:, None].to(e.dtype), self.property_embedding(y, n_struct, e, generator)]
         if self.level_embedding is not None:
-            if level is None:
-                raise ValueError(f"this model needs a step-size level (0..{self.n_levels - 1})")
+            if level is None or level.shape != (n_struct,) or bool(((level < 0) | (level >= self.n_levels)).any()):
+                raise ValueError(f"this model needs a step-size level (B,) in 0..{self.n_levels - 1}, got {level}")
             per_structure.append(self.level_embedding(level))
         elif level is not None:
             raise ValueError("this model takes no step-size level (n_levels = 0)")
