@@ -22,4 +22,4 @@ def md_shards(dataset):
 
 
 def all_targets():
-    return [f"{RESULTS}/datasets/{d}/structures.extxyz" for d in DATASETS] + PROPERTIES_TARGETS + model_targets()
+    return [f"{RESULTS}/datasets/{d}/structures.extxyz" for d in DATASETS] + PROPERTIES_TARGETS + MODEL_TARGETS

@@ -27,14 +27,13 @@ wildcard_constraints:
     conditioning="[a-z_]+",
 
 
-def model_targets():
-    """Model files of every dataset's configured (process, conditioning) pairs."""
-    return [
-        f"{RESULTS}/models/{d}/{process}-{cond}.pt"
-        for d in DATASETS
-        for process, conds in dataset_cfg(d)["models"].items()
-        for cond in conds
-    ]
+# model files of every dataset's configured (process, conditioning) pairs
+MODEL_TARGETS = [
+    f"{RESULTS}/models/{d}/{process}-{cond}.pt"
+    for d in DATASETS
+    for process, conds in dataset_cfg(d)["models"].items()
+    for cond in conds
+]
 
 
 rule train:
