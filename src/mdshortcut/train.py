@@ -2,14 +2,16 @@
 
 AdamW on the process loss, gradient-norm clipping, an EMA of the weights
 (``torch.optim.swa_utils.AveragedModel``) that also provides MDShortcut's self-consistency
-targets, optional ``torch.compile``. Randomness is a pure function of (seed, step): each step
-draws its batch (per-epoch permutations), times, noise and null property embeddings from a
-generator seeded with both, so a run resumed from a checkpoint ends with exactly the weights
-of an uninterrupted one (on the CPU). The checkpoint (model, EMA, optimiser, step) lives in
-its own folder, outside Snakemake's outputs, and is written atomically every
-``checkpoint_every`` steps; a rerun continues from it when the configuration and data match
-its fingerprint. A non-finite loss or gradient stops training with an error naming the step;
-the checkpoint on disk stays the last good one. The model file holds the EMA weights.
+targets, optionally ``torch.compile`` of the EGNN's per-edge kernels
+(``Denoiser.compile_egnn``). Randomness is a pure function of (seed, step): each step draws
+its batch (per-epoch permutations), times, noise and null property embeddings from
+generators seeded with both, so a run resumed from a checkpoint ends with exactly the
+weights of an uninterrupted one (on the CPU) without storing RNG states. The checkpoint
+(model, EMA, optimiser, step) lives in its own folder, outside Snakemake's outputs, and is
+written atomically every ``checkpoint_every`` steps; a rerun continues from it when the
+configuration, the data and the network's weight shapes match its fingerprint (other code
+changes resume). A non-finite loss or gradient stops training with an error naming the step; the
+checkpoint on disk stays the last good one. The model file holds the EMA weights.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from mdshortcut.checkpoint import read_state, save_model, save_state
-from mdshortcut.data.dataset import StructureDataset, conditioning_properties, require_keys
+from mdshortcut.data.dataset import StructureDataset, conditioning_properties, require_keys, typical_cell
 from mdshortcut.data.ghost import load_tensors
 from mdshortcut.generative import ProcessConfig, make_process
 from mdshortcut.model import Denoiser, ModelConfig
@@ -42,7 +44,8 @@ RESUMABLE = ("steps", "checkpoint_every", "log_every", "compile", "threads")
 class TrainingConfig:
     """The ``training`` config section (defaults = the schema's): steps, batch_size
     (structures), lr, weight_decay, ema_decay, grad_clip (max gradient norm),
-    checkpoint_every and log_every (steps), compile (torch.compile), threads (CPU)."""
+    checkpoint_every and log_every (steps), compile (torch.compile of the EGNN kernels),
+    threads (CPU)."""
 
     steps: int = 1000
     batch_size: int = 16
@@ -95,16 +98,26 @@ def fingerprint(path: str | os.PathLike, parts: Mapping) -> str:
 
 
 class _Log:
-    """The training log: loss-curve lines and a tqdm progress bar (nothing when path is None)."""
+    """The training log: loss-curve lines, and a tqdm progress bar written as its own lines
+    (at most every 10 s); nothing when path is None."""
 
     def __init__(self, path: str | os.PathLike | None, total: int, initial: int):
         self.fh = open(path, "a") if path is not None else None  # noqa: SIM115 - closed in close()
-        self.bar = tqdm(total=total, initial=initial, file=self.fh, disable=self.fh is None, mininterval=10, ascii=True)
+        self.bar = tqdm(total=total, initial=initial, file=self, disable=self.fh is None, mininterval=10, ascii=True)
+
+    def write(self, text: str) -> None:
+        """tqdm's output: one line per refresh instead of carriage returns."""
+        text = text.replace("\r", "").strip()
+        if text and self.fh is not None:
+            self.fh.write(text + "\n")
+
+    def flush(self) -> None:
+        if self.fh is not None:
+            self.fh.flush()
 
     def line(self, text: str) -> None:
-        if self.fh is not None:
-            self.bar.write(text, file=self.fh)
-            self.fh.flush()
+        self.write(text)
+        self.flush()
 
     def close(self) -> None:
         self.bar.close()
@@ -144,13 +157,16 @@ def train_model(
     proc = make_process(process, process_cfg)
     torch.manual_seed(seed)
     model = Denoiser(model_cfg, len(data.elements), props, proc.n_levels).to(device)
+    if cfg.compile:
+        model.compile_egnn()  # the EMA copy below inherits it
     ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay))
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
 
     settings = {k: v for k, v in asdict(cfg).items() if k not in RESUMABLE}
+    shapes = [(k, tuple(v.shape)) for k, v in model.state_dict().items()]  # a changed network restarts
     key = fingerprint(tensors, {
         "model": model_cfg.to_dict(), "process": process_cfg.to_dict(), "training": settings,
-        "seed": seed, "name": process, "properties": props,
+        "seed": seed, "name": process, "properties": props, "weights": shapes,
     })  # fmt: skip
     state_path = Path(checkpoints) / "state.pt"
     start, elapsed, saved, note = 0, 0.0, None, "starting"
@@ -169,7 +185,6 @@ def train_model(
         f"# {process}-{conditioning} on {data.dataset or tensors}: {len(data)} structures, properties {props}, "
         f"{sum(p.numel() for p in model.parameters())} parameters, device {device}; {note} step {start} of {cfg.steps}"
     )
-    net = torch.compile(model) if cfg.compile else model
 
     def stop(step: int, what: str, value: torch.Tensor) -> TrainingError:
         kept = f"the last good checkpoint is {state_path} (step {saved})" if saved else "no checkpoint was written"
@@ -182,7 +197,7 @@ def train_model(
         for step in range(start, cfg.steps):
             gen = torch.Generator(device).manual_seed(step_seed(seed, step))
             batch = data.collate([data[i] for i in batch_indices(len(data), cfg.batch_size, step, seed)]).to(device)
-            loss, parts = proc.loss(net, batch, gen, target_model=ema.module)
+            loss, parts = proc.loss(model, batch, gen, target_model=ema.module)
             if not torch.isfinite(loss):
                 raise stop(step, "loss", loss)
             opt.zero_grad(set_to_none=True)
@@ -215,7 +230,7 @@ def train_model(
             output, process=process, dataset=data.dataset, elements=data.elements, properties=props,
             label_stats=data.stats, model_config=model_cfg.to_dict(), process_config=process_cfg.to_dict(),
             state_dict={k: v.detach().cpu() for k, v in ema.module.state_dict().items()},
-            rho_max=data.rho_max, steps=steps_done,
+            rho_max=data.rho_max, steps=steps_done, typical_cell=typical_cell(data.cell),
         )  # fmt: skip
         out.line(f"# wrote {output} (EMA weights after {steps_done} steps, {elapsed:.1f} s of training)")
     except TrainingError as exc:
