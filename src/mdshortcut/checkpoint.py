@@ -7,7 +7,9 @@ Model file (``results/models/{dataset}/{process}-{conditioning}.pt``): ``format`
 ``properties`` (the conditioning, in the network's order), ``label_stats`` (property ->
 {mean, std, min, max} of its training labels, physical units), ``model_config`` and
 ``process_config`` (dicts of the config sections), ``state_dict`` (the EMA weights),
-``rho_max`` (atoms/Å^3) and ``steps`` (training steps done).
+``rho_max`` (atoms/Å^3) and ``steps`` (training steps done); optional ``typical_cell`` ((3, 3)
+Å, the training cell of median volume: the default cell of ``mdshortcut generate``; absent from
+files written before it existed).
 
 Training state (``{checkpoint_dir}/state.pt``): ``format`` ("mdshortcut-training"),
 ``version``, ``fingerprint`` (what the run depends on), ``step`` (steps done), ``elapsed``
@@ -17,6 +19,7 @@ Training state (``{checkpoint_dir}/state.pt``): ``format`` ("mdshortcut-training
 from __future__ import annotations
 
 import os
+import pickle
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -46,6 +49,16 @@ def _write(path: str | os.PathLike, fmt: str, keys: tuple[str, ...], content: Ma
         torch.save({"format": fmt, "version": VERSION, **content}, tmp)
 
 
+def _reason(exc: Exception) -> str:
+    """One line: for a refusal of ``weights_only``, torch's specific paragraph (e.g. the
+    blocked global), without its advice to load unsafely."""
+    text = str(exc)
+    if isinstance(exc, pickle.UnpicklingError):
+        generic = ("Weights only load failed", "Check the documentation")
+        text = "refused by the safe loader: " + " ".join(p for p in text.split("\n\n") if p.strip() and not p.startswith(generic))
+    return " ".join(text.split())[:300] or type(exc).__name__
+
+
 def _read(path: str | os.PathLike, fmt: str, keys: tuple[str, ...]) -> dict:
     path = Path(path)
     if not path.is_file():
@@ -53,8 +66,7 @@ def _read(path: str | os.PathLike, fmt: str, keys: tuple[str, ...]) -> dict:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated zip, pickle refused by weights_only, ...
-        reason = " ".join(str(exc).split())[:300] or type(exc).__name__
-        raise CheckpointError(f"{path}: not a readable checkpoint ({reason})") from None
+        raise CheckpointError(f"{path}: not a readable checkpoint ({_reason(exc)})") from None
     if not isinstance(obj, dict) or obj.get("format") != fmt:
         raise CheckpointError(f"{path}: not an {fmt} file")
     if obj.get("version") != VERSION:

@@ -27,7 +27,8 @@ from mdshortcut.model import Denoiser, ModelConfig
 class LoadedModel:
     """A trained model ready to sample: the EMA network (eval mode) on ``device``, its process,
     element classes, properties and their training statistics (property -> {mean, std, min,
-    max}, physical units), rho_max (atoms/Å^3), dataset name and training steps."""
+    max}, physical units), rho_max (atoms/Å^3), dataset name, training steps and the typical
+    training cell (3, 3) Å (None for model files written before it was stored)."""
 
     denoiser: Denoiser
     process: Process
@@ -38,6 +39,7 @@ class LoadedModel:
     dataset: str
     steps: int
     device: torch.device
+    typical_cell: torch.Tensor | None = None
 
 
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> LoadedModel:
@@ -57,6 +59,7 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> L
     return LoadedModel(
         denoiser.to(device).eval(), process, list(meta["elements"]), list(meta["properties"]),
         dict(meta["label_stats"]), float(meta["rho_max"]), str(meta["dataset"]), int(meta["steps"]), device,
+        None if meta.get("typical_cell") is None else torch.as_tensor(meta["typical_cell"], dtype=torch.float64),
     )  # fmt: skip
 
 

@@ -57,6 +57,12 @@ def conditioning_properties(conditioning: str, label_names: Sequence[str]) -> li
     return [conditioning]
 
 
+def typical_cell(cells: Tensor) -> list[list[float]]:
+    """The cell (3, 3) Å of median volume among ``cells`` (S, 3, 3) (the lower median)."""
+    volumes = torch.linalg.det(cells.double()).abs()
+    return cells[torch.argsort(volumes, stable=True)[(len(cells) - 1) // 2]].double().tolist()
+
+
 class StructureDataset(Dataset):
     """Structures of a tensors dict, with the properties in ``properties`` normalised by the
     dataset's label_mean / label_std. Positions and cells are cast to ``dtype``."""
