@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
 from ase import Atoms
 from ase.data import chemical_symbols
-from ase.io import read, write
+from ase.io import iread, write
 
 
 class StructureError(ValueError):
@@ -22,13 +22,12 @@ class StructureError(ValueError):
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
 
-    A job killed at any moment leaves either the old file or none, never a partial one.
+    A job killed at any moment leaves either the old file or none, never a partial one. The
+    temporary file does not exist yet: the writer creates it, with the permissions of the umask.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp)
+    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp{path.suffix}"
     try:
         yield tmp
         os.replace(tmp, path)
@@ -68,17 +67,21 @@ def validate_frame(atoms: Atoms, where: str, elements: Iterable[str] | None = No
 def read_structures(path: str | os.PathLike, elements: Iterable[str] | None = None) -> list[Atoms]:
     """Read every frame of an extxyz file and validate each (see ``validate_frame``).
 
-    An empty file holds no frames. Errors name the file and the frame index.
+    An empty file holds no frames. Errors name the file and the frame index (for a file that
+    cannot be parsed, the first frame that could not be read).
     """
     path = Path(path)
     if not path.is_file():
         raise StructureError(f"{path}: no such file")
     if path.stat().st_size == 0:
         return []
+    frames = []
     try:
-        frames = read(path, index=":", format="extxyz")
+        for atoms in iread(path, index=":", format="extxyz"):
+            frames.append(atoms)
     except Exception as exc:  # ASE raises many types for malformed files
-        raise StructureError(f"{path}: not a readable extxyz file ({exc})") from exc
+        reason = " ".join(str(exc).split())[:300] or type(exc).__name__
+        raise StructureError(f"{path} frame {len(frames)}: not readable as extxyz ({reason})") from None
     elements = list(elements) if elements is not None else None
     for i, atoms in enumerate(frames):
         validate_frame(atoms, f"{path} frame {i}", elements)
