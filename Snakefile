@@ -13,7 +13,7 @@ min_version("9.0")
 # replaces this one instead of being merged into it (keys of the default never leak into a run).
 if not workflow.overwrite_configfiles:
 
-    configfile: "config/config.yaml"
+    configfile: f"{workflow.basedir}/config/config.yaml"
 
 
 try:
