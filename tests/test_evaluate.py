@@ -87,3 +87,75 @@ def test_inverse_summary_joins_timings_and_requires_them(tmp_path):
     assert pd.read_csv(out)["n_samples"].tolist() == [3]
     with pytest.raises(ValueError, match="no sampling sidecar for run shortcut-all shear_modulus n_s=5"):
         inverse_summary([run], [], out)
+
+
+# --- measurements through the properties module ---------------------------------------------
+
+from ase.build import bulk  # noqa: E402
+from ase.neighborlist import neighbor_list  # noqa: E402
+
+from mdshortcut.evaluate import evaluate_shard, structure_run, write_reference  # noqa: E402
+from mdshortcut.io import StructureError, read_structures, write_structures  # noqa: E402
+from mdshortcut.properties.labels import PropertiesConfig, label_structure  # noqa: E402
+from mdshortcut.properties.structure import StructureConfig  # noqa: E402
+
+
+def _silicon(seed):
+    atoms = bulk("Si", "diamond", a=5.43, cubic=True).repeat(2)
+    atoms.rattle(0.05, seed=seed)
+    return atoms
+
+
+def test_structure_run_against_its_own_reference_and_empty_samples(tmp_path):
+    cfg = StructureConfig()
+    frames = [_silicon(s) for s in range(3)]
+    write_structures(tmp_path / "train.extxyz", frames)
+    ref = write_reference(tmp_path / "train.extxyz", cfg, tmp_path / "ref.json")
+    assert len(ref["rdf"]) == 100 and len(ref["adf"]) == 180 and ref["n_empty"] == 0
+    # diamond: nothing below the first neighbour shell at 2.35 Å, a peak there
+    r, g = np.array(ref["r"]), np.array(ref["rdf"])
+    assert (g[r < 2.1] == 0).all() and g[(r > 2.2) & (r < 2.5)].max() > 1.0
+    # the same structures plus an all-ghost sample: RMSD 0, the empty one counted, not averaged
+    write_structures(tmp_path / "run.extxyz", [*frames, Atoms(cell=frames[0].cell, pbc=True)])
+    run = structure_run(tmp_path / "run.extxyz", tmp_path / "ref.json", "shortcut-none", 5, cfg, tmp_path / "run.json")
+    assert run["n_samples"] == 4 and run["n_empty"] == 1
+    assert run["rdf_rmsd"] == pytest.approx(0.0, abs=1e-12) and run["adf_rmsd"] == pytest.approx(0.0, abs=1e-12)
+    assert json.loads((tmp_path / "run.json").read_text())["model"] == "shortcut-none"
+    # a different run: a positive RMSD
+    write_structures(tmp_path / "hot.extxyz", [_silicon(s).copy() for s in range(2)] + [bulk("Si", "diamond", a=5.9, cubic=True).repeat(2)])
+    hot = structure_run(tmp_path / "hot.extxyz", tmp_path / "ref.json", "ode-none", 1, cfg, tmp_path / "hot.json")
+    assert hot["rdf_rmsd"] > 0.01
+
+
+def _cristobalite():
+    """Ideal beta-cristobalite SiO2 (24 atoms): Si on a diamond lattice (a = 7.16 Å), O at the
+    midpoint of every Si-Si bond."""
+    si = bulk("Si", "diamond", a=7.16, cubic=True)
+    i, j, shift = neighbor_list("ijS", si, 3.2)
+    keep = i < j
+    mid = (si.positions[i[keep]] + si.positions[j[keep]] + shift[keep] @ si.cell.array) / 2
+    return si + Atoms(["O"] * len(mid), positions=mid)
+
+
+def test_evaluate_shard_measures_like_the_labels_and_keeps_failures(tmp_path):
+    cfg = PropertiesConfig(max_steps=300, structures_per_shard=2)
+    silica = _cristobalite()
+    frames = []
+    for i, atoms in enumerate([silica, Atoms(cell=silica.cell, pbc=True), silica.copy()]):
+        atoms.info.update(model="shortcut-all", n_steps=5, sample=i, target_property="shear_modulus", target_value=30.0 + i)
+        frames.append(atoms)
+    write_structures(tmp_path / "ns5.extxyz", frames)
+    shard0 = evaluate_shard(tmp_path / "ns5.extxyz", 0, "tersoff", cfg, tmp_path / "shard0.csv")
+    assert shard0["sample"].tolist() == [0, 1] and shard0["target"].tolist() == [30.0, 31.0]
+    # the labels' function on the same (written and read back) structure
+    expected = label_structure(read_structures(tmp_path / "ns5.extxyz")[0], "tersoff", cfg)
+    assert expected["converged"]
+    assert shard0.loc[0, "value"] == pytest.approx(expected["shear_modulus"])
+    assert bool(shard0.loc[0, "charge_balanced"]) and shard0.loc[0, "n_si"] == 8
+    assert np.isnan(shard0.loc[1, "value"]) and shard0.loc[1, "reason"] == "no atoms (every atom a ghost)"
+    shard1 = evaluate_shard(tmp_path / "ns5.extxyz", 1, "tersoff", cfg, tmp_path / "shard1.csv")
+    assert shard1["sample"].tolist() == [2]
+    del frames[0].info["target_value"]
+    write_structures(tmp_path / "bad.extxyz", frames)
+    with pytest.raises(StructureError, match="bad.extxyz frame 0: no target_value"):
+        evaluate_shard(tmp_path / "bad.extxyz", 0, "tersoff", cfg, tmp_path / "bad.csv")

@@ -105,3 +105,55 @@ def test_merge_shards_sums_times_and_keeps_order(tmp_path):
     timings[1].write_text(json.dumps({"seconds": 0.5, "n_samples": 3, "device": "cpu"}))
     with pytest.raises(ValueError, match="timings count 6 samples, shards hold 5"):
         merge_shards("sde-all/ring_size", "a-sio2", 4, shards, timings, tmp_path / "x.extxyz", tmp_path / "x.json")
+
+
+# --- timed generation with real (tiny) trained models, see conftest.tiny_models -----------------
+
+from mdshortcut.sweep import sample_shard, write_cells  # noqa: E402
+
+
+def test_inverse_design_shard(tiny_models, tmp_path):
+    cfg = SamplingConfig(n_steps=(2,), n_samples=5, samples_per_shard=3, batch_size=2, cell=8.0,
+                         targets={"shear_modulus": (10.0, 50.0)})  # fmt: skip
+    outs = []
+    for k in range(2):
+        out = tmp_path / f"shard{k}"
+        sample_shard(tiny_models["shortcut-all"], "shortcut-all/shear_modulus", 2, 1, cfg, None, seed=7,
+                     device="cpu", out_structures=f"{out}.extxyz", out_timing=f"{out}.json")  # fmt: skip
+        outs.append(read_structures(f"{out}.extxyz", ["Si", "O"]))
+    frames = outs[0]
+    assert [a.info["sample"] for a in frames] == [3, 4]
+    assert [a.info["target_value"] for a in frames] == pytest.approx([40.0, 50.0])
+    assert {a.info["target_property"] for a in frames} == {"shear_modulus"}
+    assert {a.info["model"] for a in frames} == {"shortcut-all"} and {a.info["n_steps"] for a in frames} == {2}
+    for a in frames:
+        np.testing.assert_allclose(a.cell.array, np.eye(3) * 8.0)
+        assert 0 < len(a) <= int(0.1 * 8.0**3)  # ghosts removed from floor(rho_max · V) slots
+    # the same seed gives the same structures
+    for a, b in zip(outs[0], outs[1]):
+        assert a.get_chemical_symbols() == b.get_chemical_symbols()
+        np.testing.assert_allclose(a.positions, b.positions, atol=1e-5)
+    timing = json.loads((tmp_path / "shard0.json").read_text())
+    assert timing["n_samples"] == 2 and timing["device"] == "cpu" and timing["seconds"] > 0
+
+
+def test_unconditional_shard_uses_the_drawn_cells(tiny_models, tmp_path):
+    cfg = SamplingConfig(n_steps=(1,), n_samples=3, samples_per_shard=3)
+    write_cells(tiny_models["structures"], cfg, seed=3, out=tmp_path / "cells.npy")
+    cells = np.load(tmp_path / "cells.npy")
+    data_cells = {tuple(np.round(a.cell.array, 6).ravel()) for a in read_structures(tiny_models["structures"])}
+    assert {tuple(np.round(c, 6).ravel()) for c in cells} <= data_cells
+    sample_shard(tiny_models["ode-none"], "ode-none", 1, 0, cfg, tmp_path / "cells.npy", seed=0, device="cpu",
+                 out_structures=tmp_path / "s.extxyz", out_timing=tmp_path / "s.json")  # fmt: skip
+    frames = read_structures(tmp_path / "s.extxyz")
+    assert len(frames) == 3 and all("target_property" not in a.info for a in frames)
+    for a, c in zip(frames, cells):
+        np.testing.assert_allclose(a.cell.array, c, atol=1e-5)
+
+
+def test_a_model_refuses_a_target_it_was_not_trained_on(tiny_models, tmp_path):
+    cfg = SamplingConfig(n_samples=2, samples_per_shard=2, cell=8.0, targets={"ring_size": (4.0, 6.0)})
+    with pytest.raises(KeyError, match="unknown to this model"):
+        sample_shard(tiny_models["ode-none"], "ode-none/ring_size", 1, 0, cfg, None, seed=0, device="cpu",
+                     out_structures=tmp_path / "x.extxyz", out_timing=tmp_path / "x.json")  # fmt: skip
+    assert not (tmp_path / "x.extxyz").exists()

@@ -15,6 +15,8 @@ Units: shear modulus GPa, ring size Si atoms per ring, density g/cm³, times s.
 from __future__ import annotations
 
 import json
+import logging
+import math
 import os
 from collections.abc import Iterable, Sequence
 
@@ -22,7 +24,12 @@ import numpy as np
 import pandas as pd
 from ase import Atoms
 
-from mdshortcut.io import atomic_path
+from mdshortcut.io import StructureError, atomic_path, read_structures
+
+# The measurements (LAMMPS; vesin, which loads torch) are imported where they are used, so
+# that the summaries and merges (many small jobs) start quickly.
+
+log = logging.getLogger(__name__)
 
 RUN_KEYS = ["property", "model", "n_s"]
 
@@ -139,7 +146,7 @@ def _with_timings(runs: pd.DataFrame, timings: Iterable[str | os.PathLike], out:
 
 
 def structure_summary(runs: Iterable[str | os.PathLike], timings: Iterable[str | os.PathLike], out: str | os.PathLike) -> pd.DataFrame:
-    """One row per unconditional run: rdf_rmsd, adf_rmsd, n_samples and generation time.
+    """One row per unconditional run: rdf_rmsd, adf_rmsd, n_samples, n_empty, generation time.
 
     runs: the runs' structure JSONs (``structure_run``); timings: their sampling sidecars.
     """
@@ -148,7 +155,7 @@ def structure_summary(runs: Iterable[str | os.PathLike], timings: Iterable[str |
         r = json.loads(open(path).read())
         lines.append(
             {"property": "", "model": r["model"], "n_s": int(r["n_steps"]), "rdf_rmsd": r["rdf_rmsd"],
-             "adf_rmsd": r["adf_rmsd"], "n_samples": r["n_samples"]}
+             "adf_rmsd": r["adf_rmsd"], "n_samples": r["n_samples"], "n_empty": r["n_empty"]}
         )
     return _with_timings(pd.DataFrame(lines), timings, out)
 
@@ -158,3 +165,110 @@ def merge_evaluations(shards: Sequence[str | os.PathLike], out: str | os.PathLik
     merged = pd.concat([pd.read_csv(p, keep_default_na=False, na_values=[""]) for p in shards], ignore_index=True)
     write_csv(out, merged)
     return len(merged)
+
+
+# ------------------------------------------------------------------ structural runs (a-Si)
+
+
+def _distributions(frames: Sequence[Atoms], cfg) -> dict:
+    """Averaged RDF and ADF of the non-empty frames, with their bins and the empty count.
+
+    cfg: ``mdshortcut.properties.structure.StructureConfig``.
+    """
+    from mdshortcut.properties.structure import adf_bins, average_rdf_adf, rdf_bins
+
+    full = [a for a in frames if len(a)]
+    rdf, adf = average_rdf_adf(full, cfg)
+    return {
+        "n_samples": len(frames),
+        "n_empty": len(frames) - len(full),
+        "r": rdf_bins(cfg.rdf_rmax, cfg.rdf_bins).tolist(),
+        "rdf": rdf.tolist(),
+        "theta": adf_bins(cfg.adf_bins).tolist(),
+        "adf": adf.tolist(),
+    }
+
+
+def _write_json(path: str | os.PathLike, data: dict) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data))
+
+
+def write_reference(structures: str | os.PathLike, cfg, out: str | os.PathLike) -> dict:
+    """RDF g(r) (bins r, Å) and ADF (per degree, bins theta, °) of a training set, averaged
+    over structures (A.6), as JSON."""
+    ref = _distributions(read_structures(structures), cfg)
+    _write_json(out, ref)
+    log.info("reference: %d structures of %s", ref["n_samples"], structures)
+    return ref
+
+
+def structure_run(
+    samples: str | os.PathLike, reference: str | os.PathLike, model: str, n_steps: int, cfg, out: str | os.PathLike
+) -> dict:
+    """Averaged RDF and ADF of one run and their RMSD (Eq. 18) against the reference, as JSON.
+
+    Generated structures without any atom (all ghosts) have no RDF: they are left out of the
+    averages and counted in ``n_empty``. cfg: as for ``write_reference``.
+    """
+    from mdshortcut.properties.structure import rmsd
+
+    ref = json.loads(open(reference).read())
+    run = _distributions(read_structures(samples), cfg)
+    if len(run["rdf"]) != len(ref["rdf"]) or len(run["adf"]) != len(ref["adf"]):
+        raise ValueError(f"{reference}: bins differ from the structure config (recompute the reference)")
+    run.update(
+        model=model, n_steps=n_steps, rdf_rmsd=rmsd(run["rdf"], ref["rdf"]), adf_rmsd=rmsd(run["adf"], ref["adf"])
+    )
+    _write_json(out, run)
+    log.info("%s n_s=%d: %d samples (%d empty), RDF RMSD %.5f, ADF RMSD %.6f", model, n_steps,
+             run["n_samples"], run["n_empty"], run["rdf_rmsd"], run["adf_rmsd"])  # fmt: skip
+    return run
+
+
+# ---------------------------------------------------------------- inverse design (a-SiO2)
+
+def evaluate_structure(atoms: Atoms, potential: str, cfg) -> dict:
+    """Properties of one generated structure, measured like the training labels
+    (``mdshortcut.properties.labels.label_structure``, cfg its ``PropertiesConfig``).
+
+    Generated atoms may start closer than any bond: the relaxation decides, as for the
+    paper's samples; a failed relaxation is a recorded failure, and so is an empty structure.
+    """
+    from mdshortcut.properties.labels import PROPERTIES, label_structure
+
+    if len(atoms) == 0:
+        return {**{p: math.nan for p in PROPERTIES}, "converged": False, "reason": "no atoms (every atom a ghost)"}
+    return label_structure(atoms, potential, cfg)
+
+
+def evaluate_shard(samples: str | os.PathLike, shard: int, potential: str, cfg, out: str | os.PathLike) -> pd.DataFrame:
+    """Evaluate samples [shard·S, (shard+1)·S) of a run (S = cfg.structures_per_shard).
+
+    Each frame's info gives model, n_steps, sample, target_property and target_value
+    (``mdshortcut.sweep``); cfg: ``PropertiesConfig``. Writes one row per sample to ``out``
+    (CSV): sample, property, model, n_s, target, value (the targeted property as measured, NaN
+    when it failed), the composition, every property of the labels, converged, reason.
+    """
+    from mdshortcut.md.potentials import get_potential
+    from mdshortcut.properties.labels import PROPERTIES
+
+    frames = read_structures(samples, get_potential(potential).elements)
+    start = shard * cfg.structures_per_shard
+    rows = []
+    for atoms in frames[start : start + cfg.structures_per_shard]:
+        info = atoms.info
+        try:
+            prop, target = info["target_property"], float(info["target_value"])
+            key = {"sample": int(info["sample"]), "property": prop, "model": info["model"], "n_s": int(info["n_steps"])}
+        except KeyError as exc:
+            raise StructureError(f"{samples} frame {start + len(rows)}: no {exc.args[0]} in the frame's info") from None
+        measured = evaluate_structure(atoms, potential, cfg)
+        rows.append({**key, "target": target, "value": measured[prop], **composition(atoms), **measured})
+        log.info("sample %d: target %s %.4g, measured %.4g, %s", key["sample"], prop, target, measured[prop],
+                 measured["reason"] or "converged")  # fmt: skip
+    columns = ["sample", "property", "model", "n_s", "target", "value", "n_atoms", "n_si", "n_o", "charge_balanced",
+               *PROPERTIES, "converged", "reason"]  # fmt: skip
+    table = pd.DataFrame(rows, columns=columns)
+    write_csv(out, table)
+    return table

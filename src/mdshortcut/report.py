@@ -20,6 +20,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.ticker import LogFormatter  # noqa: E402
 
 from mdshortcut.evaluate import write_csv  # noqa: E402
 from mdshortcut.io import atomic_path  # noqa: E402
@@ -353,6 +354,10 @@ def _time_panel(ax, frame: pd.DataFrame, series: Sequence[str], time: str, metri
         for _, r in run.iterrows():
             ax.annotate(str(r["n_s"]), (r[time], r[metric]), textcoords="offset points", xytext=(4, 3), fontsize=7)
     ax.set_xscale("log")
+    # plain numbers (0.2 rather than 2×10⁻¹); minor ticks labelled only over a short span
+    ax.xaxis.set_major_formatter(LogFormatter(labelOnlyBase=False))
+    ax.xaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(1, 0.4)))
+    ax.tick_params(axis="x", which="minor", labelsize=7)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
 

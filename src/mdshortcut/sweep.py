@@ -16,6 +16,7 @@ sidecar sums the shards' times. Times in s, cells in Å.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import time
@@ -28,6 +29,8 @@ import numpy as np
 from ase import Atoms
 
 from mdshortcut.io import atomic_path, read_structures, write_structures
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -118,15 +121,13 @@ def draw_cells(structures: Sequence[Atoms], n: int, seed: int) -> np.ndarray:
     return np.stack([structures[i].cell.array for i in idx])
 
 
-def write_cells(
-    structures: str | os.PathLike, cfg: SamplingConfig, seed: int, out: str | os.PathLike, log: str | os.PathLike | None = None
-) -> None:
+def write_cells(structures: str | os.PathLike, cfg: SamplingConfig, seed: int, out: str | os.PathLike) -> None:
     """The sampling cells of an unconditional dataset, drawn from its structures, as .npy."""
     frames = read_structures(structures)
     cells = draw_cells(frames, cfg.n_samples, seed)
     with atomic_path(out) as tmp:
         np.save(tmp, cells)
-    _log(log, f"{cfg.n_samples} cells drawn from {len(frames)} structures of {structures}", mode="w")
+    log.info("%d cells drawn from the %d structures of %s", cfg.n_samples, len(frames), structures)
 
 
 def plan(cfg: SamplingConfig, prop: str | None, cells: str | os.PathLike | None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -156,13 +157,6 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def _log(log: str | os.PathLike | None, line: str, mode: str = "a") -> None:
-    if log is not None:
-        Path(log).parent.mkdir(parents=True, exist_ok=True)
-        with open(log, mode) as fh:
-            fh.write(line + "\n")
-
-
 def sample_shard(
     model_path: str | os.PathLike,
     run: str,
@@ -175,9 +169,10 @@ def sample_shard(
     out_structures: str | os.PathLike,
     out_timing: str | os.PathLike,
     threads: int = 1,
-    log: str | os.PathLike | None = None,
+    progress: bool = False,
 ) -> None:
-    """Generate shard ``shard`` of a run and time it (``threads``: CPU threads of torch).
+    """Generate shard ``shard`` of a run and time it (``threads``: CPU threads of torch;
+    ``progress``: a progress bar on stderr).
 
     The model is loaded and warmed up (one structure, one step) before the clock starts; the
     timed call generates the whole shard in batches of ``cfg.batch_size``. Each frame's
@@ -196,7 +191,7 @@ def sample_shard(
     cell_t = torch.as_tensor(all_cells[idx.start : idx.stop], dtype=torch.float32)
     targets = {p: torch.as_tensor(v[idx.start : idx.stop], dtype=torch.float32) for p, v in all_targets.items()} or None
     torch.set_num_threads(threads)
-    _log(log, f"{run} n_s={n_steps} shard {shard}: samples {idx.start}..{idx.stop - 1} on {device}", mode="w")
+    log.info("%s n_s=%d shard %d: samples %d..%d on %s", run, n_steps, shard, idx.start, idx.stop - 1, device)
 
     model = load_model(model_path, device)
     warm = {p: v[:1] for p, v in targets.items()} if targets else None
@@ -204,11 +199,11 @@ def sample_shard(
     _sync(device)
     start = time.perf_counter()
     frames = generate(
-        model, cell_t, n_steps, targets, seed=seed, device=device, batch_size=cfg.batch_size, progress=log is not None
+        model, cell_t, n_steps, targets, seed=seed, device=device, batch_size=cfg.batch_size, progress=progress
     )
     _sync(device)
     seconds = time.perf_counter() - start
-    _log(log, f"generated {len(frames)} structures in {seconds:.3f} s")
+    log.info("generated %d structures in %.3f s", len(frames), seconds)
 
     for i, atoms in zip(idx, frames):
         atoms.info.update({"model": model_name, "n_steps": n_steps, "sample": i})
@@ -234,7 +229,6 @@ def merge_shards(
     timings: Sequence[str | os.PathLike],
     out_structures: str | os.PathLike,
     out_timing: str | os.PathLike,
-    log: str | os.PathLike | None = None,
 ) -> None:
     """Concatenate a run's shards in order and write its sidecar.
 
@@ -265,4 +259,4 @@ def merge_shards(
     write_structures(out_structures, frames)
     with atomic_path(out_timing) as tmp:
         tmp.write_text(json.dumps(sidecar, indent=1))
-    _log(log, f"{run} n_s={n_steps}: {n} samples from {len(shards)} shards, {seconds:.3f} s on {sidecar['device']}", mode="w")
+    log.info("%s n_s=%d: %d samples from %d shards, %.3f s on %s", run, n_steps, n, len(shards), seconds, sidecar["device"])

@@ -22,4 +22,9 @@ def md_shards(dataset):
 
 
 def all_targets():
-    return [f"{RESULTS}/datasets/{d}/structures.extxyz" for d in DATASETS] + PROPERTIES_TARGETS + MODEL_TARGETS
+    return (
+        [f"{RESULTS}/datasets/{d}/structures.extxyz" for d in DATASETS]
+        + PROPERTIES_TARGETS
+        + MODEL_TARGETS  # trained models (train.smk)
+        + [f"{RESULTS}/{f}" for f in report_files(config)]  # tables and figures (report.smk)
+    )

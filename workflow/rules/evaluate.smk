@@ -3,6 +3,9 @@
 # function (relax, shear, rings) in shards of `properties.structures_per_shard`; errors per run.
 import math
 
+# The evaluation code as input (with the properties code, which also makes the labels).
+EVALUATE_CODE = [*PROPERTIES_CODE, f"{workflow.basedir}/src/mdshortcut/evaluate.py"]
+
 # evaluation shards of each dataset's runs
 EVAL_SHARDS = {
     d: range(math.ceil(SAMPLING[d].n_samples / config["properties"]["structures_per_shard"]))
@@ -13,6 +16,7 @@ EVAL_SHARDS = {
 rule reference_distributions:
     input:
         structures=f"{RESULTS}/datasets/{{dataset}}/structures.extxyz",
+        code=EVALUATE_CODE,
     output:
         f"{RESULTS}/evaluation/{{dataset}}/reference.json",
     params:
@@ -31,6 +35,7 @@ rule structure_run:
     input:
         samples=f"{RESULTS}/samples/{{dataset}}/{{run}}/ns{{n_s}}.extxyz",
         reference=f"{RESULTS}/evaluation/{{dataset}}/reference.json",
+        code=EVALUATE_CODE,
     output:
         f"{RESULTS}/evaluation/{{dataset}}/{{run}}/ns{{n_s}}.json",
     params:
@@ -48,10 +53,11 @@ rule structure_run:
 rule evaluate_shard:
     input:
         samples=f"{RESULTS}/samples/{{dataset}}/{{run}}/ns{{n_s}}.extxyz",
+        code=EVALUATE_CODE,
     output:
         f"{RESULTS}/evaluation/{{dataset}}/{{run}}/ns{{n_s}}/shard{{shard}}.csv",
     params:
-        dataset=lambda w: dataset_cfg(w.dataset),
+        potential=lambda w: dataset_cfg(w.dataset)["potential"],
         cfg=config["properties"],
     log:
         f"{RESULTS}/logs/evaluation/{{dataset}}/{{run}}/ns{{n_s}}/shard{{shard}}.log",
@@ -85,6 +91,7 @@ rule structure_summary:
     input:
         runs=lambda w: [f"{RESULTS}/evaluation/{w.dataset}/{s}.json" for s in RUNS[w.dataset]],
         timings=lambda w: [f"{RESULTS}/samples/{w.dataset}/{s}.json" for s in RUNS[w.dataset]],
+        code=EVALUATE_CODE,
     output:
         f"{RESULTS}/evaluation/{{dataset}}/structure.csv",
     log:
@@ -101,6 +108,7 @@ rule inverse_summary:
     input:
         runs=lambda w: [f"{RESULTS}/evaluation/{w.dataset}/{s}.csv" for s in RUNS[w.dataset]],
         timings=lambda w: [f"{RESULTS}/samples/{w.dataset}/{s}.json" for s in RUNS[w.dataset]],
+        code=EVALUATE_CODE,
     output:
         f"{RESULTS}/evaluation/{{dataset}}/inverse.csv",
     log:

@@ -1,12 +1,15 @@
 # The paper's tables and figures, marked for `snakemake --report report.html`.
 # Table 1 and figures 2 and 5 come from the unconditional dataset (a-Si); Table 2 and figures
 # 3, 4 and 6 from the inverse-design dataset (a-SiO2).
-from mdshortcut.report import INVERSE_DATASET, STRUCTURE_DATASET, fig3_stems
+from mdshortcut.report import INVERSE_DATASET, STRUCTURE_DATASET, fig3_stems, report_files
+
+REPORT_CODE = f"{workflow.basedir}/src/mdshortcut/report.py"
 
 
 rule table1:
     input:
-        f"{RESULTS}/evaluation/{STRUCTURE_DATASET}/structure.csv",
+        summary=f"{RESULTS}/evaluation/{STRUCTURE_DATASET}/structure.csv",
+        code=REPORT_CODE,
     output:
         csv=report(f"{RESULTS}/tables/table1.csv", caption="../report/table1.rst", category="Tables"),
         md=report(f"{RESULTS}/tables/table1.md", caption="../report/table1.rst", category="Tables"),
@@ -22,7 +25,8 @@ rule table1:
 
 rule table2:
     input:
-        f"{RESULTS}/evaluation/{INVERSE_DATASET}/inverse.csv",
+        summary=f"{RESULTS}/evaluation/{INVERSE_DATASET}/inverse.csv",
+        code=REPORT_CODE,
     output:
         csv=report(f"{RESULTS}/tables/table2.csv", caption="../report/table2.rst", category="Tables"),
         md=report(f"{RESULTS}/tables/table2.md", caption="../report/table2.rst", category="Tables"),
@@ -38,6 +42,7 @@ rule table2:
 
 rule fig2:
     input:
+        code=REPORT_CODE,
         reference=f"{RESULTS}/evaluation/{STRUCTURE_DATASET}/reference.json",
         runs=[f"{RESULTS}/evaluation/{STRUCTURE_DATASET}/{s}.json" for s in RUNS.get(STRUCTURE_DATASET, [])],
     output:
@@ -54,6 +59,7 @@ rule fig2:
 
 rule fig3:
     input:
+        code=REPORT_CODE,
         labels=f"{RESULTS}/datasets/{INVERSE_DATASET}/labels.csv",
         runs=[
             f"{RESULTS}/evaluation/{INVERSE_DATASET}/{s}.csv"
@@ -73,6 +79,7 @@ rule fig3:
 
 rule fig4:
     input:
+        code=REPORT_CODE,
         runs=[f"{RESULTS}/evaluation/{INVERSE_DATASET}/{s}.csv" for s in RUNS.get(INVERSE_DATASET, [])],
     output:
         report(f"{RESULTS}/figures/fig4.png", caption="../report/fig4.rst", category="Figures"),
@@ -88,7 +95,8 @@ rule fig4:
 
 rule fig5:
     input:
-        f"{RESULTS}/tables/table1.csv",
+        table=f"{RESULTS}/tables/table1.csv",
+        code=REPORT_CODE,
     output:
         report(f"{RESULTS}/figures/fig5.png", caption="../report/fig5.rst", category="Figures"),
     log:
@@ -103,7 +111,8 @@ rule fig5:
 
 rule fig6:
     input:
-        f"{RESULTS}/evaluation/{INVERSE_DATASET}/inverse.csv",
+        summary=f"{RESULTS}/evaluation/{INVERSE_DATASET}/inverse.csv",
+        code=REPORT_CODE,
     output:
         report(f"{RESULTS}/figures/fig6.png", caption="../report/fig6.rst", category="Figures"),
     log:

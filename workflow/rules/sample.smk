@@ -4,6 +4,8 @@
 from mdshortcut.sweep import SamplingConfig, resolve_device, run_stems, shard_seed, split_run
 
 SAMPLE_DEVICE = resolve_device(config["device"])
+# The sampling code as input: editing it re-samples (Snakemake tracks scripts, not src/).
+SAMPLE_CODE = [f"{workflow.basedir}/src/mdshortcut/{name}.py" for name in ("sweep", "sample")]
 SAMPLING = {d: SamplingConfig.from_config(dataset_cfg(d)["sampling"]) for d in DATASETS}
 # '{run}/ns{n_s}' of every run of each dataset
 RUNS = {d: run_stems(dataset_cfg(d)) for d in DATASETS}
@@ -20,7 +22,7 @@ rule sampling_cells:
     output:
         f"{RESULTS}/samples/{{dataset}}/cells.npy",
     params:
-        cfg=lambda w: SAMPLING[w.dataset],
+        cfg=lambda w: dataset_cfg(w.dataset)["sampling"],
         seed=lambda w: shard_seed(config["seed"], w.dataset, "cells"),
     log:
         f"{RESULTS}/logs/samples/{{dataset}}/cells.log",
@@ -37,11 +39,12 @@ rule sample:
         model=lambda w: f"{RESULTS}/models/{w.dataset}/{split_run(w.run)[0]}.pt",
         # unconditional runs use cells drawn from the data; inverse design cubic cells
         cells=lambda w: [] if split_run(w.run)[1] else f"{RESULTS}/samples/{w.dataset}/cells.npy",
+        code=SAMPLE_CODE,
     output:
         structures=f"{RESULTS}/samples/{{dataset}}/{{run}}/ns{{n_s}}/shard{{shard}}.extxyz",
         timing=f"{RESULTS}/samples/{{dataset}}/{{run}}/ns{{n_s}}/shard{{shard}}.json",
     params:
-        cfg=lambda w: SAMPLING[w.dataset],
+        cfg=lambda w: dataset_cfg(w.dataset)["sampling"],
         # the same prior noise and targets for every model and n_s (common random numbers)
         seed=lambda w: shard_seed(config["seed"], w.dataset, split_run(w.run)[1] or "", w.shard),
         device=SAMPLE_DEVICE,

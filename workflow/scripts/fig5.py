@@ -4,5 +4,5 @@ from pathlib import Path
 
 from mdshortcut.report import write_fig5
 
-write_fig5(snakemake.input[0], snakemake.output[0])  # noqa: F821
+write_fig5(snakemake.input.table, snakemake.output[0])  # noqa: F821
 Path(snakemake.log[0]).write_text("done\n")  # noqa: F821

@@ -1,0 +1,83 @@
+"""End to end: config/test.yaml through the whole DAG in a temporary directory.
+
+Datasets (LAMMPS), labels, ten trainings, the sampling sweeps, evaluation, both tables, every
+figure, then `snakemake --report`. Checks that each table has exactly the rows the config asks
+for, with finite values wherever something could be measured, and that failures are counted,
+not dropped.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from PIL import Image
+
+from mdshortcut.report import report_files
+from mdshortcut.sweep import SamplingConfig, sampling_runs
+
+from conftest import TEST_CONFIG as CONFIG  # noqa: E402
+from conftest import snakemake  # noqa: E402
+
+# `pipeline` (conftest.py): a folder where config/test.yaml has run through `all`, shared by
+# the session's slow tests.
+
+
+@pytest.mark.slow
+def test_table1_has_every_row_finite(pipeline):
+    cfg = yaml.safe_load(CONFIG.read_text())["datasets"]["a-si"]
+    t1 = pd.read_csv(pipeline / "results/tables/table1.csv")
+    expected = {(m.split("-")[0], n) for m in sampling_runs(cfg) for n in SamplingConfig.from_config(cfg["sampling"]).n_steps}
+    assert set(zip(t1["model"], t1["n_s"])) == expected and len(t1) == len(expected)
+    values = t1[["rdf_rmsd", "adf_rmsd", "seconds_per_10k"]].to_numpy(dtype=float)
+    assert np.isfinite(values).all() and (values > 0).all()
+
+
+@pytest.mark.slow
+def test_table2_has_every_row_finite(pipeline):
+    cfg = yaml.safe_load(CONFIG.read_text())["datasets"]["a-sio2"]
+    sampling = SamplingConfig.from_config(cfg["sampling"])
+    t2 = pd.read_csv(pipeline / "results/tables/table2.csv")
+    expected = set()
+    for run in sampling_runs(cfg):
+        model, prop = run.split("/")
+        column = model if model.endswith("-all") else f"{model.split('-')[0]}-target"
+        expected |= {(prop, column, n) for n in sampling.n_steps}
+    assert set(zip(t2["property"], t2["model"], t2["n_s"])) == expected and len(t2) == len(expected)
+    assert (t2["n_samples"] == sampling.n_samples).all()
+    assert ((t2["n_failed"] >= 0) & (t2["n_failed"] <= t2["n_samples"])).all()
+    # Errors are finite exactly where some sample could be measured. With the test config's
+    # barely trained models a run may fail entirely; it then shows n_failed = n_samples, not
+    # a made-up number.
+    errors = t2[["mae", "rmse", "mape_percent"]].to_numpy(dtype=float)
+    measured = (t2["n_failed"] < t2["n_samples"]).to_numpy()
+    assert np.isfinite(errors[measured]).all() and np.isnan(errors[~measured]).all(), t2.to_string()
+    assert measured.any(), t2.to_string()
+    # every generated structure has its row in the per-run evaluation, failed or not
+    for run in sampling_runs(cfg):
+        for n_s in sampling.n_steps:
+            rows = pd.read_csv(pipeline / f"results/evaluation/a-sio2/{run}/ns{n_s}.csv")
+            assert rows["sample"].tolist() == list(range(sampling.n_samples))
+            failed = rows["value"].isna()
+            assert (rows.loc[failed, "reason"].fillna("") != "").all()
+    summary = pd.read_csv(pipeline / "results/evaluation/a-sio2/inverse.csv")
+    assert summary["charge_balanced_fraction"].between(0, 1).all()
+
+
+@pytest.mark.slow
+def test_figures_markdown_and_report(pipeline, tmp_path):
+    config = yaml.safe_load(CONFIG.read_text())
+    files = report_files(config)
+    assert {f"figures/fig{k}.png" for k in range(2, 7)} <= set(files)
+    for f in files:
+        path = pipeline / "results" / f
+        assert path.stat().st_size > 0, f
+        if f.endswith(".png"):
+            with Image.open(path) as im:
+                assert im.format == "PNG"
+    assert "**" in (pipeline / "results/tables/table1.md").read_text()
+    res = snakemake(pipeline, "--report", str(tmp_path / "report.html"), timeout=300)
+    assert res.returncode == 0, res.stderr[-4000:]
+    html = (tmp_path / "report.html").read_text()
+    assert "table2.csv" in html and "fig6.png" in html
