@@ -29,6 +29,7 @@ import pandas as pd
 import torch
 
 from .io import atomic_path
+from .config import build_section
 from .model import Batch, Denoiser, ModelConfig, NeighbourCache, wrap
 
 DENSITY = 0.05  # atoms / Å^3, amorphous silicon
@@ -50,7 +51,7 @@ class BenchConfig:
     @classmethod
     def from_dict(cls, d: Mapping) -> BenchConfig:
         """Build from the (schema-validated) ``bench`` mapping."""
-        return cls(**dict(d))
+        return build_section(cls, d, "bench config")
 
 
 def random_batch(n_atoms: int, n_structures: int, density: float, generator: torch.Generator) -> Batch:

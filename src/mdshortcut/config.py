@@ -8,10 +8,23 @@ here, once, before any job runs. Each message names the offending key.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import fields
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 class ConfigError(ValueError):
     """An invalid configuration; the message starts with the key's path."""
+
+
+def build_section(cls: type[T], section: Mapping, name: str) -> T:
+    """The dataclass ``cls`` of one config section; unknown keys are an error naming them."""
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(section) - known)
+    if unknown:
+        raise ConfigError(f"{name}: unknown key(s) {unknown} (known: {sorted(known)})")
+    return cls(**dict(section))
 
 
 def _check_range(key: str, value) -> None:

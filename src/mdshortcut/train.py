@@ -21,7 +21,7 @@ import json
 import os
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +30,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from mdshortcut.checkpoint import read_state, save_model, save_state
+from mdshortcut.config import build_section
 from mdshortcut.data.dataset import StructureDataset, conditioning_properties, require_keys, typical_cell
 from mdshortcut.data.ghost import load_tensors
 from mdshortcut.generative import ProcessConfig, make_process
@@ -61,11 +62,7 @@ class TrainingConfig:
     @classmethod
     def from_dict(cls, d: Mapping) -> TrainingConfig:
         """Build from a (schema-validated) mapping; unknown keys are an error naming them."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise KeyError(f"training config: unknown key(s) {unknown} (known: {sorted(known)})")
-        return cls(**dict(d))
+        return build_section(cls, d, "training config")
 
 
 class TrainingError(RuntimeError):

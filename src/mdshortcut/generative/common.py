@@ -18,11 +18,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import NamedTuple
 
 import torch
 from torch import Tensor
+
+from mdshortcut.config import build_section
 
 from mdshortcut.model.graph import Batch, to_cartesian
 
@@ -51,11 +53,7 @@ class ProcessConfig:
     @classmethod
     def from_dict(cls, d: Mapping) -> ProcessConfig:
         """Build from a (schema-validated) mapping; unknown keys are an error naming them."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise KeyError(f"process config: unknown key(s) {unknown} (known: {sorted(known)})")
-        cfg = cls(**dict(d))
+        cfg = build_section(cls, d, "process config")
         if not 0 < cfg.t_min < cfg.t_max < 1:
             raise ValueError(f"process config: need 0 < t_min < t_max < 1 (got {cfg.t_min}, {cfg.t_max})")
         return cfg

@@ -8,10 +8,12 @@ and the position component X - X^(L,0) as a minimum image.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import torch
 from torch import Tensor, nn
+
+from mdshortcut.config import build_section
 
 from .egnn import EGNN
 from .graph import Batch, NeighbourCache, minimum_image
@@ -32,11 +34,7 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, d: Mapping) -> ModelConfig:
         """Build from a (schema-validated) mapping; unknown keys are an error naming them."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise KeyError(f"model config: unknown key(s) {unknown} (known: {sorted(known)})")
-        return cls(**dict(d))
+        return build_section(cls, d, "model config")
 
     def to_dict(self) -> dict:
         return asdict(self)
