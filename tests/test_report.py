@@ -18,7 +18,7 @@ def _structure_summary():
         for n_s in N_S:
             rows.append(
                 {"property": "", "model": model, "n_s": n_s, "rdf_rmsd": 0.1 * (k + 1) / n_s,
-                 "adf_rmsd": 1e-3 * (3 - k), "n_samples": 8, "seconds": 2.0 * n_s,
+                 "adf_rmsd": 1e-3 * (3 - k), "n_samples": 8, "n_empty": int(k == 1 and n_s == 1), "seconds": 2.0 * n_s,
                  "seconds_per_10k": 2500.0 * n_s}
             )
     return pd.DataFrame(rows)
@@ -45,7 +45,8 @@ def test_table1_long_form_order_and_names():
 
 
 def test_table1_markdown_bolds_best_per_metric_and_row():
-    md = report.table1_markdown(report.table1(_structure_summary()))
+    summary = _structure_summary()
+    md = report.table1_markdown(report.table1(summary), summary)
     row = next(line for line in md.splitlines() if line.startswith("| 1 |"))
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[0] == "1"
@@ -54,6 +55,7 @@ def test_table1_markdown_bolds_best_per_metric_and_row():
     assert "**0.00100**" in cells[2]
     assert "(41.67m)" in cells[1]  # 2500 s per 10k samples
     assert "| n_s | Material ODE | Material SDE | MDShortcut |" in md
+    assert "left out of the averages: Material ODE n_s = 1: 1/8." in md
 
 
 def test_table2_maps_target_models_and_orders():

@@ -158,8 +158,9 @@ def _grid(frame: pd.DataFrame, models: Sequence[str], metrics: Sequence[str], fm
     return lines
 
 
-def table1_markdown(t1: pd.DataFrame) -> str:
-    """Table 1 laid out like the paper: rows n_s, columns models."""
+def table1_markdown(t1: pd.DataFrame, summary: pd.DataFrame) -> str:
+    """Table 1 laid out like the paper (rows n_s, columns models), with a note on the samples
+    without atoms that the structural summary counted (``n_empty``)."""
     models = [p for p in PROCESSES if p in set(t1["model"])]
     t = t1.assign(model=t1["model"].map(MODEL_NAMES))
     lines = [
@@ -178,6 +179,12 @@ def table1_markdown(t1: pd.DataFrame) -> str:
         "against the training set's. **Bold**: lowest per metric and n_s.",
         "",
     ]
+    empty = summary[summary["n_empty"] > 0]
+    if len(empty):
+        runs = ", ".join(
+            f"{MODEL_NAMES[process_of(r.model)]} n_s = {r.n_s}: {r.n_empty}/{r.n_samples}" for r in empty.itertuples()
+        )
+        lines += [f"Generated samples without any atom (all ghosts), left out of the averages: {runs}.", ""]
     return "\n".join(lines)
 
 
@@ -229,9 +236,10 @@ def _write_text(path: str | os.PathLike, text: str) -> None:
 
 def write_table1(summary_csv: str | os.PathLike, out_csv: str | os.PathLike, out_md: str | os.PathLike) -> int:
     """Table 1 as CSV and Markdown from the a-Si structural summary; returns its row count."""
-    t1 = table1(pd.read_csv(summary_csv))
+    summary = pd.read_csv(summary_csv)
+    t1 = table1(summary)
     write_csv(out_csv, t1)
-    _write_text(out_md, table1_markdown(t1))
+    _write_text(out_md, table1_markdown(t1, summary))
     return len(t1)
 
 

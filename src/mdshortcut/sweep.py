@@ -45,7 +45,7 @@ class SamplingConfig:
     n_steps: tuple[int, ...] = (1, 10)
     n_samples: int = 16
     samples_per_shard: int = 64
-    batch_size: int = 16
+    batch_size: int = 32
     cell: float | None = None
     targets: Mapping[str, tuple[float, float]] = field(default_factory=dict)
 

@@ -47,7 +47,7 @@ rule sample:
         cfg=lambda w: dataset_cfg(w.dataset)["sampling"],
         # the same prior noise and targets for every model and n_s (common random numbers)
         seed=lambda w: shard_seed(config["seed"], w.dataset, split_run(w.run)[1] or "", w.shard),
-        device=SAMPLE_DEVICE,
+        device=config["device"],  # 'auto' resolves on the machine that runs the job
     log:
         f"{RESULTS}/logs/samples/{{dataset}}/{{run}}/ns{{n_s}}/shard{{shard}}.log",
     benchmark:
