@@ -157,3 +157,10 @@ def test_a_model_refuses_a_target_it_was_not_trained_on(tiny_models, tmp_path):
         sample_shard(tiny_models["ode-none"], "ode-none/ring_size", 1, 0, cfg, None, seed=0, device="cpu",
                      out_structures=tmp_path / "x.extxyz", out_timing=tmp_path / "x.json")  # fmt: skip
     assert not (tmp_path / "x.extxyz").exists()
+
+
+def test_sampling_config_names_unknown_keys():
+    from mdshortcut.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"sampling: unknown key\(s\) \['n_stepz'\]"):
+        SamplingConfig.from_config({"n_stepz": [1]})

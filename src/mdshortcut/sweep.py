@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
+from mdshortcut.config import build_section
 from mdshortcut.io import atomic_path, read_structures, write_structures
 
 log = logging.getLogger(__name__)
@@ -51,10 +52,11 @@ class SamplingConfig:
 
     @classmethod
     def from_config(cls, section: Mapping) -> SamplingConfig:
+        """From a dataset's (schema-validated) ``sampling`` mapping; unknown keys are an error."""
         s = dict(section)
         s["n_steps"] = tuple(s.get("n_steps", cls.n_steps))
         s["targets"] = {p: tuple(r) for p, r in s.get("targets", {}).items()}
-        return cls(**s)
+        return build_section(cls, s, "sampling")
 
     @property
     def inverse_design(self) -> bool:
