@@ -2,10 +2,14 @@
 
     mdshortcut properties IN.extxyz --potential {sw,tersoff} -o OUT.csv
     mdshortcut structure IN.extxyz [--reference REF.extxyz] -o OUT.csv
+    mdshortcut generate --model MODEL.pt [--target NAME=VALUE ...] [--cell 18 | --cell a,b,c]
+                        --n 100 --steps 5 [--seed 0] [--device cpu|cuda] [--relax] -o OUT.extxyz
+    mdshortcut info MODEL.pt
 
 A subcommand is a function ``add(subparsers)`` in ``COMMANDS`` that adds its parser and sets
 ``run`` to a function of the parsed arguments. Bad input ends with one line on stderr naming
-the file and frame, and exit status 1.
+the problem (file and frame, option, property), and exit status 1 (2 for a malformed command
+line); no output file is left behind.
 """
 
 from __future__ import annotations
@@ -13,17 +17,39 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import fields
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from ase.data import chemical_symbols
 
-from mdshortcut.io import StructureError, read_structures
+from mdshortcut import design
+from mdshortcut.checkpoint import CheckpointError
+from mdshortcut.io import StructureError, read_structures, write_structures
 from mdshortcut.md.potentials import POTENTIALS, PotentialError
 from mdshortcut.properties.labels import PropertiesConfig, label_frames, read_checked, write_table
 from mdshortcut.properties.structure import StructureConfig, adf_bins, average_rdf_adf, rdf_bins, rmsd
 
-USER_ERRORS = (StructureError, PotentialError, OSError)
+USER_ERRORS = (StructureError, PotentialError, CheckpointError, design.DesignError, OSError)
+
+
+class _Parser(argparse.ArgumentParser):
+    """A command-line mistake is one line on stderr (no usage block), exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _checked(parse):
+    """An argparse type from a parser raising DesignError (its message becomes argparse's)."""
+
+    def convert(text: str):
+        try:
+            return parse(text)
+        except design.DesignError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return convert
 
 
 def _add_config_options(parser: argparse.ArgumentParser, config_class) -> None:
@@ -99,11 +125,80 @@ def add_structure(sub) -> None:
     p.set_defaults(run=_run_structure)
 
 
-COMMANDS = [add_properties, add_structure]
+def _run_generate(args: argparse.Namespace) -> None:
+    design.check_output(args.output)
+    model = design.open_model(args.model, args.device)
+    targets, warnings = design.check_targets(model, args.target)
+    cell = design.sampling_cell(model, args.cell)
+    potential = design.dataset_potential(model.elements) if args.relax else None
+    for line in warnings:
+        print(f"mdshortcut generate: warning: {line}", file=sys.stderr)
+    frames, seconds = design.generate_designs(
+        model, Path(args.model).stem, targets, cell, args.n, args.steps, args.seed, args.batch_size, progress=True
+    )
+    print(f"generated {len(frames)} structures in {seconds:.2f} s: {len(frames) / seconds:.3g} samples/s")
+    if args.relax:
+        design.measure(frames, potential, PropertiesConfig(), progress=True)
+        print(f"relaxed: {sum(a.info['converged'] for a in frames)} of {len(frames)} converged")
+    write_structures(args.output, frames)
+    print(f"wrote {args.output}")
+
+
+def add_generate(sub) -> None:
+    p = sub.add_parser(
+        "generate",
+        help="generate structures with given properties from a trained model (inverse design)",
+        description=(
+            "Generate --n structures in --steps sampling steps, conditioned on any subset of the model's "
+            "properties (the others are null; no --target: unconditional). Writes extxyz, ghosts removed, "
+            "with the targets and the model's name in each frame's info; --relax adds the properties measured "
+            "after relaxing with the dataset's potential (positions stay as generated). A target outside the "
+            "training range is allowed, with a warning."
+        ),
+        epilog=(
+            f"A cell is refused when a perpendicular width is below {design.MIN_WIDTH_FRACTION} x the model's cutoff "
+            f"(1.6 Å for 6.5 Å: an atom would bond to its own periodic image) or when it holds fewer than "
+            f"{design.MIN_ATOMS} atoms at the model's rho_max."
+        ),
+    )
+    p.add_argument("--model", required=True, help="model file (results/models/DATASET/PROCESS-CONDITIONING.pt)")
+    p.add_argument(
+        "--target", action="append", default=[], type=_checked(design.parse_target), metavar="NAME=VALUE",
+        help="a property's target (units: shear_modulus GPa, ring_size Si atoms, density g/cm³); repeatable",
+    )  # fmt: skip
+    p.add_argument(
+        "--cell", type=_checked(design.parse_cell), metavar="A[,B,C]",
+        help="orthorhombic cell edges in Å, one for a cube (default: the model's typical training cell)",
+    )  # fmt: skip
+    p.add_argument("--n", required=True, type=_checked(design.positive_int), help="number of structures")
+    p.add_argument("--steps", required=True, type=_checked(design.positive_int), help="sampling steps n_s")
+    p.add_argument("--seed", type=_checked(design.seed), default=0, help="random seed (default 0)")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    p.add_argument("--batch-size", type=_checked(design.positive_int), default=64, help="structures generated together (default 64)")
+    p.add_argument("--relax", action="store_true", help="relax each structure (the labels' relaxation, default settings) and measure its properties")
+    p.add_argument("-o", "--output", required=True, help="extxyz file to write")
+    p.set_defaults(run=_run_generate)
+
+
+def _run_info(args: argparse.Namespace) -> None:
+    print(design.describe(design.open_model(args.model), args.model))
+
+
+def add_info(sub) -> None:
+    p = sub.add_parser(
+        "info",
+        help="a model file's dataset, process, properties with their training ranges, and n_s",
+        description="Print what a trained model file holds and what it can be asked for.",
+    )
+    p.add_argument("model", help="model file (.pt)")
+    p.set_defaults(run=_run_info)
+
+
+COMMANDS = [add_properties, add_structure, add_generate, add_info]
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="mdshortcut", description=__doc__.splitlines()[0])
+    top = _Parser(prog="mdshortcut", description=__doc__.splitlines()[0])
     sub = top.add_subparsers(dest="command", required=True)
     for add in COMMANDS:
         add(sub)

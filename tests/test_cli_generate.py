@@ -1,0 +1,217 @@
+"""``mdshortcut generate`` and ``mdshortcut info`` on real tiny models (see conftest.tiny_models):
+the output against the sampling API, the default cell against the training data, the ranges
+against the labels table, and every bad request ending in one line, no traceback, no file."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from ase.io import read
+
+from mdshortcut.checkpoint import read_model
+from mdshortcut.cli import main
+from mdshortcut.evaluate import evaluate_structure
+from mdshortcut.properties.labels import PropertiesConfig
+from mdshortcut.sample import generate, load_model
+
+MDSHORTCUT = str(Path(sys.executable).parent / "mdshortcut")  # the installed console script
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def cli(capsys, *args) -> tuple[int, str, str]:
+    """Exit status, stdout and stderr of ``mdshortcut ARGS`` run in this process."""
+    try:
+        code = main([str(a) for a in args])
+    except SystemExit as exc:  # argparse
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_generate_is_the_sampling_api_with_targets_in_info(tiny_models, tmp_path, capsys):
+    out = tmp_path / "designs.extxyz"
+    g, r = pd.read_csv(tiny_models["labels"])[["shear_modulus", "ring_size"]].median().round(2)  # within the training range
+    args = ["--target", f"shear_modulus={g}", "--target", f"ring_size={r}", "--cell", "7,7.5,8", "--n", 3, "--steps", 2]
+    code, stdout, err = cli(capsys, "generate", "--model", tiny_models["shortcut-all"], *args, "--seed", 4, "-o", out)
+    assert code == 0, err
+    assert "samples/s" in stdout and "warning" not in err
+    frames = read(out, index=":")
+    cells = torch.tensor(np.diag([7.0, 7.5, 8.0]), dtype=torch.float32).expand(3, 3, 3)
+    targets = {"shear_modulus": torch.full((3,), g), "ring_size": torch.full((3,), r)}
+    expected = generate(load_model(tiny_models["shortcut-all"]), cells, 2, targets, seed=4)
+    assert len(frames) == 3
+    for k, (atoms, ref) in enumerate(zip(frames, expected)):
+        assert atoms.get_chemical_symbols() == ref.get_chemical_symbols() and "X" not in atoms.symbols
+        assert np.allclose(atoms.positions, ref.positions, atol=1e-7) and np.allclose(atoms.cell.array, np.diag([7, 7.5, 8]))
+        assert atoms.pbc.all() and 0 < len(atoms) <= int(0.1 * 7 * 7.5 * 8)
+        info = atoms.info
+        assert (info["model"], info["dataset"], info["n_steps"], info["seed"], info["sample"]) == ("shortcut-all", "a-sio2", 2, 4, k)
+        assert (info["target_shear_modulus"], info["target_ring_size"]) == (g, r)
+
+
+def test_default_cell_is_the_median_volume_training_cell(tiny_models, tmp_path, capsys):
+    out = tmp_path / "d.extxyz"
+    code, _, err = cli(capsys, "generate", "--model", tiny_models["shortcut-all"], "--n", 2, "--steps", 1, "-o", out)
+    assert code == 0, err
+    training = read(tiny_models["structures"], index=":")
+    volumes = [a.cell.volume for a in training]
+    median = training[int(np.argsort(volumes, kind="stable")[(len(training) - 1) // 2])].cell.array
+    for atoms in read(out, index=":"):
+        assert np.allclose(atoms.cell.array, median, atol=1e-5)
+        assert not any(k.startswith("target_") for k in atoms.info)  # no target: unconditional
+
+
+def test_target_outside_the_training_range_is_generated_with_a_warning(tiny_models, tmp_path, capsys):
+    out = tmp_path / "far.extxyz"
+    code, _, err = cli(capsys, "generate", "--model", tiny_models["shortcut-all"], "--target", "shear_modulus=500", "--n", 1, "--steps", 1, "-o", out)
+    assert code == 0
+    hi = pd.read_csv(tiny_models["labels"])["shear_modulus"].max()
+    assert f"warning: target shear_modulus=500 is outside the training range" in err and f"{hi:.4g}]" in err
+    assert read(out).info["target_shear_modulus"] == 500.0
+
+
+def test_an_unconditional_model_samples_and_refuses_targets(tiny_models, tmp_path, capsys):
+    out = tmp_path / "u.extxyz"
+    code, _, err = cli(capsys, *request(tiny_models["ode-none"], out, ["--cell", "7"]))
+    assert code == 0 and len(read(out, index=":")) == 2, err
+    out.unlink()
+    code, _, err = cli(capsys, *request(tiny_models["ode-none"], out, ["--target", "ring_size=5"]))
+    assert code == 1 and "unknown property 'ring_size': this model takes none: the model is unconditional" in err
+    assert not out.exists()
+
+
+def test_info_prints_dataset_process_ranges_and_n_s(tiny_models, capsys):
+    code, out, _ = cli(capsys, "info", tiny_models["shortcut-all"])
+    assert code == 0
+    labels = pd.read_csv(tiny_models["labels"])
+    assert "dataset      a-sio2" in out and "process      shortcut" in out
+    for name in ("shear_modulus", "ring_size"):
+        assert f"{name:<14} [{labels[name].min():.4g}, {labels[name].max():.4g}]" in out
+    assert "n_s = 1, 2, 4, 8 (levels 0..3)" in out and "4 steps" in out  # shortcut_levels 3, 4 training steps
+    code, out, _ = cli(capsys, "info", tiny_models["ode-none"])
+    assert code == 0 and "none (unconditional)" in out and "process      ode" in out and "any n_s" in out
+
+
+def bad_models(tiny_models, tmp: Path) -> dict[str, Path]:
+    good = read_model(tiny_models["shortcut-all"])
+    (tmp / "garbage.pt").write_bytes(b"definitely not a zip file")
+    (tmp / "truncated.pt").write_bytes(tiny_models["shortcut-all"].read_bytes()[:3000])
+    torch.save({**good, "version": 2}, tmp / "version2.pt")
+    torch.save({**good, "model_config": {**good["model_config"], "attention_heads": 4}}, tmp / "newer_model.pt")
+    torch.save(read_model(tiny_models["ode-none"]) | {"state_dict": good["state_dict"]}, tmp / "other_weights.pt")
+    return {p.stem: p for p in tmp.glob("*.pt")} | {"missing": tmp / "missing.pt"}
+
+
+BAD_REQUESTS = [
+    # (name, arguments after --model, exit status, words in the one-line error)
+    ("unknown property", ["--target", "density=2.2"], 1, "unknown property 'density': this model takes shear_modulus, ring_size"),
+    ("no value", ["--target", "shear_modulus"], 2, "malformed target 'shear_modulus': expected NAME=VALUE"),
+    ("not a number", ["--target", "shear_modulus=high"], 2, "malformed target 'shear_modulus=high'"),
+    ("no name", ["--target", "=30"], 2, "malformed target '=30'"),
+    ("nan target", ["--target", "ring_size=nan"], 2, "malformed target 'ring_size=nan'"),
+    ("twice", ["--target", "ring_size=5", "--target", "ring_size=6"], 1, "property 'ring_size' targeted twice"),
+    ("zero n", ["--n", "0"], 2, "argument --n: expected a positive integer, got '0'"),
+    ("negative steps", ["--steps", "-2"], 2, "argument --steps: expected a positive integer, got '-2'"),
+    ("fractional steps", ["--steps", "1.5"], 2, "argument --steps: expected a positive integer, got '1.5'"),
+    ("two edges", ["--cell", "8,9"], 2, "malformed cell '8,9'"),
+    ("zero edge", ["--cell", "8,0,8"], 2, "malformed cell '8,0,8'"),
+    ("thin cell", ["--cell", "20,20,1.5"], 1, "narrowest width 1.5 Å is below 0.25 × the 6.5 Å cutoff"),
+    ("one atom", ["--cell", "2.5"], 1, "holds 1 atom(s) at rho_max = 0.1 atoms/Å^3"),
+    ("no cuda", ["--device", "cuda"], 1, "--device cuda: no CUDA device is visible to torch"),
+    ("negative seed", ["--seed", "-1"], 2, "argument --seed: expected an integer from 0 to 2^63 - 1, got '-1'"),
+    ("huge seed", ["--seed", str(2**64)], 2, "argument --seed: expected an integer from 0 to 2^63 - 1"),
+    ("unknown option", ["--temperature", "300"], 2, "unrecognized arguments: --temperature 300"),
+]
+
+
+def request(model: Path, out: Path, extra: list[str]) -> list:
+    """generate's arguments: ``extra``, then --n 2 and --steps 1 unless ``extra`` sets them."""
+    defaults = [x for flag, value in (("--n", "2"), ("--steps", "1")) if flag not in extra for x in (flag, value)]
+    return ["generate", "--model", model, "-o", out, *extra, *defaults]
+
+
+@pytest.mark.parametrize("name, extra, status, words", BAD_REQUESTS, ids=[r[0] for r in BAD_REQUESTS])
+def test_bad_requests_give_one_line_and_no_file(tiny_models, tmp_path, capsys, name, extra, status, words):
+    if name == "no cuda" and torch.cuda.is_available():
+        pytest.skip("a CUDA device is visible")
+    code, _, err = cli(capsys, *request(tiny_models["shortcut-all"], tmp_path / "out.extxyz", extra))
+    assert code == status, err
+    prefix = "mdshortcut: error: " if name == "unknown option" else "mdshortcut generate: error: "  # the top parser's
+    assert err.startswith(prefix) and err.count("\n") == 1 and words in err, err
+    assert not (tmp_path / "out.extxyz").exists()
+
+
+BAD_MODELS = [  # (file, regular expression of the error's end)
+    ("missing", r"missing\.pt: no such checkpoint$"),
+    ("garbage", r"garbage\.pt: not a readable checkpoint \(.+\)$"),
+    ("truncated", r"truncated\.pt: not a readable checkpoint \(.+\)$"),
+    ("version2", r"version2\.pt: format version 2, this mdshortcut reads version 1 \(retrain the model\)$"),
+    ("newer_model", r"newer_model\.pt: the stored model cannot be rebuilt \(.*unknown key\(s\) \['attention_heads'\]"),
+    ("other_weights", r"other_weights\.pt: the stored model cannot be rebuilt \(.*Error\(s\) in loading state_dict for Denoiser"),
+]
+
+
+def test_unwritable_output_is_refused_before_generating(tiny_models, tmp_path, capsys):
+    (tmp_path / "a_file").write_text("x")
+    for out, words in ((tmp_path, "is a folder, not a file to write"), (tmp_path / "a_file/out.extxyz", "a_file is not a writable folder")):
+        code, stdout, err = cli(capsys, *request(tiny_models["shortcut-all"], out, []))
+        assert code == 1 and err.startswith("mdshortcut generate: error: ") and words in err and err.count("\n") == 1, err
+        assert "generated" not in stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
+
+
+def test_unusable_model_files_give_one_line_and_no_file(tiny_models, tmp_path, capsys):
+    models = bad_models(tiny_models, tmp_path)
+    for name, pattern in BAD_MODELS:
+        out = tmp_path / f"{name}.extxyz"
+        for argv in (request(models[name], out, ["--target", "ring_size=5"]), ["info", models[name]]):
+            code, stdout, err = cli(capsys, *argv)
+            assert code == 1, (name, err)
+            assert err.startswith(f"mdshortcut {argv[0]}: error: not a valid mdshortcut model: ") and re.search(pattern, err.strip()), err
+            assert err.count("\n") == 1 and not stdout.strip() and not out.exists()
+
+
+def test_relax_measures_as_the_dag_evaluates(tiny_models, tmp_path, capsys):
+    """--relax adds to each frame what the DAG's evaluation measures on the same generated
+    structure (evaluate_structure with the default properties settings)."""
+    out = tmp_path / "relaxed.extxyz"
+    code, stdout, err = cli(capsys, *request(tiny_models["shortcut-all"], out, ["--target", "ring_size=5", "--steps", "4", "--relax"]))
+    assert code == 0, err
+    assert "relaxed: " in stdout and "relax" in err  # the summary and the progress bar
+    model = load_model(tiny_models["shortcut-all"])
+    expected = generate(model, model.typical_cell.float().expand(2, 3, 3), 4, {"ring_size": torch.full((2,), 5.0)}, seed=0)
+    for atoms, generated in zip(read(out, index=":"), expected):
+        row = evaluate_structure(generated, "tersoff", PropertiesConfig())
+        assert atoms.info["converged"] == row["converged"] and atoms.info.get("reason", "") == row["reason"]
+        for p in ("shear_modulus", "ring_size", "density"):
+            assert atoms.info[p] == pytest.approx(row[p], rel=1e-12, nan_ok=True), p
+
+
+def test_the_installed_command(tiny_models, tmp_path):
+    """As a user runs it: structures and a rate, then an error without a traceback."""
+    out = tmp_path / "designs.extxyz"
+    run = subprocess.run(
+        [MDSHORTCUT, *request(tiny_models["shortcut-all"], out, ["--target", "ring_size=5", "--n", "3", "--steps", "4"])],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "generated 3 structures in" in run.stdout and "samples/s" in run.stdout
+    assert "generate n_s=4" in run.stderr  # the progress bar
+    assert [a.info["target_ring_size"] for a in read(out, index=":")] == [5.0] * 3
+    bad = subprocess.run([MDSHORTCUT, *request(tiny_models["shortcut-all"], tmp_path / "x.extxyz", ["--target", "density=2"])], capture_output=True, text=True)
+    assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
+    assert not (tmp_path / "x.extxyz").exists()
