@@ -81,6 +81,11 @@ BAD = {
         [6, 4],
         r"datasets\.a-sio2\.sampling\.targets\.ring_size: range \[6, 4\] is reversed",
     ),
+    "target range through zero": (
+        "datasets.a-sio2.sampling.targets.shear_modulus",
+        [-5, 5],
+        r"datasets\.a-sio2\.sampling\.targets\.shear_modulus: range \[-5, 5\] contains 0",
+    ),
 }
 
 

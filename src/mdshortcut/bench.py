@@ -29,7 +29,7 @@ import pandas as pd
 import torch
 
 from .io import atomic_path
-from .config import build_section
+from .config import build_section, resolve_device
 from .model import Batch, Denoiser, ModelConfig, NeighbourCache, wrap
 
 DENSITY = 0.05  # atoms / Å^3, amorphous silicon
@@ -132,7 +132,7 @@ def model_benchmark(
     ``scaling_1024_over_256``: eager cost per structure at 1024 vs 256 atoms (NaN unless both
     sizes are benchmarked), and the same for the compiled path (``*_compiled_*``).
     """
-    dev = torch.device(device)
+    dev = torch.device(resolve_device(device))
     torch.manual_seed(seed)
     model = Denoiser(model_config, n_elements, properties=[]).to(dev).eval()
     with torch.no_grad():  # position outputs of order 1 Å as after training (init gives ~0.01 Å)

@@ -77,9 +77,22 @@ def check_config(config: Mapping) -> None:
                     f"{key}.sampling.targets.{prop}: not a label of {name} (labels: {sorted(labels)})"
                 )
             _check_range(f"{key}.sampling.targets.{prop}", rng)
+            if rng[0] <= 0 <= rng[1]:
+                raise ConfigError(
+                    f"{key}.sampling.targets.{prop}: range {rng} contains 0, where MAPE (Eq. 21) is undefined"
+                )
     proc = config.get("process", {})
     if proc and proc["t_min"] >= proc["t_max"]:
         raise ConfigError(f"process.t_min: {proc['t_min']} must be below t_max {proc['t_max']}")
+
+
+def resolve_device(device: str) -> str:
+    """The ``device`` setting where the job runs: 'auto' -> 'cuda' when a GPU is visible, else 'cpu'."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
 
 
 def describe_validation_error(exc: BaseException) -> str:

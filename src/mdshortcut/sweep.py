@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
-from mdshortcut.config import build_section
+from mdshortcut.config import build_section, resolve_device
 from mdshortcut.io import atomic_path, read_structures, write_structures
 
 log = logging.getLogger(__name__)
@@ -148,15 +148,6 @@ def plan(cfg: SamplingConfig, prop: str | None, cells: str | os.PathLike | None)
         raise ValueError("inverse design needs sampling.cell (edge of the cubic cells, Å)")
     edge_cells = np.broadcast_to(np.eye(3) * cfg.cell, (cfg.n_samples, 3, 3)).copy()
     return edge_cells, {prop: target_values(*cfg.targets[prop], cfg.n_samples)}
-
-
-def resolve_device(device: str) -> str:
-    """'auto' -> 'cuda' when a GPU is visible, else 'cpu'."""
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
 
 
 def sample_shard(

@@ -30,12 +30,11 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from mdshortcut.checkpoint import read_state, save_model, save_state
-from mdshortcut.config import build_section
+from mdshortcut.config import build_section, resolve_device
 from mdshortcut.data.dataset import StructureDataset, conditioning_properties, require_keys, typical_cell
 from mdshortcut.data.ghost import load_tensors
 from mdshortcut.generative import ProcessConfig, make_process
 from mdshortcut.model import Denoiser, ModelConfig
-from mdshortcut.sweep import resolve_device
 
 # training settings that may change without invalidating a checkpoint
 RESUMABLE = ("steps", "checkpoint_every", "log_every", "compile", "threads")

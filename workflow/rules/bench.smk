@@ -1,8 +1,5 @@
 # Benchmarks (not part of `all`): `snakemake --cores 2 bench`.
 # Reruns when the benchmarked code changes (the package sources are inputs).
-from mdshortcut.sweep import resolve_device
-
-BENCH_DEVICE = resolve_device(config["device"])
 
 
 rule bench:
@@ -16,7 +13,7 @@ rule bench:
     params:
         model=config["model"],
         bench=config["bench"],
-        device=BENCH_DEVICE,
+        device=config["device"],
         seed=config["seed"],
     log:
         f"{RESULTS}/logs/bench/model.log",
@@ -24,7 +21,7 @@ rule bench:
         f"{RESULTS}/benchmarks/bench/model.tsv"
     threads: 2
     resources:
-        gpu=int(BENCH_DEVICE == "cuda"),
+        gpu=LOCAL_GPU,
     conda:
         ENV
     script:

@@ -1,8 +1,13 @@
 # Shared helpers of the rules: paths, shards and the targets of `all`.
 import math
 
+from mdshortcut.config import resolve_device
+
 DATASETS = list(config["datasets"])
 RESULTS = "results"
+# GPU jobs (train, sample, bench) hold the local `gpu` resource only when they will use one;
+# on SLURM the profile's set-resources requests the GPU, and `device` is resolved in the job.
+LOCAL_GPU = int(resolve_device(config["device"]) == "cuda")
 ENV = "../../envs/mdshortcut.yaml"
 
 

@@ -1,9 +1,8 @@
 # Sampling sweeps (paper §3.3, §3.4): every trained model at every n_s, in shards of
 # `samples_per_shard` samples (one job each, on a GPU where there is one), merged per run.
 # A run is `{model}` (unconditional, a-Si) or `{model}/{property}` (inverse design, a-SiO2).
-from mdshortcut.sweep import SamplingConfig, resolve_device, run_stems, shard_seed, split_run
+from mdshortcut.sweep import SamplingConfig, run_stems, shard_seed, split_run
 
-SAMPLE_DEVICE = resolve_device(config["device"])
 # The sampling code as input: editing it re-samples (Snakemake tracks scripts, not src/).
 SAMPLE_CODE = [f"{workflow.basedir}/src/mdshortcut/{name}.py" for name in ("sweep", "sample")]
 SAMPLING = {d: SamplingConfig.from_config(dataset_cfg(d)["sampling"]) for d in DATASETS}
@@ -54,7 +53,7 @@ rule sample:
         f"{RESULTS}/benchmarks/samples/{{dataset}}/{{run}}/ns{{n_s}}/shard{{shard}}.tsv"
     threads: 1
     resources:
-        gpu=int(SAMPLE_DEVICE == "cuda"),
+        gpu=LOCAL_GPU,
     conda:
         ENV
     script:

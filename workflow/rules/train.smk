@@ -2,9 +2,6 @@
 # Checkpoints live in results/checkpoints/{dataset}/{process}-{conditioning}/ (a param, not an
 # output, so Snakemake does not delete them): an interrupted or re-run training resumes.
 # Reruns when the training code changes (its sources are inputs) or a config section does.
-from mdshortcut.sweep import resolve_device
-
-TRAIN_DEVICE = resolve_device(config["device"])
 TRAIN_CODE = [
     f"{workflow.basedir}/src/mdshortcut/{name}.py"
     for name in (
@@ -44,14 +41,14 @@ rule train:
         f"{RESULTS}/models/{{dataset}}/{{process}}-{{conditioning}}.pt",
     params:
         checkpoints=lambda w: f"{RESULTS}/checkpoints/{w.dataset}/{w.process}-{w.conditioning}",
-        config={k: config[k] for k in ("model", "process", "training", "seed")} | {"device": TRAIN_DEVICE},
+        config={k: config[k] for k in ("model", "process", "training", "seed")} | {"device": config["device"]},
     log:
         f"{RESULTS}/logs/train/{{dataset}}/{{process}}-{{conditioning}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/train/{{dataset}}/{{process}}-{{conditioning}}.tsv"
     threads: config["training"]["threads"]
     resources:
-        gpu=int(TRAIN_DEVICE == "cuda"),
+        gpu=LOCAL_GPU,
     conda:
         ENV
     script:
