@@ -33,6 +33,22 @@ def pipeline(tmp_path_factory) -> Path:
     return work
 
 
+@pytest.fixture
+def run_cli(capsys):
+    """``mdshortcut ARGS`` in this process -> (exit status, stdout, stderr)."""
+    from mdshortcut.cli import main
+
+    def run(*args) -> tuple[int, str, str]:
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as exc:  # argparse
+            code = exc.code
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
 TINY_SILICA = {
     "potential": "tersoff",
     "initial": {"kind": "random", "n_atoms": [18, 24], "formula": {"Si": 1, "O": 2}, "volume_factor": 4.0},

@@ -16,7 +16,6 @@ import torch
 from ase.io import read
 
 from mdshortcut.checkpoint import read_model
-from mdshortcut.cli import main
 from mdshortcut.evaluate import evaluate_structure
 from mdshortcut.properties.labels import PropertiesConfig
 from mdshortcut.sample import generate, load_model
@@ -32,21 +31,11 @@ def one_thread():
     torch.set_num_threads(n)
 
 
-def cli(capsys, *args) -> tuple[int, str, str]:
-    """Exit status, stdout and stderr of ``mdshortcut ARGS`` run in this process."""
-    try:
-        code = main([str(a) for a in args])
-    except SystemExit as exc:  # argparse
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def test_generate_is_the_sampling_api_with_targets_in_info(tiny_models, tmp_path, capsys):
+def test_generate_is_the_sampling_api_with_targets_in_info(tiny_models, tmp_path, run_cli):
     out = tmp_path / "designs.extxyz"
     g, r = pd.read_csv(tiny_models["labels"])[["shear_modulus", "ring_size"]].median().round(2)  # within the training range
     args = ["--target", f"shear_modulus={g}", "--target", f"ring_size={r}", "--cell", "7,7.5,8", "--n", 3, "--steps", 2]
-    code, stdout, err = cli(capsys, "generate", "--model", tiny_models["shortcut-all"], *args, "--seed", 4, "-o", out)
+    code, stdout, err = run_cli("generate", "--model", tiny_models["shortcut-all"], *args, "--seed", 4, "-o", out)
     assert code == 0, err
     assert "samples/s" in stdout and "warning" not in err
     frames = read(out, index=":")
@@ -63,9 +52,9 @@ def test_generate_is_the_sampling_api_with_targets_in_info(tiny_models, tmp_path
         assert (info["target_shear_modulus"], info["target_ring_size"]) == (g, r)
 
 
-def test_default_cell_is_the_median_volume_training_cell(tiny_models, tmp_path, capsys):
+def test_default_cell_is_the_median_volume_training_cell(tiny_models, tmp_path, run_cli):
     out = tmp_path / "d.extxyz"
-    code, _, err = cli(capsys, "generate", "--model", tiny_models["shortcut-all"], "--n", 2, "--steps", 1, "-o", out)
+    code, _, err = run_cli("generate", "--model", tiny_models["shortcut-all"], "--n", 2, "--steps", 1, "-o", out)
     assert code == 0, err
     training = read(tiny_models["structures"], index=":")
     volumes = [a.cell.volume for a in training]
@@ -75,34 +64,34 @@ def test_default_cell_is_the_median_volume_training_cell(tiny_models, tmp_path, 
         assert not any(k.startswith("target_") for k in atoms.info)  # no target: unconditional
 
 
-def test_target_outside_the_training_range_is_generated_with_a_warning(tiny_models, tmp_path, capsys):
+def test_target_outside_the_training_range_is_generated_with_a_warning(tiny_models, tmp_path, run_cli):
     out = tmp_path / "far.extxyz"
-    code, _, err = cli(capsys, "generate", "--model", tiny_models["shortcut-all"], "--target", "shear_modulus=500", "--n", 1, "--steps", 1, "-o", out)
+    code, _, err = run_cli("generate", "--model", tiny_models["shortcut-all"], "--target", "shear_modulus=500", "--n", 1, "--steps", 1, "-o", out)
     assert code == 0
     hi = pd.read_csv(tiny_models["labels"])["shear_modulus"].max()
     assert f"warning: target shear_modulus=500 is outside the training range" in err and f"{hi:.4g}]" in err
     assert read(out).info["target_shear_modulus"] == 500.0
 
 
-def test_an_unconditional_model_samples_and_refuses_targets(tiny_models, tmp_path, capsys):
+def test_an_unconditional_model_samples_and_refuses_targets(tiny_models, tmp_path, run_cli):
     out = tmp_path / "u.extxyz"
-    code, _, err = cli(capsys, *request(tiny_models["ode-none"], out, ["--cell", "7"]))
+    code, _, err = run_cli(*request(tiny_models["ode-none"], out, ["--cell", "7"]))
     assert code == 0 and len(read(out, index=":")) == 2, err
     out.unlink()
-    code, _, err = cli(capsys, *request(tiny_models["ode-none"], out, ["--target", "ring_size=5"]))
+    code, _, err = run_cli(*request(tiny_models["ode-none"], out, ["--target", "ring_size=5"]))
     assert code == 1 and "unknown property 'ring_size': this model takes none: the model is unconditional" in err
     assert not out.exists()
 
 
-def test_info_prints_dataset_process_ranges_and_n_s(tiny_models, capsys):
-    code, out, _ = cli(capsys, "info", tiny_models["shortcut-all"])
+def test_info_prints_dataset_process_ranges_and_n_s(tiny_models, run_cli):
+    code, out, _ = run_cli("info", tiny_models["shortcut-all"])
     assert code == 0
     labels = pd.read_csv(tiny_models["labels"])
     assert "dataset      a-sio2" in out and "process      shortcut" in out
     for name in ("shear_modulus", "ring_size"):
         assert f"{name:<14} [{labels[name].min():.4g}, {labels[name].max():.4g}]" in out
     assert "n_s = 1, 2, 4, 8 (levels 0..3)" in out and "4 steps" in out  # shortcut_levels 3, 4 training steps
-    code, out, _ = cli(capsys, "info", tiny_models["ode-none"])
+    code, out, _ = run_cli("info", tiny_models["ode-none"])
     assert code == 0 and "none (unconditional)" in out and "process      ode" in out and "any n_s" in out
 
 
@@ -145,10 +134,10 @@ def request(model: Path, out: Path, extra: list[str]) -> list:
 
 
 @pytest.mark.parametrize("name, extra, status, words", BAD_REQUESTS, ids=[r[0] for r in BAD_REQUESTS])
-def test_bad_requests_give_one_line_and_no_file(tiny_models, tmp_path, capsys, name, extra, status, words):
+def test_bad_requests_give_one_line_and_no_file(tiny_models, tmp_path, run_cli, name, extra, status, words):
     if name == "no cuda" and torch.cuda.is_available():
         pytest.skip("a CUDA device is visible")
-    code, _, err = cli(capsys, *request(tiny_models["shortcut-all"], tmp_path / "out.extxyz", extra))
+    code, _, err = run_cli(*request(tiny_models["shortcut-all"], tmp_path / "out.extxyz", extra))
     assert code == status, err
     prefix = "mdshortcut: error: " if name == "unknown option" else "mdshortcut generate: error: "  # the top parser's
     assert err.startswith(prefix) and err.count("\n") == 1 and words in err, err
@@ -165,31 +154,31 @@ BAD_MODELS = [  # (file, regular expression of the error's end)
 ]
 
 
-def test_unwritable_output_is_refused_before_generating(tiny_models, tmp_path, capsys):
+def test_unwritable_output_is_refused_before_generating(tiny_models, tmp_path, run_cli):
     (tmp_path / "a_file").write_text("x")
     for out, words in ((tmp_path, "is a folder, not a file to write"), (tmp_path / "a_file/out.extxyz", "a_file is not a writable folder")):
-        code, stdout, err = cli(capsys, *request(tiny_models["shortcut-all"], out, []))
+        code, stdout, err = run_cli(*request(tiny_models["shortcut-all"], out, []))
         assert code == 1 and err.startswith("mdshortcut generate: error: ") and words in err and err.count("\n") == 1, err
         assert "generated" not in stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
 
 
-def test_unusable_model_files_give_one_line_and_no_file(tiny_models, tmp_path, capsys):
+def test_unusable_model_files_give_one_line_and_no_file(tiny_models, tmp_path, run_cli):
     models = bad_models(tiny_models, tmp_path)
     for name, pattern in BAD_MODELS:
         out = tmp_path / f"{name}.extxyz"
         for argv in (request(models[name], out, ["--target", "ring_size=5"]), ["info", models[name]]):
-            code, stdout, err = cli(capsys, *argv)
+            code, stdout, err = run_cli(*argv)
             assert code == 1, (name, err)
             assert err.startswith(f"mdshortcut {argv[0]}: error: not a valid mdshortcut model: ") and re.search(pattern, err.strip()), err
             assert err.count("\n") == 1 and not stdout.strip() and not out.exists()
 
 
-def test_relax_measures_as_the_dag_evaluates(tiny_models, tmp_path, capsys):
+def test_relax_measures_as_the_dag_evaluates(tiny_models, tmp_path, run_cli):
     """--relax adds to each frame what the DAG's evaluation measures on the same generated
     structure (evaluate_structure with the default properties settings)."""
     out = tmp_path / "relaxed.extxyz"
-    code, stdout, err = cli(capsys, *request(tiny_models["shortcut-all"], out, ["--target", "ring_size=5", "--steps", "4", "--relax"]))
+    code, stdout, err = run_cli(*request(tiny_models["shortcut-all"], out, ["--target", "ring_size=5", "--steps", "4", "--relax"]))
     assert code == 0, err
     assert "relaxed: " in stdout and "relax" in err  # the summary and the progress bar
     model = load_model(tiny_models["shortcut-all"])
