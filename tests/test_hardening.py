@@ -344,11 +344,12 @@ def running_and_finished(text: str, rule: str) -> tuple[set[str], set[str]]:
 def test_a_killed_run_redoes_only_unfinished_shards_and_reproduces_the_tables(pipeline, tmp_path):
     """On a copy of the test config's finished pipeline, two models and everything made from
     them are deleted and made again (training from scratch), under an audit hook that records
-    the files opened for writing. Snakemake and its jobs are SIGKILLed as a sampling shard starts after
-    another has finished: the killed shard leaves no file, and a dry run schedules the
-    unfinished shards but none of the finished jobs. Resumed to the end, every output was opened only under a
-    temporary name, and tables, samples, evaluations and models equal the first run's (table
-    1's generation times excepted)."""
+    the files opened for writing. Snakemake and its jobs are SIGKILLed as a sampling shard
+    starts after another has finished: the killed shard leaves no file, and a dry run
+    schedules the unfinished shards but none of the finished jobs. Resumed to the end, every
+    output was opened only under a temporary name (Python's opens; torch.save writes from C++,
+    see the static audit), and tables, samples, evaluations and models equal the first run's
+    (table 1's generation times excepted)."""
     work = tmp_path / "work"
     shutil.copytree(pipeline, work, symlinks=True)
     results = work / "results"
