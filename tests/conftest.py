@@ -34,6 +34,17 @@ def pipeline(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
+def one_thread():
+    """Torch on one thread for the test (tiny tensors run faster so, above all on a busy machine)."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture
 def run_cli(capsys):
     """``mdshortcut ARGS`` in this process -> (exit status, stdout, stderr)."""
     from mdshortcut.cli import main

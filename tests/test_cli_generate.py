@@ -23,12 +23,8 @@ from mdshortcut.sample import generate, load_model
 MDSHORTCUT = str(Path(sys.executable).parent / "mdshortcut")  # the installed console script
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+# small tensors: one thread is faster, and much faster on a busy machine (conftest.py)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_generate_is_the_sampling_api_with_targets_in_info(tiny_models, tmp_path, run_cli):

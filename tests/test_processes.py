@@ -56,13 +56,8 @@ def gaussian_flow(x, m, v, a, s, a2, s2):
     return a2 * m + torch.sqrt(a2**2 * v + s2**2) / torch.sqrt(a**2 * v + s**2) * (x - a * m)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors: one thread is faster, and much faster on a busy machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+# small tensors: one thread is faster, and much faster on a busy machine (conftest.py)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class ExactNoise:

@@ -24,13 +24,8 @@ CONFIG = {
 }
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny networks: one thread is faster, and much faster on a busy machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+# small tensors: one thread is faster, and much faster on a busy machine (conftest.py)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
