@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from mdshortcut.checkpoint import CheckpointError
 from mdshortcut.evaluate import evaluate_structure
-from mdshortcut.generative import atom_counts
+from mdshortcut.data.ghost import n_slots
 from mdshortcut.md.potentials import POTENTIALS
 from mdshortcut.properties.labels import PROPERTIES, PropertiesConfig
 from mdshortcut.sample import LoadedModel, generate, load_model
@@ -158,7 +158,7 @@ def sampling_cell(model: LoadedModel, edges: Sequence[float] | None) -> np.ndarr
             f"cell too small: its narrowest width {width:.3g} Å is below {MIN_WIDTH_FRACTION} × the {cutoff:g} Å cutoff "
             f"({MIN_WIDTH_FRACTION * cutoff:.3g} Å), so atoms would bond to their own periodic images"
         )
-    n_atoms = int(atom_counts(torch.as_tensor(cell)[None], model.rho_max)[0])
+    n_atoms = n_slots(cell, model.rho_max)
     if n_atoms < MIN_ATOMS:
         raise DesignError(
             f"cell too small: {abs(np.linalg.det(cell)):.3g} Å^3 holds {n_atoms} atom(s) at rho_max = {model.rho_max:g} atoms/Å^3 "

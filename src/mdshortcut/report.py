@@ -234,22 +234,15 @@ def _write_text(path: str | os.PathLike, text: str) -> None:
         tmp.write_text(text)
 
 
-def write_table1(summary_csv: str | os.PathLike, out_csv: str | os.PathLike, out_md: str | os.PathLike) -> int:
-    """Table 1 as CSV and Markdown from the a-Si structural summary; returns its row count."""
+def write_table(number: int, summary_csv: str | os.PathLike, out_csv: str | os.PathLike, out_md: str | os.PathLike) -> int:
+    """Table 1 (a-Si structural summary) or 2 (a-SiO2 inverse-design summary) as CSV and
+    Markdown; returns its row count."""
+    build, render = {1: (table1, table1_markdown), 2: (table2, table2_markdown)}[number]
     summary = pd.read_csv(summary_csv)
-    t1 = table1(summary)
-    write_csv(out_csv, t1)
-    _write_text(out_md, table1_markdown(t1, summary))
-    return len(t1)
-
-
-def write_table2(summary_csv: str | os.PathLike, out_csv: str | os.PathLike, out_md: str | os.PathLike) -> int:
-    """Table 2 as CSV and Markdown from the a-SiO2 inverse-design summary; returns its row count."""
-    summary = pd.read_csv(summary_csv)
-    t2 = table2(summary)
-    write_csv(out_csv, t2)
-    _write_text(out_md, table2_markdown(t2, summary))
-    return len(t2)
+    table = build(summary)
+    write_csv(out_csv, table)
+    _write_text(out_md, render(table, summary))
+    return len(table)
 
 
 # ---------------------------------------------------------------------------------------- figures

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from mdshortcut.report import write_table2
+from mdshortcut.report import write_table
 
-n = write_table2(snakemake.input.summary, snakemake.output.csv, snakemake.output.md)  # noqa: F821
+n = write_table(2, snakemake.input.summary, snakemake.output.csv, snakemake.output.md)  # noqa: F821
 Path(snakemake.log[0]).write_text(f"{n} rows\n")  # noqa: F821

@@ -19,7 +19,6 @@ A sample holds n_a = ⌊rho_max · Vol(C)⌋ atoms: its real atoms, then ghost a
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Sequence
 
@@ -38,9 +37,16 @@ def remove_ghosts(atoms: Atoms) -> Atoms:
     return atoms[keep]
 
 
+def atom_counts(cell: torch.Tensor, rho_max: float) -> torch.Tensor:
+    """n_a = ⌊rho_max · Vol(C)⌋ per cell, ghosts included: cell (B, 3, 3) Å, rho_max atoms/Å^3
+    -> (B,) long. The one rule for the training tensors and for sampling."""
+    volume = torch.linalg.det(torch.as_tensor(cell, dtype=torch.float64)).abs()
+    return torch.floor(rho_max * volume).to(torch.long)
+
+
 def n_slots(cell: np.ndarray, rho_max: float) -> int:
-    """n_a = ⌊rho_max · Vol(cell)⌋: atoms per sample, ghosts included (cell (3, 3) Å)."""
-    return math.floor(rho_max * abs(np.linalg.det(np.asarray(cell, dtype=float))))
+    """``atom_counts`` of one cell (3, 3) Å."""
+    return int(atom_counts(torch.as_tensor(cell, dtype=torch.float64)[None], rho_max)[0])
 
 
 def pad(

@@ -25,6 +25,7 @@ import torch
 from torch import Tensor
 
 from mdshortcut.config import build_section
+from mdshortcut.data.ghost import atom_counts  # noqa: F401  (re-exported: the one n_a rule)
 
 from mdshortcut.model.graph import Batch, to_cartesian
 
@@ -91,11 +92,6 @@ class Sample(NamedTuple):
         """(N,) long element classes, argmax of the embeddings (class 0 = ghost)."""
         return self.embeddings.argmax(dim=-1)
 
-
-def atom_counts(cell: Tensor, rho_max: float) -> Tensor:
-    """n_a = floor(rho_max · Vol(C)) per cell: cell (B, 3, 3) Å, rho_max atoms/Å^3 -> (B,) long."""
-    volume = torch.linalg.det(cell.to(torch.float64)).abs()
-    return torch.floor(rho_max * volume).to(torch.long)
 
 
 def draw_prior(
