@@ -127,3 +127,21 @@ def test_profiles():
     for rule in ("train", "sample"):
         assert slurm["set-resources"][rule]["gpu"] == 1
         assert slurm["set-resources"][rule]["runtime"] > 0
+
+
+def test_make_run_command_dry_runs(tmp_path):
+    """The exact snakemake command of `make run` parses and plans the default DAG (a target
+    placed after --configfile was once read as a second config file)."""
+    recipe = subprocess.run(
+        ["make", "-n", "--always-make", "run", f"BIN={Path(SNAKEMAKE).parent}"],
+        cwd=REPO, capture_output=True, text=True, check=True,
+    ).stdout.splitlines()
+    command = [line for line in recipe if "snakemake" in line and "pip" not in line]
+    assert len(command) == 1, recipe
+    args = command[0].split()
+    res = subprocess.run(
+        [*args, "-n", "--quiet", "rules", "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path)],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert re.search(r"^all\s+1$", res.stdout, re.M), res.stdout[-2000:]
