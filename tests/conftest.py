@@ -89,10 +89,10 @@ def tiny_models(tmp_path_factory) -> dict[str, Path]:
     0.1, and trained for a few steps. Keys: 'shortcut-all', 'ode-none'; 'labels' is the labels
     table (CSV) and 'structures' the extxyz file."""
     from mdshortcut.data.ghost import build_tensors, save_tensors
-    from mdshortcut.io import write_structures
+    from mdshortcut.io import write_csv, write_structures
     from mdshortcut.md.melt_quench import run_replica
     from mdshortcut.md.protocol import MeltQuench
-    from mdshortcut.properties.labels import PropertiesConfig, label_frames, write_table
+    from mdshortcut.properties.labels import PropertiesConfig, label_frames
     from mdshortcut.train import train_model
 
     threads = torch.get_num_threads()
@@ -106,7 +106,7 @@ def tiny_models(tmp_path_factory) -> dict[str, Path]:
     tensors = build_tensors(frames, ["Si", "O"], 0.1, labels, table[labels].to_numpy(), "a-sio2", seed=0)
     save_tensors(tmp / "tensors.pt", tensors)
     write_structures(tmp / "structures.extxyz", frames)
-    write_table(tmp / "labels.csv", table)
+    write_csv(tmp / "labels.csv", table)
     paths = {"structures": tmp / "structures.extxyz", "labels": tmp / "labels.csv"}
     for name in ("shortcut-all", "ode-none"):
         process, conditioning = name.split("-")

@@ -14,12 +14,21 @@ import torch
 from mdshortcut.bench import (
     DENSITY,
     BenchConfig,
+    SamplerBench,
+    md_benchmark,
     model_benchmark,
+    properties_benchmark,
     random_batch,
+    sampler_benchmark,
     sampling_step,
     write_model_benchmark,
 )
+from mdshortcut.generative import ProcessConfig
+from mdshortcut.io import write_structures
+from mdshortcut.md.melt_quench import run_replica
+from mdshortcut.md.protocol import MeltQuench
 from mdshortcut.model import Denoiser, ModelConfig
+from mdshortcut.properties.labels import PropertiesConfig
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = ModelConfig(n_layers=1, hidden=8, vector_channels=2, property_dim=2)
@@ -67,5 +76,56 @@ def test_bench_rule_dry_run(tmp_path):
         capture_output=True, text=True, timeout=300,
     )
     assert res.returncode == 0, res.stderr[-3000:]
-    assert "results/bench/model.csv" in res.stdout
-    assert "rule bench" in res.stdout
+    for name in ("model", "sampler", "md", "properties"):
+        assert f"results/bench/{name}.csv" in res.stdout
+    assert "rule bench_sampler" in res.stdout
+
+
+def test_bench_config_from_the_schema_defaults():
+    import yaml
+    from snakemake.utils import validate
+
+    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    config.pop("bench", None)
+    validate(config, str(REPO / "config/schema.yaml"))
+    bench = BenchConfig.from_dict(config["bench"])
+    assert (bench.model.n_layers, bench.model.hidden) == (4, 128)  # the paper's network (A.5)
+    assert [(s.name, s.model) for s in bench.sampler.sizes] == [("default", "config"), ("paper", "bench")]
+    assert bench.sampler.steps["sde"] == [1, 250] and bench.sampler.steps["shortcut"][0] == 1
+
+
+def test_sampler_benchmark_table(one_thread):
+    sampler = SamplerBench(n_structures=2, steps={"ode": [1, 3], "sde": [1, 4], "shortcut": [1, 2]})
+    sizes = [("small", 12, SMALL), ("large", 30, SMALL)]
+    table = sampler_benchmark(sizes, sampler, ProcessConfig(shortcut_levels=3))
+    assert len(table) == 12
+    assert list(table.drop_duplicates(["size", "process"])["process"]) == ["ode", "sde", "shortcut"] * 2
+    assert (table["seconds"] > 0).all()
+    expected = table["n_structures"] * table["n_steps"] / table["seconds"]
+    assert (table["structure_steps_per_s"] - expected).abs().max() < 1e-9
+    sde_max = table[(table["process"] == "sde") & (table["n_steps"] == 4)]
+    assert (sde_max["time_vs_sde_max"] == 1.0).all()
+    for size, part in table.groupby("size"):
+        seconds = part.set_index(["process", "n_steps"])["seconds"]
+        assert (part["time_vs_sde_max"] - part["seconds"] / seconds[("sde", 4)]).abs().max() < 1e-12
+
+
+def test_md_and_properties_benchmarks(tmp_path):
+    from conftest import TINY_SILICA
+
+    mq = MeltQuench.from_config("tiny", TINY_SILICA)
+    broken = MeltQuench.from_config("broken", {**TINY_SILICA, "timestep_fs": 30.0})  # loses atoms
+    md = md_benchmark([mq, broken]).set_index("dataset")
+    ok = md.loc["tiny"]
+    assert ok["frames"] == 2 and 18 <= ok["n_atoms"] <= 24 and ok["reason"] == ""
+    assert 0 < ok["lammps_s"] < ok["wall_s"]
+    assert ok["python_overhead_pct"] == pytest.approx(100 * (ok["wall_s"] - ok["lammps_s"]) / ok["wall_s"])
+    assert md.loc["broken", "reason"], "a failed replica keeps its row and reason"
+
+    frames = run_replica(mq, 1, 0, seed=5).frames
+    write_structures(tmp_path / "s.extxyz", frames)
+    table = properties_benchmark({"tiny": (tmp_path / "s.extxyz", "tersoff")}, PropertiesConfig(max_steps=300), 5)
+    row = table.iloc[0]
+    assert row["n_structures"] == 2 and row["converged"] == 2
+    assert row["relaxations_per_min"] == pytest.approx(60 / row["relax_s"])
+    assert row["label_s"] > row["relax_s"] > 0  # a label is a relaxation plus the sheared ones

@@ -31,7 +31,7 @@ from ase.io import write
 from mdshortcut.checkpoint import CheckpointError, read_model, read_state
 from mdshortcut.data.ghost import load_tensors
 from mdshortcut.io import write_structures
-from mdshortcut.properties.labels import write_table
+from mdshortcut.io import write_csv
 
 from conftest import REPO, SNAKEMAKE, TEST_CONFIG, snakemake
 
@@ -209,7 +209,7 @@ def test_atomic_outputs_keep_the_usual_permissions(tmp_path):
     plain = tmp_path / "plain.txt"
     plain.write_text("x")
     write_structures(tmp_path / "s.extxyz", [bulk("Si")])
-    write_table(tmp_path / "t.csv", pd.DataFrame({"index": [0]}))
+    write_csv(tmp_path / "t.csv", pd.DataFrame({"index": [0]}))
     for path in (tmp_path / "s.extxyz", tmp_path / "t.csv"):
         assert path.stat().st_mode == plain.stat().st_mode, path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["plain.txt", "s.extxyz", "t.csv"]  # no temporary left

@@ -8,13 +8,15 @@ not dropped.
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
 from PIL import Image
 
-from mdshortcut.report import report_files
+from mdshortcut.report import reference_files, report_files
 from mdshortcut.sweep import SamplingConfig, sampling_runs
 
 from conftest import TEST_CONFIG as CONFIG  # noqa: E402
@@ -79,3 +81,46 @@ def test_figures_markdown_and_report(pipeline, tmp_path):
     assert res.returncode == 0, res.stderr[-4000:]
     html = (tmp_path / "report.html").read_text()
     assert "table2.csv" in html and "fig6.png" in html
+
+
+@pytest.mark.slow
+def test_bench_rule_writes_every_table(pipeline):
+    """`snakemake bench` after `all`: one CSV per benchmark, with the rows the config asks for."""
+    res = snakemake(pipeline, "--cores", "2", "bench")
+    assert res.returncode == 0, res.stderr[-6000:]
+    bench = yaml.safe_load(CONFIG.read_text())["bench"]
+    model = pd.read_csv(pipeline / "results/bench/model.csv")
+    assert list(model["n_atoms"]) == bench["n_atoms"] and (model["speedup_vs_straightforward"] > 0).all()
+    sampler = pd.read_csv(pipeline / "results/bench/sampler.csv")
+    runs = sum(len(levels) for levels in bench["sampler"]["steps"].values())
+    assert len(sampler) == runs * len(bench["sampler"]["sizes"])
+    assert np.isfinite(sampler["time_vs_sde_max"]).all()
+    md = pd.read_csv(pipeline / "results/bench/md.csv", keep_default_na=False)
+    assert sorted(md["dataset"]) == ["a-si", "a-sio2"] and (md["reason"] == "").all()
+    assert md["python_overhead_pct"].astype(float).between(0, 100).all()
+    props = pd.read_csv(pipeline / "results/bench/properties.csv")
+    assert list(props["dataset"]) == ["a-sio2"] and (props["relaxations_per_min"] > 0).all()
+
+
+@pytest.mark.slow
+def test_reference_rule_publishes_the_run(pipeline, tmp_path):
+    """`snakemake reference` after `all`: tables, figures, summaries, benchmarks, provenance."""
+    work = tmp_path / "work"
+    shutil.copytree(pipeline, work, symlinks=True)
+    res = snakemake(work, "--cores", "1", "reference")
+    assert res.returncode == 0, res.stderr[-6000:]
+    assert "Nothing to be done" not in res.stdout + res.stderr
+    ref = work / "results/reference"
+    config = yaml.safe_load(CONFIG.read_text())
+    for f in reference_files(config):
+        assert (ref / f).read_bytes() == (work / "results" / f).read_bytes(), f
+    benchmarks = list((work / "results/benchmarks").rglob("*.tsv"))
+    jobs = pd.read_csv(ref / "benchmarks.csv")
+    assert len(jobs) == len(benchmarks) and set(jobs["stage"]) >= {"datasets", "train", "samples", "evaluation", "report"}
+    provenance = yaml.safe_load((ref / "provenance.yaml").read_text())
+    assert provenance["config"]["datasets"] == config["datasets"]
+    assert len(provenance["git_commit"]) >= 40 and provenance["machine"]["cores"] >= 1
+    span = provenance["pipeline"]["wall_s"]
+    assert 0 < span and provenance["pipeline"]["jobs"] == len(benchmarks)
+    summary = pd.read_csv(ref / "benchmark_summary.csv").set_index(["stage", "step"])
+    assert summary.loc[("all", "all"), "wall_s"] == pytest.approx(jobs["s"].sum())

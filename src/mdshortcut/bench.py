@@ -1,4 +1,4 @@
-"""Benchmarks of the pipeline's computational kernels (one function per benchmark).
+"""Benchmarks of the pipeline's computational kernels (one function per benchmark, one CSV each).
 
 ``model_benchmark``: the cost of one sampling step of the denoiser, optimised paths against a
 straightforward version of the same network with the same weights, and how the cost per
@@ -14,23 +14,33 @@ structure grows with the number of atoms at a fixed density.
 Between steps every atom moves by a small Gaussian displacement and is wrapped back into its
 cell, as in a sampling run. Timings are wall-clock seconds per sampling step of the batch;
 each repeat is a short sampling run from the same start with a fresh neighbour cache.
+
+``sampler_benchmark``: whole sampling runs of each process at chosen n_s (throughput, and
+time relative to the SDE at n_s = 250); ``md_benchmark``: where a melt-quench replica's wall
+time goes (LAMMPS vs Python); ``properties_benchmark``: relaxations and full labels per minute.
 """
 
 from __future__ import annotations
 
 import copy
 import math
+import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 import torch
 
-from .io import atomic_path
 from .config import build_section, resolve_device
+from .generative import ProcessConfig, make_process
+from .io import atomic_path
+from .md.melt_quench import ReplicaFailure, replica_seed, run_replica
+from .md.protocol import MeltQuench
 from .model import Batch, Denoiser, ModelConfig, NeighbourCache, wrap
+from .properties.elastic import relax
+from .properties.labels import PropertiesConfig, label_structure, read_checked
 
 DENSITY = 0.05  # atoms / Å^3, amorphous silicon
 STEP_DISPLACEMENT = 0.05  # Å, standard deviation per Cartesian component and sampling step
@@ -42,16 +52,64 @@ class BenchmarkError(RuntimeError):
 
 
 @dataclass
+class SamplerSize:
+    """One system size of the sampler benchmark: ``n_atoms`` nodes (atoms + ghosts) per
+    structure, on the config's network (``model="config"``) or the bench's (``"bench"``)."""
+
+    name: str
+    n_atoms: int
+    model: str = "config"
+
+
+@dataclass
+class SamplerBench:
+    """The ``bench.sampler`` section: structures per timed batch, repeats, node density
+    rho_max (per Å^3), n_s levels per process, and the sizes."""
+
+    n_structures: int = 4
+    repeats: int = 1
+    rho_max: float = 0.06
+    steps: dict[str, list[int]] = field(default_factory=lambda: {"ode": [1, 250], "sde": [1, 250], "shortcut": [1, 5]})
+    sizes: list[SamplerSize] = field(default_factory=lambda: [SamplerSize("default", 76, "config")])
+
+
+@dataclass
 class BenchConfig:
-    """The ``bench`` config section: timing repeats and system sizes (atoms per structure)."""
+    """The ``bench`` config section: timing repeats, torch/LAMMPS threads, model benchmark
+    sizes (atoms per structure) and network, the sampler benchmark, and the number of
+    dataset structures the properties benchmark relaxes."""
 
     repeats: int = 3
+    threads: int = 1
     n_atoms: list[int] = field(default_factory=lambda: [256, 1024])
+    model: ModelConfig = field(default_factory=ModelConfig)
+    sampler: SamplerBench = field(default_factory=SamplerBench)
+    structures: int = 16
 
     @classmethod
     def from_dict(cls, d: Mapping) -> BenchConfig:
         """Build from the (schema-validated) ``bench`` mapping."""
+        d = dict(d)
+        if "model" in d:
+            d["model"] = ModelConfig.from_dict(d["model"])
+        if "sampler" in d:
+            sampler = dict(d["sampler"])
+            if "sizes" in sampler:
+                sampler["sizes"] = [build_section(SamplerSize, s, "bench sampler size") for s in sampler["sizes"]]
+            d["sampler"] = build_section(SamplerBench, sampler, "bench sampler config")
         return build_section(cls, d, "bench config")
+
+
+def bench_denoiser(model_config: ModelConfig, n_elements: int, n_levels: int = 0, seed: int = 0) -> Denoiser:
+    """An untrained denoiser (eval mode, no properties) whose position outputs are of order
+    1 Å, as after training (the initialisation gives ~0.01 Å, under which atoms would barely
+    move and neighbour lists never be rebuilt)."""
+    torch.manual_seed(seed)
+    model = Denoiser(model_config, n_elements, properties=[], n_levels=n_levels).eval()
+    with torch.no_grad():
+        for layer in model.egnn.layers:
+            layer.coord.last.weight.normal_(0, 0.25 / model_config.hidden**0.5)
+    return model
 
 
 def random_batch(n_atoms: int, n_structures: int, density: float, generator: torch.Generator) -> Batch:
@@ -133,11 +191,7 @@ def model_benchmark(
     sizes are benchmarked), and the same for the compiled path (``*_compiled_*``).
     """
     dev = torch.device(resolve_device(device))
-    torch.manual_seed(seed)
-    model = Denoiser(model_config, n_elements, properties=[]).to(dev).eval()
-    with torch.no_grad():  # position outputs of order 1 Å as after training (init gives ~0.01 Å)
-        for layer in model.egnn.layers:
-            layer.coord.last.weight.normal_(0, 0.25 / model_config.hidden**0.5)
+    model = bench_denoiser(model_config, n_elements, seed=seed).to(dev)
     paths = {"straightforward": model, "eager": model}
     if compile:
         paths["compiled"] = copy.deepcopy(model)
@@ -225,3 +279,102 @@ def write_model_benchmark(
             )
         Path(log).write_text("\n".join(lines) + "\n")
     return table
+
+
+def sampler_benchmark(
+    sizes: Sequence[tuple[str, int, ModelConfig]],
+    sampler: SamplerBench,
+    process_config: ProcessConfig,
+    device: str = "cpu",
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Time whole sampling runs (``sample.generate``, as in the DAG) of every process at each
+    of its ``sampler.steps`` levels, for each size (name, nodes per structure, network).
+
+    The networks are untrained (``bench_denoiser``), so the time per step is that of a trained
+    model of the same size; the structures are not meaningful. Each run generates
+    ``sampler.n_structures`` structures in cubic cells holding ``n_atoms`` nodes at
+    ``sampler.rho_max``, after a warm-up run of one structure and one step. One row per
+    (size, process, n_s): best and raw seconds over ``sampler.repeats``, structure-steps per
+    second, seconds per structure, and ``time_vs_sde_max``: seconds relative to the SDE run
+    with the most steps at the same size (n_s = 250 by default; NaN without SDE runs).
+    """
+    from mdshortcut.sample import LoadedModel, generate
+
+    dev = torch.device(resolve_device(device))
+    rows = []
+    for name, n_atoms, model_config in sizes:
+        edge = ((n_atoms + 0.5) / sampler.rho_max) ** (1 / 3)  # floor(rho_max · edge^3) = n_atoms
+        cells = torch.eye(3).expand(sampler.n_structures, 3, 3) * edge
+        for process_name, levels in sampler.steps.items():
+            process = make_process(process_name, process_config)
+            net = bench_denoiser(model_config, 2, process.n_levels, seed).to(dev)
+            model = LoadedModel(net, process, ["X", "Si"], [], {}, sampler.rho_max, "bench", 0, dev)
+            generate(model, cells[:1], 1, seed=seed, device=dev, batch_size=1)  # warm-up
+            for n_steps in levels:
+                times = []
+                for r in range(sampler.repeats):
+                    _sync(dev)
+                    start = time.perf_counter()
+                    generate(model, cells, n_steps, seed=seed + r, device=dev, batch_size=sampler.n_structures)
+                    _sync(dev)
+                    times.append(time.perf_counter() - start)
+                rows.append({
+                    "size": name, "n_atoms": n_atoms, "n_layers": model_config.n_layers, "hidden": model_config.hidden,
+                    "process": process_name, "n_steps": n_steps, "n_structures": sampler.n_structures,
+                    "device": str(dev), "threads": torch.get_num_threads(), "seconds": min(times),
+                    "seconds_raw": " ".join(f"{t:.4f}" for t in times),
+                })  # fmt: skip
+    table = pd.DataFrame(rows)
+    table["structure_steps_per_s"] = table["n_structures"] * table["n_steps"] / table["seconds"]
+    table["seconds_per_structure"] = table["seconds"] / table["n_structures"]
+    sde = table[table["process"] == "sde"].sort_values("n_steps").groupby("size")["seconds"].last()
+    table["time_vs_sde_max"] = table["seconds"] / table["size"].map(sde)
+    return table
+
+
+def md_benchmark(melt_quenches: Sequence[MeltQuench], seed: int = 0) -> pd.DataFrame:
+    """Run replica 0 of each dataset's melt-quench with its configured protocol and split
+    its wall time (s) into LAMMPS ``run``/``minimize`` and the Python around them (setup,
+    commands, snapshots, frame read-back). One row per dataset; a failed replica keeps its
+    row with the reason."""
+    rows = []
+    for mq in melt_quenches:
+        row = {"dataset": mq.dataset, "potential": mq.potential}
+        try:
+            result = run_replica(mq, 0, 0, replica_seed(seed, mq.dataset, 0, 0))
+        except ReplicaFailure as exc:
+            rows.append({**row, "reason": str(exc)})
+            continue
+        python_s = result.wall_s - result.lammps_s
+        rows.append({
+            **row, "n_atoms": len(result.frames[0]), "frames": len(result.frames), "wall_s": result.wall_s,
+            "lammps_s": result.lammps_s, "python_s": python_s, "python_overhead_pct": 100 * python_s / result.wall_s,
+            "reason": "",
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def properties_benchmark(
+    datasets: Mapping[str, tuple[str | os.PathLike, str]], cfg: PropertiesConfig, n_structures: int
+) -> pd.DataFrame:
+    """Relax the first ``n_structures`` structures of each dataset (name -> (extxyz path,
+    potential)) as the properties stage does, then label them in full (relaxation, relaxed-
+    ion shear modulus, rings). One row per dataset: mean atoms, seconds per relaxation and
+    per label, relaxations and labels per minute, converged relaxations."""
+    rows = []
+    for name, (path, potential) in datasets.items():
+        frames = read_checked(path, potential)[:n_structures]
+        start = time.perf_counter()
+        converged = sum(relax(a, potential, cfg.fmax, cfg.max_steps).converged for a in frames)
+        relax_s = (time.perf_counter() - start) / len(frames)
+        start = time.perf_counter()
+        for atoms in frames:
+            label_structure(atoms, potential, cfg)
+        label_s = (time.perf_counter() - start) / len(frames)
+        rows.append({
+            "dataset": name, "potential": potential, "n_structures": len(frames),
+            "mean_atoms": sum(map(len, frames)) / len(frames), "converged": converged,
+            "relax_s": relax_s, "relaxations_per_min": 60 / relax_s, "label_s": label_s, "labels_per_min": 60 / label_s,
+        })  # fmt: skip
+    return pd.DataFrame(rows)

@@ -25,9 +25,9 @@ from ase.data import chemical_symbols
 
 from mdshortcut import design
 from mdshortcut.checkpoint import CheckpointError
-from mdshortcut.io import StructureError, read_structures, write_structures
+from mdshortcut.io import StructureError, read_structures, write_csv, write_structures
 from mdshortcut.md.potentials import POTENTIALS, PotentialError
-from mdshortcut.properties.labels import PropertiesConfig, label_frames, read_checked, write_table
+from mdshortcut.properties.labels import PropertiesConfig, label_frames, read_checked
 from mdshortcut.properties.structure import StructureConfig, adf_bins, average_rdf_adf, rdf_bins, rmsd
 
 USER_ERRORS = (StructureError, PotentialError, CheckpointError, design.DesignError, OSError)
@@ -66,7 +66,7 @@ def _config(args: argparse.Namespace, config_class):
 
 def _run_properties(args: argparse.Namespace) -> None:
     frames = read_checked(args.structures, args.potential)
-    write_table(args.output, label_frames(frames, args.potential, _config(args, PropertiesConfig)))
+    write_csv(args.output, label_frames(frames, args.potential, _config(args, PropertiesConfig)))
 
 
 def add_properties(sub) -> None:
@@ -106,7 +106,7 @@ def _run_structure(args: argparse.Namespace) -> None:
             {"metric": ["rdf_rmsd", "adf_rmsd"], "x": np.nan, "value": [rmsd(rdf, ref_rdf), rmsd(adf, ref_adf)], "reference": np.nan}
         )
         table = pd.concat([table, rmsds], ignore_index=True)
-    write_table(args.output, table)
+    write_csv(args.output, table)
 
 
 def add_structure(sub) -> None:

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from ase import Atoms
 
-from mdshortcut.io import StructureError, atomic_path, read_structures
+from mdshortcut.io import StructureError, atomic_path, read_structures, write_csv
 
 # The measurements (LAMMPS; vesin, which loads torch) are imported where they are used, so
 # that the summaries and merges (many small jobs) start quickly.
@@ -109,12 +109,6 @@ def read_timings(paths: Iterable[str | os.PathLike]) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows, columns=["property", "model", "n_s", "device", "seconds", "seconds_per_sample", "seconds_per_10k"])
-
-
-def write_csv(path: str | os.PathLike, frame: pd.DataFrame) -> None:
-    """Write a DataFrame as CSV atomically, without its index."""
-    with atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=False)
 
 
 def inverse_summary(run_csvs: Iterable[str | os.PathLike], timings: Iterable[str | os.PathLike], out: str | os.PathLike) -> pd.DataFrame:

@@ -22,7 +22,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.ticker import LogFormatter  # noqa: E402
 
-from mdshortcut.evaluate import write_csv  # noqa: E402
+from mdshortcut.io import write_csv  # noqa: E402
 from mdshortcut.io import atomic_path  # noqa: E402
 from mdshortcut.sweep import SamplingConfig, model_names, sampling_runs  # noqa: E402
 
@@ -76,6 +76,17 @@ def report_files(config: Mapping) -> list[str]:
         files += ["tables/table2.csv", "tables/table2.md", "figures/fig4.png", "figures/fig6.png"]
         if fig3_stems(datasets[INVERSE_DATASET]):
             files.append("figures/fig3.png")
+    return files
+
+
+def reference_files(config: Mapping) -> list[str]:
+    """``report_files`` and the evaluation summaries behind the tables (paths under the
+    results folder): what a published reference run keeps."""
+    files = report_files(config)
+    if "tables/table1.csv" in files:
+        files.append(f"evaluation/{STRUCTURE_DATASET}/structure.csv")
+    if "tables/table2.csv" in files:
+        files.append(f"evaluation/{INVERSE_DATASET}/inverse.csv")
     return files
 
 

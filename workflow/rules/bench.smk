@@ -1,17 +1,25 @@
-# Benchmarks (not part of `all`): `snakemake --cores 2 bench`.
-# Reruns when the benchmarked code changes (the package sources are inputs).
+# Benchmarks (not part of `all`): `snakemake --cores 2 bench` writes results/bench/*.csv.
+# Each benchmark takes every core so that none runs beside another (torch and LAMMPS use
+# bench.threads of them); each reruns when the code it times changes (the sources are inputs).
+import mdshortcut.generative
+
+BENCH = ["model", "sampler", "md", "properties"]
+MODEL_CODE = [f"{workflow.basedir}/src/mdshortcut/{name}.py" for name in ("bench", "model/graph", "model/egnn", "model/denoiser")]
+GENERATIVE_CODE = sorted(str(p) for p in Path(mdshortcut.generative.__file__).parent.glob("*.py"))
+LABELLED = [d for d in DATASETS if dataset_cfg(d).get("labels")]
 
 
 rule bench:
     input:
-        code=[
-            f"{workflow.basedir}/src/mdshortcut/{name}.py"
-            for name in ("bench", "model/graph", "model/egnn", "model/denoiser")
-        ],
+        expand(f"{RESULTS}/bench/{{name}}.csv", name=BENCH),
+
+
+rule bench_model:
+    input:
+        code=MODEL_CODE,
     output:
         f"{RESULTS}/bench/model.csv",
     params:
-        model=config["model"],
         bench=config["bench"],
         device=config["device"],
         seed=config["seed"],
@@ -19,10 +27,74 @@ rule bench:
         f"{RESULTS}/logs/bench/model.log",
     benchmark:
         f"{RESULTS}/benchmarks/bench/model.tsv"
-    threads: 2
+    threads: workflow.cores
     resources:
         gpu=LOCAL_GPU,
     conda:
         ENV
     script:
         "../scripts/bench_model.py"
+
+
+rule bench_sampler:
+    input:
+        code=MODEL_CODE + GENERATIVE_CODE + [f"{workflow.basedir}/src/mdshortcut/sample.py"],
+    output:
+        f"{RESULTS}/bench/sampler.csv",
+    params:
+        bench=config["bench"],
+        model=config["model"],
+        process=config["process"],
+        device=config["device"],
+        seed=config["seed"],
+    log:
+        f"{RESULTS}/logs/bench/sampler.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/bench/sampler.tsv"
+    threads: workflow.cores
+    resources:
+        gpu=LOCAL_GPU,
+    conda:
+        ENV
+    script:
+        "../scripts/bench_sampler.py"
+
+
+rule bench_md:
+    input:
+        code=MD_CODE,
+    output:
+        f"{RESULTS}/bench/md.csv",
+    params:
+        datasets={d: md_section(dataset_cfg(d)) for d in DATASETS},
+        seed=config["seed"],
+    log:
+        f"{RESULTS}/logs/bench/md.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/bench/md.tsv"
+    threads: workflow.cores
+    conda:
+        ENV
+    script:
+        "../scripts/bench_md.py"
+
+
+rule bench_properties:
+    input:
+        [f"{RESULTS}/datasets/{d}/structures.extxyz" for d in LABELLED],
+    output:
+        f"{RESULTS}/bench/properties.csv",
+    params:
+        datasets=LABELLED,
+        potentials=[dataset_cfg(d)["potential"] for d in LABELLED],
+        cfg=config["properties"],
+        bench=config["bench"],
+    log:
+        f"{RESULTS}/logs/bench/properties.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/bench/properties.tsv"
+    threads: workflow.cores
+    conda:
+        ENV
+    script:
+        "../scripts/bench_properties.py"

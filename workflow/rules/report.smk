@@ -1,7 +1,7 @@
 # The paper's tables and figures, marked for `snakemake --report report.html`.
 # Table 1 and figures 2 and 5 come from the unconditional dataset (a-Si); Table 2 and figures
 # 3, 4 and 6 from the inverse-design dataset (a-SiO2).
-from mdshortcut.report import INVERSE_DATASET, STRUCTURE_DATASET, fig3_stems, report_files
+from mdshortcut.report import INVERSE_DATASET, STRUCTURE_DATASET, fig3_stems, reference_files, report_files
 
 REPORT_CODE = f"{workflow.basedir}/src/mdshortcut/report.py"
 
@@ -123,3 +123,23 @@ rule fig6:
         ENV
     script:
         "../scripts/fig6.py"
+
+
+# A run to publish (not part of `all`): `snakemake reference` after `all` copies the tables,
+# figures and evaluation summaries to results/reference/ (tracked in git) with the benchmark
+# tables and provenance.yaml (config, commit, machine, software, timings).
+rule reference:
+    input:
+        [f"{RESULTS}/{f}" for f in reference_files(config)],
+    output:
+        directory(f"{RESULTS}/reference"),
+    params:
+        config=config,
+        repo=workflow.basedir,
+        cores=workflow.cores,
+    log:
+        f"{RESULTS}/logs/report/reference.log",
+    conda:
+        ENV
+    script:
+        "../scripts/reference.py"

@@ -24,7 +24,7 @@ from ase import Atoms
 from vesin import NeighborList
 
 from mdshortcut.data.ghost import GHOST, remove_ghosts
-from mdshortcut.io import StructureError, atomic_path, read_structures
+from mdshortcut.io import StructureError, read_structures, write_csv
 from mdshortcut.md.potentials import get_potential
 from mdshortcut.properties.elastic import relax, shear_constants
 from mdshortcut.properties.rings import mean_ring_size
@@ -125,12 +125,6 @@ def label_frames(frames: Sequence[Atoms], potential: str, cfg: PropertiesConfig,
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def write_table(path: str | os.PathLike, table: pd.DataFrame) -> None:
-    """Write a labels table as CSV atomically."""
-    with atomic_path(path) as tmp:
-        table.to_csv(tmp, index=False)
-
-
 def read_table(path: str | os.PathLike) -> pd.DataFrame:
     """A labels table (``COLUMNS``); raises StructureError naming the file if malformed."""
     try:
@@ -152,7 +146,7 @@ def label_shard(
     frames = read_checked(structures, potential)
     start = shard * cfg.structures_per_shard
     table = label_frames(frames[start : start + cfg.structures_per_shard], potential, cfg, first_index=start)
-    write_table(out, table)
+    write_csv(out, table)
     return len(table)
 
 
@@ -171,5 +165,5 @@ def merge_label_shards(
             f"{len(table) - len(seen)} duplicated, or indices beyond {n_frames - 1}"
         )
     table = table.reset_index(drop=True)
-    write_table(out, table)
+    write_csv(out, table)
     return table
