@@ -231,3 +231,28 @@ def test_training_gradients_equal_straightforward(monkeypatch):
     assert grads[0].keys() == grads[1].keys() and len(grads[0]) == len(list(model.parameters()))
     for name in grads[0]:
         torch.testing.assert_close(grads[0][name], grads[1][name], rtol=1e-8, atol=1e-12, msg=name)
+
+
+def test_a_runaway_position_output_is_penalised_not_wrapped():
+    """The position output is a displacement: scaled far past the cell, it must stay as large
+    (and the ODE loss grow with its square), not be folded back into the cell, where the loss
+    saturates at about twice its trivial value and nothing pulls the output back (the a-Si ODE
+    of the first default run drifted to ~100 Å outputs in a 10.7 Å cell exactly so)."""
+    from mdshortcut.data.dataset import Structures
+    from mdshortcut.generative import MaterialODE, ProcessConfig
+
+    model = make_model(properties=[])
+    cell, pos, e = structure(3, 24, 7.0)
+    batch = Batch.from_structures(cell[None], [pos])
+    gen = torch.Generator().manual_seed(0)
+    losses = {}
+    for scale in (1.0, 100.0):
+        with torch.no_grad():
+            for layer in model.egnn.layers:
+                layer.coord.last.weight.mul_(scale)
+            x_out, _ = model(batch, e, torch.tensor([0.5], dtype=torch.float64))
+            width = cell.diagonal().min().item()
+            losses[scale] = MaterialODE(ProcessConfig()).loss(model, Structures(batch, e, {}), gen.manual_seed(1))[1]["x"].item()
+    assert x_out.abs().max() > width, "a displacement larger than the cell must not be wrapped"
+    trivial = 3 * width**2 / 12  # E|pbc(X_1 - X_0)|² of uniform noise, about
+    assert losses[100.0] > 100 * trivial and losses[100.0] > 100 * losses[1.0]

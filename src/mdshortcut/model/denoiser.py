@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from mdshortcut.config import build_section
 
 from .egnn import EGNN
-from .graph import Batch, NeighbourCache, minimum_image
+from .graph import Batch, NeighbourCache
 
 
 @dataclass
@@ -140,7 +140,12 @@ class Denoiser(nn.Module):
         generator: torch.Generator | None = None,
         straightforward: bool = False,
     ) -> tuple[Tensor, Tensor]:
-        """x_out (N, 3) Å = X - X^(L,0) (minimum image), e_out (N, n_elements).
+        """x_out (N, 3) Å = X - X^(L,0), e_out (N, n_elements).
+
+        x_out is a displacement (a velocity or a noise estimate), not a position: it is never
+        wrapped into the cell. A minimum-imaged output would make every loss periodic in it,
+        so nothing would bound the raw output (it ran away to ~100 Å in a 10.7 Å cell while
+        an ODE trained) and a multi-step Euler update x - Δt·v would depend on the image.
 
         e (N, n_elements) element embeddings; t (B,) in [0, 1]; y: property -> (B,) normalised
         values (NaN or absent = null, Eq. 6; unknown name -> KeyError); level (B,) long.
@@ -154,5 +159,5 @@ class Denoiser(nn.Module):
         h = self.node_features(batch, e, t, y, level, generator)
         run = self.egnn.forward_reference if straightforward else self.egnn
         h, dx = run(h, batch.positions, i, j, shift)
-        x_out = minimum_image(-dx[:, 0], batch.cell, batch.batch)
+        x_out = -dx[:, 0]
         return x_out, self.element_out(h)
