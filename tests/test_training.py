@@ -210,7 +210,24 @@ def test_changed_settings_start_afresh(tensors_file, tmp_path):
     train_model(tensors_file, tmp_path / "a.pt", tmp_path / "c", "sde", "none", tiny(steps=3))
     log = tmp_path / "log"
     train_model(tensors_file, tmp_path / "b.pt", tmp_path / "c", "sde", "none", tiny(steps=3, lr=2e-3), log=log)
-    assert "(other settings or data); starting step 0" in log.read_text()
+    assert "(other settings, data or code); starting step 0" in log.read_text()
+
+
+def test_changed_training_code_starts_afresh(tensors_file, tmp_path, monkeypatch):
+    """A rule re-run because the training code changed must not resume the old code's weights."""
+    import mdshortcut.train as train
+
+    train_model(tensors_file, tmp_path / "a.pt", tmp_path / "c", "sde", "none", tiny(steps=3))
+    log = tmp_path / "same"
+    train_model(tensors_file, tmp_path / "a.pt", tmp_path / "c", "sde", "none", tiny(steps=3), log=log)
+    assert "resuming from" in log.read_text()
+    sources = train.training_sources()
+    edited = tmp_path / "denoiser.py"
+    edited.write_text(sources[-1].read_text() + "\n# edited\n")
+    monkeypatch.setattr(train, "training_sources", lambda: [*sources[:-1], edited])
+    log = tmp_path / "edited"
+    train_model(tensors_file, tmp_path / "a.pt", tmp_path / "c", "sde", "none", tiny(steps=3), log=log)
+    assert "(other settings, data or code); starting step 0" in log.read_text()
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tensors_file, tmp_path):

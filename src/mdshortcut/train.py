@@ -20,7 +20,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -83,12 +83,27 @@ def batch_indices(n: int, batch_size: int, step: int, seed: int) -> list[int]:
     return perm[k * size : (k + 1) * size].tolist()
 
 
-def fingerprint(path: str | os.PathLike, parts: Mapping) -> str:
-    """Hash of the tensors file's bytes and of the settings a checkpoint depends on."""
+# the modules that define what a training computes (the train rule's code inputs too)
+TRAINING_MODULES = (
+    "train", "checkpoint", "data/dataset", "generative/common", "generative/ode", "generative/sde",
+    "generative/shortcut", "model/graph", "model/egnn", "model/denoiser",
+)  # fmt: skip
+
+
+def training_sources() -> list[Path]:
+    """Source files of ``TRAINING_MODULES``."""
+    root = Path(__file__).parent
+    return [root / f"{name}.py" for name in TRAINING_MODULES]
+
+
+def fingerprint(paths: Iterable[str | os.PathLike], parts: Mapping) -> str:
+    """Hash of the files' bytes (the tensors file, the training code) and of the settings a
+    checkpoint depends on."""
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
+    for path in paths:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
     h.update(json.dumps(parts, sort_keys=True, default=str).encode())
     return h.hexdigest()
 
@@ -160,7 +175,7 @@ def train_model(
 
     settings = {k: v for k, v in asdict(cfg).items() if k not in RESUMABLE}
     shapes = [(k, tuple(v.shape)) for k, v in model.state_dict().items()]  # a changed network restarts
-    key = fingerprint(tensors, {
+    key = fingerprint([tensors, *training_sources()], {  # changed code restarts
         "model": model_cfg.to_dict(), "process": process_cfg.to_dict(), "training": settings,
         "seed": seed, "name": process, "properties": props, "weights": shapes,
     })  # fmt: skip
@@ -175,7 +190,7 @@ def train_model(
             start, elapsed, note = int(state["step"]), float(state["elapsed"]), f"resuming from {state_path} at"
             saved = start
         else:
-            note = f"ignoring {state_path} (other settings or data); starting"
+            note = f"ignoring {state_path} (other settings, data or code); starting"
     out = _Log(log, cfg.steps, min(start, cfg.steps))
     out.line(
         f"# {process}-{conditioning} on {data.dataset or tensors}: {len(data)} structures, properties {props}, "

@@ -1,22 +1,11 @@
 # Stage 3: one training job per model, results/models/{dataset}/{process}-{conditioning}.pt.
 # Checkpoints live in results/checkpoints/{dataset}/{process}-{conditioning}/ (a param, not an
 # output, so Snakemake does not delete them): an interrupted or re-run training resumes.
-# Reruns when the training code changes (its sources are inputs) or a config section does.
-TRAIN_CODE = [
-    f"{workflow.basedir}/src/mdshortcut/{name}.py"
-    for name in (
-        "train",
-        "checkpoint",
-        "data/dataset",
-        "generative/common",
-        "generative/ode",
-        "generative/sde",
-        "generative/shortcut",
-        "model/graph",
-        "model/egnn",
-        "model/denoiser",
-    )
-]
+# Reruns when the training code changes (its sources are inputs) or a config section does; a
+# checkpoint of other code, data or settings is then ignored, not resumed.
+from mdshortcut.train import training_sources
+
+TRAIN_CODE = [str(path) for path in training_sources()]
 
 
 wildcard_constraints:
