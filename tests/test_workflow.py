@@ -121,7 +121,7 @@ def test_conda_env_names_the_pyproject_packages():
 
 def test_profiles():
     local = yaml.safe_load((REPO / "workflow/profiles/default/config.yaml").read_text())
-    assert local["resources"]["gpu"] == 1
+    assert local["resources"]["gpu"] == 1 and local["resources"]["bench"] == 1
     slurm = yaml.safe_load((REPO / "workflow/profiles/slurm/config.yaml").read_text())
     assert slurm["executor"] == "slurm"
     for rule in ("train", "sample"):

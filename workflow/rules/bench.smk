@@ -1,6 +1,6 @@
 # Benchmarks (not part of `all`): `snakemake --cores 2 bench` writes results/bench/*.csv.
-# Each benchmark takes every core so that none runs beside another (torch and LAMMPS use
-# bench.threads of them); each reruns when the code it times changes (the sources are inputs).
+# Each holds the `bench` resource, capped at 1 by the default profile, so that none runs beside
+# another; torch uses bench.threads. Each reruns when the code it times changes (sources are inputs).
 import mdshortcut.generative
 
 BENCH = ["model", "sampler", "md", "properties"]
@@ -27,9 +27,10 @@ rule bench_model:
         f"{RESULTS}/logs/bench/model.log",
     benchmark:
         f"{RESULTS}/benchmarks/bench/model.tsv"
-    threads: workflow.cores
+    threads: config["bench"]["threads"]
     resources:
         gpu=LOCAL_GPU,
+        bench=1,
     conda:
         ENV
     script:
@@ -51,9 +52,10 @@ rule bench_sampler:
         f"{RESULTS}/logs/bench/sampler.log",
     benchmark:
         f"{RESULTS}/benchmarks/bench/sampler.tsv"
-    threads: workflow.cores
+    threads: config["bench"]["threads"]
     resources:
         gpu=LOCAL_GPU,
+        bench=1,
     conda:
         ENV
     script:
@@ -72,7 +74,9 @@ rule bench_md:
         f"{RESULTS}/logs/bench/md.log",
     benchmark:
         f"{RESULTS}/benchmarks/bench/md.tsv"
-    threads: workflow.cores
+    threads: config["bench"]["threads"]
+    resources:
+        bench=1,
     conda:
         ENV
     script:
@@ -93,7 +97,9 @@ rule bench_properties:
         f"{RESULTS}/logs/bench/properties.log",
     benchmark:
         f"{RESULTS}/benchmarks/bench/properties.tsv"
-    threads: workflow.cores
+    threads: config["bench"]["threads"]
+    resources:
+        bench=1,
     conda:
         ENV
     script:

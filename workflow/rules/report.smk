@@ -136,7 +136,7 @@ rule reference:
     params:
         config=config,
         repo=workflow.basedir,
-        cores=workflow.cores,
+        cores=lambda w: workflow.cores,  # known once jobs run (not for --unlock or --report)
     log:
         f"{RESULTS}/logs/report/reference.log",
     conda:
