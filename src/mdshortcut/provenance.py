@@ -126,12 +126,13 @@ def publish_reference(
     metadata_dir: str | os.PathLike,
     cores: int,
 ) -> dict:
-    """Copy ``files`` (paths under ``results``) to ``out`` keeping their relative paths; write
+    """Copy ``files`` (paths under ``results``) and the ``snakemake bench`` tables
+    (``results/bench/*.csv``, if any) to ``out`` keeping their relative paths; write
     ``benchmarks.csv`` and ``benchmark_summary.csv`` from ``results/benchmarks`` and
     ``provenance.yaml`` (config, git commit of ``repo``, machine, software, cores, pipeline
     span from ``metadata_dir`` and the summed job times); returns the provenance."""
     results, out = Path(results), Path(out)
-    for f in files:
+    for f in [*files, *sorted((results / "bench").glob("*.csv"))]:
         rel = Path(f).relative_to(results)
         (out / rel).parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(out / rel) as tmp:
