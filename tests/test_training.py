@@ -26,7 +26,7 @@ from mdshortcut.data.ghost import build_tensors, load_tensors, save_tensors
 from mdshortcut.generative import MaterialSDE, ProcessConfig
 from mdshortcut.model import Denoiser, ModelConfig
 from mdshortcut.sample import load_model
-from mdshortcut.train import TrainingError, batch_indices, train_model
+from mdshortcut.train import TrainingError, batch_indices, ema_update_fn, train_model
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
@@ -127,6 +127,27 @@ def test_batches_cover_each_epoch_once():
     assert sorted(seen[0] + seen[1]) == sorted(set(seen[0] + seen[1])) and all(len(s) == 3 for s in seen)
     assert seen[2] != seen[0] or seen[3] != seen[1]  # a new permutation each epoch
     assert batch_indices(7, 3, 2, seed=1) == seen[2]
+
+
+def test_ema_warms_up_and_forgets_the_initial_weights():
+    """AveragedModel with our update: a parameter moved from 0 to 1 after the first update must
+    follow the closed form 1 - prod_{n=1}^{N-1} d_n, d_n = min(decay, (1+n)/(10+n)); the plain
+    fixed-decay EMA would still hold 0.999^999 = 37% of the initial weights after 1000 updates."""
+    from torch.optim.swa_utils import AveragedModel
+
+    layer = torch.nn.Linear(1, 1, bias=False)
+    torch.nn.init.zeros_(layer.weight)
+    ema = AveragedModel(layer, multi_avg_fn=ema_update_fn(0.999))
+    ema.update_parameters(layer)  # copies the initial weights
+    with torch.no_grad():
+        layer.weight.fill_(1.0)
+    n_updates = 1000
+    for _ in range(n_updates - 1):
+        ema.update_parameters(layer)
+    n = np.arange(1, n_updates)
+    kept = np.prod(np.minimum(0.999, (1 + n) / (10 + n)))
+    assert ema.module.weight.item() == pytest.approx(1 - kept, abs=1e-6)
+    assert kept < 1e-6 < 0.999 ** (n_updates - 1) - 0.3
 
 
 @pytest.mark.parametrize("process", ["ode", "sde", "shortcut"])

@@ -145,3 +145,20 @@ def test_make_run_command_dry_runs(tmp_path):
     )  # fmt: skip
     assert res.returncode == 0, res.stderr[-3000:]
     assert re.search(r"^all\s+1$", res.stdout, re.M), res.stdout[-2000:]
+
+
+def test_dataset_training_steps_override_only_their_dataset():
+    """`datasets.<id>.training_steps` replaces training.steps for that dataset's models alone;
+    the schema accepts it and the train jobs of each dataset see their own steps."""
+    from snakemake.utils import validate
+
+    from mdshortcut.config import dataset_training
+
+    cfg = yaml.safe_load((REPO / "config" / "test.yaml").read_text())
+    cfg["training"]["steps"] = 7
+    cfg["datasets"]["a-si"]["training_steps"] = 11
+    validate(cfg, str(REPO / "config" / "schema.yaml"))
+    si, sio2 = dataset_training(cfg, "a-si"), dataset_training(cfg, "a-sio2")
+    assert (si["steps"], sio2["steps"]) == (11, 7)
+    assert {k: v for k, v in si.items() if k != "steps"} == {k: v for k, v in sio2.items() if k != "steps"}
+    assert cfg["training"]["steps"] == 7  # the shared section is not changed

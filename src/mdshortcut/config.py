@@ -86,6 +86,14 @@ def check_config(config: Mapping) -> None:
         raise ConfigError(f"process.t_min: {proc['t_min']} must be below t_max {proc['t_max']}")
 
 
+def dataset_training(config: Mapping, dataset: str) -> dict:
+    """The ``training`` section of one dataset's models: ``training`` with its steps replaced
+    by the dataset's ``training_steps`` where it sets them."""
+    section = dict(config["training"])
+    steps = config["datasets"][dataset].get("training_steps")
+    return section | ({"steps": steps} if steps is not None else {})
+
+
 def resolve_device(device: str) -> str:
     """The ``device`` setting where the job runs: 'auto' -> 'cuda' when a GPU is visible, else 'cpu'."""
     import torch

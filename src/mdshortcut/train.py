@@ -1,8 +1,8 @@
 """Training of one model (process × conditioning set) on a dataset's ghost-atom tensors.
 
 AdamW on the process loss, gradient-norm clipping, an EMA of the weights
-(``torch.optim.swa_utils.AveragedModel``) that also provides MDShortcut's self-consistency
-targets, optionally ``torch.compile`` of the EGNN's per-edge kernels
+(``torch.optim.swa_utils.AveragedModel``, decay warmed up as in ``ema_decay_at``) that also
+provides MDShortcut's self-consistency targets, optionally ``torch.compile`` of the EGNN's per-edge kernels
 (``Denoiser.compile_egnn``). Randomness is a pure function of (seed, step): each step draws
 its batch (per-epoch permutations), times, noise and null property embeddings from
 generators seeded with both, so a run resumed from a checkpoint ends with exactly the
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
 from mdshortcut.checkpoint import read_state, save_model, save_state
@@ -81,6 +81,27 @@ def batch_indices(n: int, batch_size: int, step: int, seed: int) -> list[int]:
     epoch, k = divmod(step, per_epoch)
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(step_seed(seed, epoch, stream=1)))
     return perm[k * size : (k + 1) * size].tolist()
+
+
+def ema_decay_at(decay: float, n_averaged: int) -> float:
+    """Decay of the EMA update that follows ``n_averaged`` averaged models:
+    min(decay, (1 + n)/(10 + n)), the warm-up of TensorFlow's ExponentialMovingAverage.
+
+    Without it, an EMA started at the initial weights keeps decay^steps of them (37% after
+    1000 steps at 0.999); with it, the EMA's memory grows with the run, ~n/10 steps early on.
+    """
+    return min(decay, (1.0 + n_averaged) / (10.0 + n_averaged))
+
+
+def ema_update_fn(decay: float):
+    """``multi_avg_fn`` for ``AveragedModel``: EMA with the warm-up of ``ema_decay_at``."""
+
+    @torch.no_grad()
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], n_averaged: torch.Tensor) -> None:
+        d = ema_decay_at(decay, int(n_averaged))
+        torch._foreach_lerp_(averaged, current, 1.0 - d)
+
+    return update
 
 
 # the modules that define what a training computes (the train rule's code inputs too)
@@ -170,7 +191,7 @@ def train_model(
     model = Denoiser(model_cfg, len(data.elements), props, proc.n_levels).to(device)
     if cfg.compile:
         model.compile_egnn()  # the EMA copy below inherits it
-    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay))
+    ema = AveragedModel(model, multi_avg_fn=ema_update_fn(cfg.ema_decay))
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
 
     settings = {k: v for k, v in asdict(cfg).items() if k not in RESUMABLE}

@@ -3,6 +3,7 @@
 # output, so Snakemake does not delete them): an interrupted or re-run training resumes.
 # Reruns when the training code changes (its sources are inputs) or a config section does; a
 # checkpoint of other code, data or settings is then ignored, not resumed.
+from mdshortcut.config import dataset_training
 from mdshortcut.train import training_sources
 
 TRAIN_CODE = [str(path) for path in training_sources()]
@@ -30,7 +31,7 @@ rule train:
         f"{RESULTS}/models/{{dataset}}/{{process}}-{{conditioning}}.pt",
     params:
         checkpoints=lambda w: f"{RESULTS}/checkpoints/{w.dataset}/{w.process}-{w.conditioning}",
-        config={k: config[k] for k in ("model", "process", "training", "seed")} | {"device": config["device"]},
+        config=lambda w: {k: config[k] for k in ("model", "process", "seed", "device")} | {"training": dataset_training(config, w.dataset)},
     log:
         f"{RESULTS}/logs/train/{{dataset}}/{{process}}-{{conditioning}}.log",
     benchmark:
