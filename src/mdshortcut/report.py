@@ -76,7 +76,15 @@ def report_files(config: Mapping) -> list[str]:
         files += ["tables/table2.csv", "tables/table2.md", "figures/fig4.png", "figures/fig6.png"]
         if fig3_stems(datasets[INVERSE_DATASET]):
             files.append("figures/fig3.png")
+    if claim_tables(files):
+        files += ["tables/claims.csv", "tables/claims.md"]
     return files
+
+
+def claim_tables(files: Iterable[str]) -> dict[str, str]:
+    """The tables among ``files`` that the claim checks (``mdshortcut.claims``) read:
+    'table1' / 'table2' -> path under the results folder."""
+    return {f"table{k}": f"tables/table{k}.csv" for k in (1, 2) if f"tables/table{k}.csv" in files}
 
 
 def reference_files(config: Mapping) -> list[str]:
