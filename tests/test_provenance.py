@@ -39,8 +39,12 @@ def test_pipeline_span_from_snakemake_records(tmp_path):
     for k, (rule, start, end) in enumerate(records):
         (tmp_path / f"r{k}").write_text(json.dumps({"rule": rule, "starttime": start, "endtime": end}))
     (tmp_path / "broken").write_text("{not json")
-    assert pipeline_span(tmp_path) == {"wall_s": 300.5, "outputs": 2}
-    assert pipeline_span(tmp_path / "missing") == {"wall_s": None, "outputs": 0}
+    assert pipeline_span(tmp_path) == {"wall_s": 300.5, "busy_s": 300.5, "outputs": 2}
+    # a figure remade an hour later: the span covers the pause, the busy time only the job
+    (tmp_path / "late").write_text(json.dumps({"rule": "fig2", "starttime": 4000.0, "endtime": 4002.0}))
+    (tmp_path / "inside").write_text(json.dumps({"rule": "sample", "starttime": 150.0, "endtime": 160.0}))
+    assert pipeline_span(tmp_path) == {"wall_s": 3902.0, "busy_s": 302.5, "outputs": 4}
+    assert pipeline_span(tmp_path / "missing") == {"wall_s": None, "busy_s": None, "outputs": 0}
 
 
 def test_git_revision_marks_local_changes(tmp_path):

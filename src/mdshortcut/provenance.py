@@ -99,10 +99,12 @@ def summarise_benchmarks(jobs: pd.DataFrame) -> pd.DataFrame:
 
 
 def pipeline_span(metadata_dir: str | os.PathLike) -> dict:
-    """First job start to last job end (s) of the pipeline's jobs (bench and reference
-    excluded) from Snakemake's per-output records in ``metadata_dir`` (``.snakemake/metadata``).
-    A span covers every run that made the current outputs, so it is the run's wall time only
-    after a single, uninterrupted run from a clean results folder."""
+    """Timing of the pipeline's jobs (bench and reference excluded) from Snakemake's
+    per-output records in ``metadata_dir`` (``.snakemake/metadata``): ``wall_s``, first job
+    start to last job end (s); ``busy_s``, the time during which at least one of them ran (the
+    union of their intervals, s). After a single uninterrupted run from a clean results folder
+    both are that run's wall time less Snakemake's start-up; when some outputs were remade
+    later (a changed figure), ``wall_s`` spans the pause and ``busy_s`` does not."""
     spans = []
     for path in Path(metadata_dir).glob("*"):
         try:
@@ -112,9 +114,15 @@ def pipeline_span(metadata_dir: str | os.PathLike) -> dict:
         if record.get("rule") not in NOT_PIPELINE and record.get("starttime") and record.get("endtime"):
             spans.append((record["starttime"], record["endtime"]))
     if not spans:
-        return {"wall_s": None, "outputs": 0}
-    start, end = min(s for s, _ in spans), max(e for _, e in spans)
-    return {"wall_s": round(end - start, 1), "outputs": len(spans)}
+        return {"wall_s": None, "busy_s": None, "outputs": 0}
+    busy, (start, end) = 0.0, sorted(spans)[0]
+    for s, e in sorted(spans)[1:]:
+        if s > end:  # a pause: close the current interval
+            busy, start = busy + end - start, s
+        end = max(end, e)
+    busy += end - start
+    first, last = min(s for s, _ in spans), max(e for _, e in spans)
+    return {"wall_s": round(last - first, 1), "busy_s": round(busy, 1), "outputs": len(spans)}
 
 
 def publish_reference(
