@@ -130,6 +130,8 @@ def test_reference_rule_publishes_the_run(pipeline, tmp_path):
     provenance = yaml.safe_load((ref / "provenance.yaml").read_text())
     assert contains(provenance["config"], config)  # the validated config: the file's keys, defaults added
     assert len(provenance["git_commit"]) >= 40 and provenance["machine"]["cores"] >= 1
+    # the command that ran `all` (the fixture's), not the one that published
+    assert provenance["snakemake"]["cores"] == 2 and " all" in provenance["snakemake"]["command"]
     span = provenance["pipeline"]["wall_s"]
     assert 0 < span and provenance["pipeline"]["jobs"] == len(benchmarks)
     summary = pd.read_csv(ref / "benchmark_summary.csv").set_index(["stage", "step"])

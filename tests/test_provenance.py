@@ -7,7 +7,15 @@ import subprocess
 
 import pytest
 
-from mdshortcut.provenance import git_revision, machine, pipeline_span, read_benchmarks, software, summarise_benchmarks
+from mdshortcut.provenance import (
+    git_revision,
+    machine,
+    pipeline_span,
+    read_benchmarks,
+    snakemake_invocation,
+    software,
+    summarise_benchmarks,
+)
 
 HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
 
@@ -39,12 +47,31 @@ def test_pipeline_span_from_snakemake_records(tmp_path):
     for k, (rule, start, end) in enumerate(records):
         (tmp_path / f"r{k}").write_text(json.dumps({"rule": rule, "starttime": start, "endtime": end}))
     (tmp_path / "broken").write_text("{not json")
-    assert pipeline_span(tmp_path) == {"wall_s": 300.5, "busy_s": 300.5, "outputs": 2}
+    assert pipeline_span(tmp_path) == {"wall_s": 300.5, "busy_s": 300.5, "outputs": 2, "first_start": 100.0}
     # a figure remade an hour later: the span covers the pause, the busy time only the job
     (tmp_path / "late").write_text(json.dumps({"rule": "fig2", "starttime": 4000.0, "endtime": 4002.0}))
     (tmp_path / "inside").write_text(json.dumps({"rule": "sample", "starttime": 150.0, "endtime": 160.0}))
-    assert pipeline_span(tmp_path) == {"wall_s": 3902.0, "busy_s": 302.5, "outputs": 4}
-    assert pipeline_span(tmp_path / "missing") == {"wall_s": None, "busy_s": None, "outputs": 0}
+    assert pipeline_span(tmp_path) == {"wall_s": 3902.0, "busy_s": 302.5, "outputs": 4, "first_start": 100.0}
+    assert pipeline_span(tmp_path / "missing") == {"wall_s": None, "busy_s": None, "outputs": 0, "first_start": None}
+
+
+def test_snakemake_invocation_is_the_run_that_started_the_first_job(tmp_path):
+    """Logs are named by local start time; the run is the last one started before the first job."""
+    from datetime import datetime
+
+    def log(stamp: str, command: str, cores: int):
+        body = f"SNAKEMAKE\n  Command: {command}\nProvided cores: {cores}\nRules claiming more threads will be scaled down.\n"
+        (tmp_path / f"{stamp}.123456.snakemake.log").write_text(body)
+
+    log("2026-12-02T055740", "snakemake all --cores all", 2)
+    log("2026-12-02T082913", "snakemake --cores 1 reference", 1)
+    (tmp_path / "notes.txt").write_text("not a log")
+    first_job = datetime(2026, 12, 2, 5, 57, 50).timestamp()
+    assert snakemake_invocation(tmp_path, first_job) == {
+        "command": "snakemake all --cores all", "cores": 2, "log": "2026-12-02T055740.123456.snakemake.log"
+    }  # fmt: skip
+    assert snakemake_invocation(tmp_path, datetime(2026, 12, 1).timestamp()) == {}
+    assert snakemake_invocation(tmp_path / "missing", first_job) == {}
 
 
 def test_git_revision_marks_local_changes(tmp_path):

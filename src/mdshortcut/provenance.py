@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from importlib import metadata
 from pathlib import Path
 
@@ -114,7 +115,7 @@ def pipeline_span(metadata_dir: str | os.PathLike) -> dict:
         if record.get("rule") not in NOT_PIPELINE and record.get("starttime") and record.get("endtime"):
             spans.append((record["starttime"], record["endtime"]))
     if not spans:
-        return {"wall_s": None, "busy_s": None, "outputs": 0}
+        return {"wall_s": None, "busy_s": None, "outputs": 0, "first_start": None}
     busy, (start, end) = 0.0, sorted(spans)[0]
     for s, e in sorted(spans)[1:]:
         if s > end:  # a pause: close the current interval
@@ -122,7 +123,29 @@ def pipeline_span(metadata_dir: str | os.PathLike) -> dict:
         end = max(end, e)
     busy += end - start
     first, last = min(s for s, _ in spans), max(e for _, e in spans)
-    return {"wall_s": round(last - first, 1), "busy_s": round(busy, 1), "outputs": len(spans)}
+    return {"wall_s": round(last - first, 1), "busy_s": round(busy, 1), "outputs": len(spans), "first_start": first}
+
+
+def snakemake_invocation(log_dir: str | os.PathLike, at: float | None) -> dict:
+    """The Snakemake command that was running at ``at`` (epoch s: the first job's start), from
+    its log in ``log_dir`` (``.snakemake/log``, named by local start time): ``command``,
+    ``cores`` (Snakemake's 'Provided cores') and ``log``; empty when no log started before."""
+    logs = []
+    for path in Path(log_dir).glob("*.snakemake.log"):
+        try:
+            started = datetime.strptime(path.name.split(".")[0], "%Y-%m-%dT%H%M%S").timestamp()
+        except ValueError:
+            continue
+        if at is not None and started <= at:
+            logs.append((started, path))
+    if not logs:
+        return {}
+    _, path = max(logs)
+    text = path.read_text(errors="replace")
+    command = re.search(r"^\s*Command: (.+)$", text, re.M)
+    cores = re.search(r"^Provided cores: (\d+)", text, re.M)
+    return {"command": command.group(1).strip() if command else None, "cores": int(cores.group(1)) if cores else None,
+            "log": path.name}  # fmt: skip
 
 
 def publish_reference(
@@ -132,13 +155,14 @@ def publish_reference(
     config: Mapping,
     repo: str | os.PathLike,
     metadata_dir: str | os.PathLike,
-    cores: int,
+    log_dir: str | os.PathLike,
 ) -> dict:
     """Copy ``files`` (paths under ``results``) and the ``snakemake bench`` tables
     (``results/bench/*.csv``, if any) to ``out`` keeping their relative paths; write
     ``benchmarks.csv`` and ``benchmark_summary.csv`` from ``results/benchmarks`` and
-    ``provenance.yaml`` (config, git commit of ``repo``, machine, software, cores, pipeline
-    span from ``metadata_dir`` and the summed job times); returns the provenance."""
+    ``provenance.yaml`` (config, git commit of ``repo``, machine, software, the Snakemake
+    command that ran the pipeline (from ``log_dir``), its span from ``metadata_dir`` and the
+    summed job times); returns the provenance."""
     results, out = Path(results), Path(out)
     for f in [*files, *sorted((results / "bench").glob("*.csv"))]:
         rel = Path(f).relative_to(results)
@@ -150,13 +174,15 @@ def publish_reference(
     write_csv(out / "benchmarks.csv", jobs)
     write_csv(out / "benchmark_summary.csv", summary)
     total = summary.iloc[-1]
+    span = pipeline_span(metadata_dir)
+    first = span.pop("first_start")
     provenance = {
         "git_commit": git_revision(repo),
         "machine": machine(),
         "software": software(),
-        "snakemake_cores": cores,
+        "snakemake": snakemake_invocation(log_dir, first),
         "pipeline": {
-            **pipeline_span(metadata_dir),
+            **span,
             "jobs": int(total["jobs"]),
             "sum_of_job_wall_s": round(float(total["wall_s"]), 1),
             "sum_of_job_cpu_s": round(float(total["cpu_s"]), 1),

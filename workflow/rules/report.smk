@@ -153,7 +153,6 @@ rule reference:
     params:
         config=config,
         repo=workflow.basedir,
-        cores=lambda w: workflow.cores,  # known once jobs run (not for --unlock or --report)
     log:
         f"{RESULTS}/logs/report/reference.log",
     conda:

@@ -11,7 +11,7 @@ provenance = publish_reference(
     config=snakemake.params.config,  # noqa: F821
     repo=snakemake.params.repo,  # noqa: F821
     metadata_dir=Path(".snakemake/metadata"),
-    cores=snakemake.params.cores,  # noqa: F821
+    log_dir=Path(".snakemake/log"),
 )
 Path(snakemake.log[0]).write_text(  # noqa: F821
     f"{len(snakemake.input)} files, commit {provenance['git_commit']}, pipeline {provenance['pipeline']}\n"  # noqa: F821
