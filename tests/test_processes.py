@@ -45,12 +45,6 @@ def sig_e(t):
     return SE * torch.sin(math.pi * t / 2)
 
 
-def pf_velocity_e(e, t, eps):
-    """dE/dt of the probability flow, E_t = α x̂_0 + σ ε̂ with x̂_0, ε̂ held fixed (DDIM form)."""
-    x0 = (e - sig_e(t) * eps) / alpha(t)
-    return -math.pi / 2 * torch.sin(math.pi * t / 2) * x0 + SE * math.pi / 2 * torch.cos(math.pi * t / 2) * eps
-
-
 def gaussian_flow(x, m, v, a, s, a2, s2):
     """The PF-ODE map of N(a m, a² v + s²) onto N(a2 m, a2² v + s2²) (monotone, affine)."""
     return a2 * m + torch.sqrt(a2**2 * v + s2**2) / torch.sqrt(a**2 * v + s**2) * (x - a * m)
@@ -74,11 +68,8 @@ class ExactNoise:
 
 
 class ExactShortcut(ExactNoise):
-    """The ideal MDShortcut network: level k is the exact PF flow over Δt = 2^-k t_max, as a noise.
-
-    The noise of an average drift u at (E_t, t) is the ε̂ whose PF velocity (``pf_velocity_e``)
-    equals u; that velocity is affine in ε̂, so it is inverted from two evaluations.
-    """
+    """The ideal MDShortcut network: at a shortcut level k it outputs the exact average velocity
+    of the PF flow over Δt = 2^-k t_max, (u_X / σ_X^max, u_E); at level K + 1 the exact noise."""
 
     def __init__(self, config: ProcessConfig):
         self.top = config.shortcut_levels + 1
@@ -96,10 +87,7 @@ class ExactShortcut(ExactNoise):
         x2 = gaussian_flow(graph.positions, MX, VX, 1.0, sig_x(ta), 1.0, sig_x(t2))
         e2 = gaussian_flow(e, ME, VE, alpha(ta), sig_e(ta), alpha(t2), sig_e(t2))
         ux, ue = (graph.positions - x2) / dt, (e - e2) / dt  # M_{t-Δt} = M_t - Δt u
-        # dX/dt = σ_X' ε = 1.7 ε ; dE/dt = v0 + slope·ε is affine in ε
-        v0 = pf_velocity_e(e, ta, torch.zeros_like(e))
-        slope = pf_velocity_e(e, ta, torch.ones_like(e)) - v0
-        return torch.where(shortcut, ux / SX, ex), torch.where(shortcut, (ue - v0) / slope, ee)
+        return torch.where(shortcut, ux / SX, ex), torch.where(shortcut, ue, ee)
 
 
 def truncated_normal_mean(m, s, lo, hi):
@@ -249,6 +237,25 @@ def test_shortcut_few_steps_follow_the_flow(n_steps, levels):
     assert err < (1e-8 if all(lv <= levels for _, lv in steps) else 0.05)
 
 
+def test_shortcut_output_errors_are_not_amplified_near_t_max():
+    """An error δ in the level-0 element output moves a one-step sample's elements by exactly
+    -t_max·δ (the output is the step's average velocity), not by t_max·c(t_max)·δ ≈ 150δ as it
+    would through the PF drift of a noise."""
+
+    class Off(ExactShortcut):
+        def __call__(self, graph, e, t, y=None, level=None, neighbours=None, generator=None):
+            ox, oe = super().__call__(graph, e, t, y, level, neighbours, generator)
+            return ox, oe + 0.01
+
+    gen = torch.Generator().manual_seed(11)
+    sc = MDShortcut(CFG)
+    prior = sde_prior(2, 200, CFG.t_max, gen)
+    exact = sc.sample(ExactShortcut(CFG), prior, 1, gen)
+    off = sc.sample(Off(CFG), prior, 1, gen)
+    assert torch.allclose(off.embeddings - exact.embeddings, torch.full_like(exact.embeddings, -CFG.t_max * 0.01), atol=1e-12)
+    assert torch.equal(off.positions, exact.positions)
+
+
 def test_shortcut_target_matches_exact_double_step():
     """Two exact Δt shortcuts (averaged, Eq. 4 with the 1/2) give the exact 2Δt shortcut."""
     gen = torch.Generator().manual_seed(6)
@@ -265,6 +272,7 @@ def test_shortcut_target_matches_exact_double_step():
         graph = Batch(g.cell, xt, g.batch, g.n_atoms)
         tx, te = sc.shortcut_target(model, graph, et, t, torch.clamp(kk + 1, max=top + 1), torch.full((8,), step / 2, dtype=D), None, gen)
         px, pe = model(graph, et, t, level=kk)
+        tx = tx / SX  # the network's position output is u_X / σ_X^max
         # levels < K: exact composition; level K: two Euler half steps of the instantaneous drift
         rel = 1e-8 if k < top else 0.15
         for a, b, what in ((tx, px, "positions"), (te, pe, "elements")):

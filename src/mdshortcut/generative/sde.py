@@ -67,10 +67,6 @@ class MaterialSDE(Process):
         """Probability-flow drift (μ_X (N, 3) Å per unit t, μ_E (N, n_el)) from predicted noise."""
         return self.config.sigma_x_max * eps_x, self._f(t) * e + self._c(t) * eps_e
 
-    def noise_of_drift(self, e: Tensor, t: Tensor, ux: Tensor, ue: Tensor) -> tuple[Tensor, Tensor]:
-        """Inverse of ``pf_drift`` at (E, t): the noise whose PF drift is (μ_X, μ_E)."""
-        return ux / self.config.sigma_x_max, (ue - self._f(t) * e) / self._c(t)
-
     def reverse_step(
         self, x: Tensor, e: Tensor, t: Tensor, dt: float, eps_x: Tensor, eps_e: Tensor, generator: torch.Generator
     ) -> tuple[Tensor, Tensor]:

@@ -5,17 +5,19 @@ Levels. Shortcut steps are powers of two of the sampling span [0, t_max]: level 
 instantaneous network (Δt = 0) trained by the SDE loss; the network embeds the level index
 (``n_levels = K + 2``).
 
-Parameterisation. At every level the network outputs a noise ε̂ (as the SDE network does);
-the shortcut it stands for is the probability-flow drift of ``MaterialSDE.pf_drift`` evaluated
-at (M_t, t) with that noise, u = (σ_X^max ε̂_X, f(t)·E_t + c(t)·ε̂_E), and a step is
-M_{t-Δt} = M_t - Δt·u. The self-consistency loss regresses in this noise space: the target
-average drift is mapped back to a noise with ``noise_of_drift`` at (M_t, t) (an affine map per
-t), which keeps targets O(1) at every t and level.
+Parameterisation. At the instantaneous level K + 1 the network outputs a noise ε̂ (as the SDE
+network does) and its velocity is the probability-flow drift of ``MaterialSDE.pf_drift``. At a
+shortcut level k <= K it outputs the step's average velocity itself, u = (σ_X^max·ô_X, ô_E)
+(positions in units of σ_X^max so that both outputs are O(1)), and a step is
+M_{t-Δt} = M_t - Δt·u (``velocity``). The shortcut is not expressed through the PF drift: near
+t_max that drift is f·E + c·ε̂_E with f ≈ -100 and c ≈ 150 (t = 0.99), so an error δ in ε̂_E
+would move a one-step sample's elements by t_max·c·δ ≈ 150δ, where an error δ in ô_E moves
+them by t_max·δ; the average velocity of a whole step is O(1) at every t and level.
 
 Loss. L = L_SDE (level K + 1) on every batch, plus on a ``shortcut_fraction`` of batches
-L_SC = |ε̂(M_t, t, k) - ε_target|² + w|...|²_E with, per structure, k ~ U{0..K}, the half
+L_SC = |ô_X(M_t, t, k) - u_X/σ_X^max|² + w|ô_E(M_t, t, k) - u_E|² with, per structure, k ~ U{0..K}, the half
 step h = 2^-(k+1)·t_max, t = j·2h (j ~ U{1..2^k}, so the step ends on the grid, at >= 0) and
-    u1 = u(M_t, t, k+1),  M' = M_t - h·u1,  u2 = u(M', t - h, k+1),  u_target = (u1 + u2)/2
+    u1 = u(M_t, t, k+1),  M' = M_t - h·u1,  u2 = u(M', t - h, k+1),  u = (u1 + u2)/2
 from the EMA network under no gradient (DESIGN.md §2; the paper's Eq. 4 drops the 1/2); for
 k = K the half steps use the instantaneous network (level K + 1).
 
@@ -70,18 +72,26 @@ class MDShortcut(MaterialSDE):
             parts.update(sc_parts)
         return loss, parts
 
+    def velocity(self, e: Tensor, t: Tensor, level: Tensor, out_x: Tensor, out_e: Tensor) -> tuple[Tensor, Tensor]:
+        """Velocity (u_X (N, 3) Å per unit t, u_E (N, n_el)) of the network's outputs at E_t,
+        times t (N, 1) and levels (N, 1): the average velocity of the step at shortcut levels,
+        the PF drift of the predicted noise at the instantaneous level."""
+        pf_x, pf_e = self.pf_drift(e, t, out_x, out_e)
+        shortcut = level < self.instant_level
+        return torch.where(shortcut, self.config.sigma_x_max * out_x, pf_x), torch.where(shortcut, out_e, pf_e)
+
     def shortcut_target(self, target_model, graph, e: Tensor, t: Tensor, half: Tensor, h: Tensor, y, generator):
-        """Noise-space target of a 2h step from (M_t, t): two h steps at level ``half`` (B,),
-        under no gradient. t, h (B,); graph holds wrapped X_t; e = E_t (N, n_el)."""
+        """Average velocity (u_X (N, 3), u_E (N, n_el)) of a 2h step from (M_t, t): two h steps
+        at level ``half`` (B,), under no gradient. t, h (B,); graph holds wrapped X_t; e = E_t."""
         batch, cell, n_atoms = graph.batch, graph.cell, graph.n_atoms
-        ta, ha = per_atom(t, batch), per_atom(h, batch)
+        ta, ha, la = per_atom(t, batch), per_atom(h, batch), per_atom(half, batch)
         with torch.no_grad():
-            ux1, ue1 = self.pf_drift(e, ta, *target_model(graph, e, t, y, half, None, generator=generator))
+            ux1, ue1 = self.velocity(e, ta, la, *target_model(graph, e, t, y, half, None, generator=generator))
             xm = wrap(graph.positions - ha * ux1, cell, batch)
             em = e - ha * ue1
             mid = graph_at(xm, cell, batch, n_atoms)
-            ux2, ue2 = self.pf_drift(em, ta - ha, *target_model(mid, em, t - h, y, half, None, generator=generator))
-            return self.noise_of_drift(e, ta, 0.5 * (ux1 + ux2), 0.5 * (ue1 + ue2))
+            ux2, ue2 = self.velocity(em, ta - ha, la, *target_model(mid, em, t - h, y, half, None, generator=generator))
+            return 0.5 * (ux1 + ux2), 0.5 * (ue1 + ue2)
 
     def shortcut_loss(self, model, target_model, data, generator: torch.Generator) -> tuple[Tensor, dict[str, Tensor]]:
         """L_SC of a batch of clean structures (terms named sc_x, sc_e)."""
@@ -97,7 +107,7 @@ class MDShortcut(MaterialSDE):
         graph = graph_at(wrap(xt, g.cell, g.batch), g.cell, g.batch, g.n_atoms)
         tx, te = self.shortcut_target(target_model, graph, et, t, torch.clamp(k + 1, max=top + 1), 0.5 * step, data.properties, generator)
         px, pe = model(graph, et, t, data.properties, k, None, generator=generator)
-        return weighted_l2(px - tx, pe - te, self.config.element_weight, prefix="sc_")
+        return weighted_l2(px - tx / self.config.sigma_x_max, pe - te, self.config.element_weight, prefix="sc_")
 
     def sample(self, model, prior: Prior, n_steps: int, generator: torch.Generator, neighbours=None) -> Sample:
         """Shortcut PF steps from t_max to 0 (n_steps <= pf_ode_max_steps), else Euler-Maruyama."""
@@ -111,8 +121,8 @@ class MDShortcut(MaterialSDE):
         remaining = 1.0  # of the span; powers of two keep this exact
         for frac, level in self.schedule(n_steps):
             tb = torch.full((len(cell),), cfg.t_max * remaining, device=x.device, dtype=x.dtype)
-            eps_x, eps_e = self.predict(model, graph_at(x, cell, batch, n_atoms), e, tb, prior.properties, level, neighbours, generator)
-            ux, ue = self.pf_drift(e, per_atom(tb, batch), eps_x, eps_e)
+            out = self.predict(model, graph_at(x, cell, batch, n_atoms), e, tb, prior.properties, level, neighbours, generator)
+            ux, ue = self.velocity(e, per_atom(tb, batch), torch.full_like(batch[:, None], level), *out)
             x = wrap(x - cfg.t_max * frac * ux, cell, batch)
             e = e - cfg.t_max * frac * ue
             remaining -= frac
