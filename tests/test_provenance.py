@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from datetime import datetime
 
 import pytest
 
@@ -57,8 +58,6 @@ def test_pipeline_span_from_snakemake_records(tmp_path):
 
 def test_snakemake_invocation_is_the_run_that_started_the_first_job(tmp_path):
     """Logs are named by local start time; the run is the last one started before the first job."""
-    from datetime import datetime
-
     def log(stamp: str, command: str, cores: int):
         body = f"SNAKEMAKE\n  Command: {command}\nProvided cores: {cores}\nRules claiming more threads will be scaled down.\n"
         (tmp_path / f"{stamp}.123456.snakemake.log").write_text(body)
