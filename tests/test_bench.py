@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
-from mdshortcut.bench import (
+from mdshortcut.pipeline.bench import (
     DENSITY,
     BenchConfig,
     SamplerBench,

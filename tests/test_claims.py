@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mdshortcut.claims import check_claims, write_claims
+from mdshortcut.pipeline.claims import check_claims, write_claims
 
 DATA = Path(__file__).parent / "data"
 

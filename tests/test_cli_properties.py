@@ -80,16 +80,23 @@ def test_structure_missing_file_and_missing_option(tmp_path, args):
 
 
 def test_label_shards_and_merge(tmp_path):
-    from mdshortcut.properties.labels import PropertiesConfig, label_shard, merge_label_shards
+    from mdshortcut.pipeline.shards import merge_shards
+    from mdshortcut.properties.labels import PropertiesConfig, check_indices, label_shard, read_table
 
     write(tmp_path / "s.extxyz", [diamond(), diamond(5.45), diamond(5.42)], format="extxyz")
     cfg = PropertiesConfig(structures_per_shard=2)
     counts = [label_shard(tmp_path / "s.extxyz", tmp_path / f"{k}.csv", "sw", cfg, k) for k in range(3)]
     assert counts == [2, 1, 0]  # a shard past the last frame is an empty table
-    merged = merge_label_shards([tmp_path / f"{k}.csv" for k in (2, 1, 0)], tmp_path / "s.extxyz", tmp_path / "labels.csv")
+    def merge(shards):
+        merge_shards(shards, tmp_path / "labels.csv", read=read_table, check=lambda t: check_indices(t, n_frames=3))
+        return read_table(tmp_path / "labels.csv")
+
+    merged = merge([tmp_path / f"{k}.csv" for k in range(3)])
     assert merged["index"].tolist() == [0, 1, 2] and merged["converged"].all()
     with pytest.raises(ValueError, match="3 frames but labels with missing indices \\[2\\]"):
-        merge_label_shards([tmp_path / "0.csv"], tmp_path / "s.extxyz", tmp_path / "labels.csv")
+        merge([tmp_path / "0.csv"])
+    with pytest.raises(ValueError, match="out of order"):
+        merge([tmp_path / f"{k}.csv" for k in (1, 0)])
 
 
 def test_cli_defaults_are_the_schema_defaults():

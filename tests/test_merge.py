@@ -1,4 +1,4 @@
-"""Merging melt-quench shards: order, content, failures tables, clear errors."""
+"""Merging shards (mdshortcut.pipeline.shards): melt-quench shards and failures tables, order, content, clear errors."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ from ase import Atoms
 from ase.io import read
 
 from mdshortcut.io import StructureError, write_structures
-from mdshortcut.md.shards import FAILURE_FIELDS, Failure, merge_shards, read_failures, write_failures
+from dataclasses import astuple
+
+from mdshortcut.md.failures import FAILURE_FIELDS, Failure, read_failures, require_frames, write_failures
+from mdshortcut.pipeline.shards import merge_shards
 
 
 def frame(replica: int, n: int, rng: np.random.Generator) -> Atoms:
@@ -41,7 +44,8 @@ def shards(tmp_path):
 def test_merge_keeps_order_and_content(shards, tmp_path):
     frames, failures, paths = shards
     out_s, out_f = tmp_path / "structures.extxyz", tmp_path / "failures.csv"
-    assert merge_shards([p[0] for p in paths], [p[1] for p in paths], out_s, out_f) == (3, 3)
+    assert len(merge_shards([p[0] for p in paths], out_s, check=require_frames)) == 3
+    assert len(merge_shards([p[1] for p in paths], out_f, read=read_failures)) == 3
     merged = read(out_s, index=":")
     expected = [a for fr in frames for a in fr]
     assert [a.info["replica"] for a in merged] == [0, 1, 4]
@@ -50,15 +54,15 @@ def test_merge_keeps_order_and_content(shards, tmp_path):
         assert np.allclose(got.positions, want.positions, atol=1e-7)
         assert np.allclose(got.cell.array, want.cell.array)
         assert got.info["seed"] == want.info["seed"] and got.info["protocol"] == "melt"
-    assert read_failures(out_f) == [f for fa in failures for f in fa]
+    assert list(read_failures(out_f).itertuples(index=False, name=None)) == [astuple(f) for fa in failures for f in fa]
     assert out_f.read_text().splitlines()[0] == ",".join(FAILURE_FIELDS)
 
 
 def test_merge_of_only_failures_is_an_error(shards, tmp_path):
     _, _, paths = shards
-    with pytest.raises(StructureError, match="no frame in any of 1 shard.*3 failed attempt"):
-        merge_shards([paths[1][0]], [paths[1][1]], tmp_path / "s.extxyz", tmp_path / "f.csv")
-    assert not (tmp_path / "s.extxyz").exists() and not (tmp_path / "f.csv").exists()
+    with pytest.raises(StructureError, match="no frame in any shard"):
+        merge_shards([paths[1][0]], tmp_path / "s.extxyz", check=require_frames)
+    assert not (tmp_path / "s.extxyz").exists()
 
 
 def test_merge_names_a_broken_shard(shards, tmp_path):
@@ -66,7 +70,7 @@ def test_merge_names_a_broken_shard(shards, tmp_path):
     broken = tmp_path / "broken.extxyz"
     broken.write_text("3\nnot an extxyz header\nSi 0 0\n")
     with pytest.raises(StructureError, match="broken.extxyz"):
-        merge_shards([paths[0][0], broken], [paths[0][1]], tmp_path / "s.extxyz", tmp_path / "f.csv")
+        merge_shards([paths[0][0], broken], tmp_path / "s.extxyz")
 
 
 def test_merge_names_a_bad_failures_table(shards, tmp_path):
@@ -74,7 +78,7 @@ def test_merge_names_a_bad_failures_table(shards, tmp_path):
     bad = tmp_path / "bad.failures.csv"
     bad.write_text("replica,reason\n1,boom\n")
     with pytest.raises(StructureError, match="bad.failures.csv: not a failures table"):
-        merge_shards([paths[0][0]], [bad], tmp_path / "s.extxyz", tmp_path / "f.csv")
+        merge_shards([paths[0][1], bad], tmp_path / "f.csv", read=read_failures)
     bad.write_text(",".join(FAILURE_FIELDS) + "\na-si,one,0,1,dropped,boom\n")
     with pytest.raises(StructureError, match="bad.failures.csv line 2: malformed"):
-        merge_shards([paths[0][0]], [bad], tmp_path / "s.extxyz", tmp_path / "f.csv")
+        merge_shards([paths[0][1], bad], tmp_path / "f.csv", read=read_failures)

@@ -16,8 +16,8 @@ import pytest
 import yaml
 from PIL import Image
 
-from mdshortcut.report import reference_files, report_files
-from mdshortcut.sweep import SamplingConfig, sampling_runs
+from mdshortcut.pipeline.tables import reference_files, report_files
+from mdshortcut.pipeline.sweep import SamplingConfig, sampling_runs
 
 from conftest import TEST_CONFIG as CONFIG  # noqa: E402
 from conftest import snakemake  # noqa: E402

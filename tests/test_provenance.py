@@ -8,7 +8,7 @@ from datetime import datetime
 
 import pytest
 
-from mdshortcut.provenance import (
+from mdshortcut.pipeline.provenance import (
     git_revision,
     machine,
     pipeline_span,

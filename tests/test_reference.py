@@ -10,8 +10,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mdshortcut.claims import check_claims
-from mdshortcut.report import PROCESSES
+from mdshortcut.pipeline.claims import check_claims
+from mdshortcut.pipeline.tables import PROCESSES
 
 ROOT = Path(__file__).parents[1]
 REF = ROOT / "results/reference"

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from mdshortcut import report
+from mdshortcut.pipeline import figures, tables
 
 N_S = [1, 5, 10]
 
@@ -38,7 +38,7 @@ def _inverse_summary():
 
 
 def test_table1_long_form_order_and_names():
-    t1 = report.table1(_structure_summary())
+    t1 = tables.table1(_structure_summary())
     assert list(t1.columns) == ["model", "n_s", "rdf_rmsd", "adf_rmsd", "seconds_per_10k"]
     assert list(t1["model"]) == ["ode"] * 3 + ["sde"] * 3 + ["shortcut"] * 3
     assert list(t1["n_s"]) == N_S * 3
@@ -46,7 +46,7 @@ def test_table1_long_form_order_and_names():
 
 def test_table1_markdown_bolds_best_per_metric_and_row():
     summary = _structure_summary()
-    md = report.table1_markdown(report.table1(summary), summary)
+    md = tables.table1_markdown(tables.table1(summary), summary)
     row = next(line for line in md.splitlines() if line.startswith("| 1 |"))
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[0] == "1"
@@ -59,7 +59,7 @@ def test_table1_markdown_bolds_best_per_metric_and_row():
 
 
 def test_table2_maps_target_models_and_orders():
-    t2 = report.table2(_inverse_summary())
+    t2 = tables.table2(_inverse_summary())
     assert list(t2.columns) == ["property", "model", "n_s", "mae", "rmse", "mape_percent", "n_samples", "n_failed"]
     assert list(dict.fromkeys(t2["property"])) == ["shear_modulus", "ring_size"]
     assert list(dict.fromkeys(t2["model"])) == ["ode-all", "ode-target", "sde-all", "sde-target", "shortcut-all"]
@@ -68,7 +68,7 @@ def test_table2_maps_target_models_and_orders():
 
 def test_table2_markdown_failures_bold_and_charge_balance():
     summary = _inverse_summary()
-    md = report.table2_markdown(report.table2(summary), summary)
+    md = tables.table2_markdown(tables.table2(summary), summary)
     assert "## Shear modulus [GPa]" in md and "## Charge balance" in md
     row = next(line for line in md.splitlines() if line.startswith("| 1 |"))
     assert "(1/4 failed)" in row
@@ -78,14 +78,14 @@ def test_table2_markdown_failures_bold_and_charge_balance():
 
 
 def test_table2_model_rejects_a_model_not_conditioned_on_the_target():
-    assert report.table2_model("sde-ring_size", "ring_size") == "sde-target"
+    assert tables.table2_model("sde-ring_size", "ring_size") == "sde-target"
     with pytest.raises(ValueError, match="cannot target shear_modulus"):
-        report.table2_model("sde-ring_size", "shear_modulus")
+        tables.table2_model("sde-ring_size", "shear_modulus")
 
 
 @pytest.mark.parametrize("seconds, text", [(42.0, "42.0s"), (105.6, "1.76m"), (12168.0, "3.38h"), (np.nan, "n/a")])
 def test_format_duration(seconds, text):
-    assert report.format_duration(seconds) == text
+    assert tables.format_duration(seconds) == text
 
 
 def _eval_rows(rng):
@@ -113,12 +113,12 @@ def test_figures_are_written(tmp_path):
     r, th = np.linspace(0.025, 4.975, 100), np.arange(180) + 0.5
     ref = {"r": r, "rdf": 1 + np.exp(-((r - 2.35) ** 2) / 0.02), "theta": th, "adf": np.exp(-((th - 109) ** 2) / 200) / 25}
     runs = [{**ref, "model": m, "n_steps": n} for m in ["ode-none", "shortcut-none"] for n in N_S]
-    report.fig2_distributions(ref, runs, tmp_path / "fig2.png")
+    figures.fig2_distributions(ref, runs, tmp_path / "fig2.png")
     rows = _eval_rows(rng)
     training = pd.DataFrame({"shear_modulus": rng.normal(30, 5, 50), "ring_size": rng.normal(5.5, 0.3, 50)})
-    report.fig3_property_distributions(training, rows[(rows["model"] == "shortcut-all") & (rows["n_s"] == 10)], tmp_path / "fig3.png")
-    report.fig4_target_scatter(rows, tmp_path / "fig4.png")
-    report.fig5_rmsd_vs_time(report.table1(_structure_summary()), tmp_path / "fig5.png")
-    report.fig6_mape_vs_time(_inverse_summary(), tmp_path / "fig6.png")
+    figures.fig3_property_distributions(training, rows[(rows["model"] == "shortcut-all") & (rows["n_s"] == 10)], tmp_path / "fig3.png")
+    figures.fig4_target_scatter(rows, tmp_path / "fig4.png")
+    figures.fig5_rmsd_vs_time(tables.table1(_structure_summary()), tmp_path / "fig5.png")
+    figures.fig6_mape_vs_time(_inverse_summary(), tmp_path / "fig6.png")
     for k in range(2, 7):
         _is_png(tmp_path / f"fig{k}.png")

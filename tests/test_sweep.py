@@ -11,14 +11,15 @@ import yaml
 from ase import Atoms
 
 from mdshortcut.io import read_structures, write_structures
-from mdshortcut.sweep import (
+from mdshortcut.pipeline.shards import merge_shards
+from mdshortcut.pipeline.sweep import (
     SamplingConfig,
     draw_cells,
-    merge_shards,
     plan,
     sampling_runs,
     shard_seed,
     split_run,
+    write_run_timing,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -86,7 +87,7 @@ def test_shard_seed_is_stable_and_distinct():
     assert 0 <= shard_seed(0, "x") < 2**31
 
 
-def test_merge_shards_sums_times_and_keeps_order(tmp_path):
+def test_merged_run_sums_times_and_keeps_order(tmp_path):
     shards, timings = [], []
     for k, (n, sec) in enumerate([(3, 1.5), (2, 0.5)]):
         frames = [Atoms("Si", cell=[5, 5, 5], pbc=True, info={"sample": 3 * k + i}) for i in range(n)]
@@ -94,7 +95,8 @@ def test_merge_shards_sums_times_and_keeps_order(tmp_path):
         write_structures(shards[-1], frames)
         timings.append(tmp_path / f"shard{k}.json")
         timings[-1].write_text(json.dumps({"seconds": sec, "n_samples": n, "device": "cpu"}))
-    merge_shards("sde-all/ring_size", "a-sio2", 4, shards, timings, tmp_path / "ns4.extxyz", tmp_path / "ns4.json")
+    frames = merge_shards(shards, tmp_path / "ns4.extxyz")
+    write_run_timing("sde-all/ring_size", "a-sio2", 4, timings, len(frames), tmp_path / "ns4.json")
     side = json.loads((tmp_path / "ns4.json").read_text())
     assert side["model"] == "sde-all" and side["property"] == "ring_size" and side["n_samples"] == 5
     assert side["seconds"] == pytest.approx(2.0)
@@ -104,12 +106,12 @@ def test_merge_shards_sums_times_and_keeps_order(tmp_path):
     assert [a.info["sample"] for a in read_structures(tmp_path / "ns4.extxyz")] == [0, 1, 2, 3, 4]
     timings[1].write_text(json.dumps({"seconds": 0.5, "n_samples": 3, "device": "cpu"}))
     with pytest.raises(ValueError, match="timings count 6 samples, shards hold 5"):
-        merge_shards("sde-all/ring_size", "a-sio2", 4, shards, timings, tmp_path / "x.extxyz", tmp_path / "x.json")
+        write_run_timing("sde-all/ring_size", "a-sio2", 4, timings, len(frames), tmp_path / "x.json")
 
 
 # --- timed generation with real (tiny) trained models, see conftest.tiny_models -----------------
 
-from mdshortcut.sweep import sample_shard, write_cells  # noqa: E402
+from mdshortcut.pipeline.sweep import sample_shard, write_cells  # noqa: E402
 
 
 def test_inverse_design_shard(tiny_models, tmp_path):

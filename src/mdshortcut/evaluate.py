@@ -93,7 +93,7 @@ def summarize_inverse(rows: pd.DataFrame) -> dict:
 
 
 def read_timings(paths: Iterable[str | os.PathLike]) -> pd.DataFrame:
-    """Sampling sidecars (see ``mdshortcut.sweep``) as rows keyed by property, model, n_s."""
+    """Sampling sidecars (see ``mdshortcut.pipeline.sweep``) as rows keyed by property, model, n_s."""
     rows = []
     for path in paths:
         t = json.loads(open(path).read())
@@ -152,13 +152,6 @@ def structure_summary(runs: Iterable[str | os.PathLike], timings: Iterable[str |
              "adf_rmsd": r["adf_rmsd"], "n_samples": r["n_samples"], "n_empty": r["n_empty"]}
         )
     return _with_timings(pd.DataFrame(lines), timings, out)
-
-
-def merge_evaluations(shards: Sequence[str | os.PathLike], out: str | os.PathLike) -> int:
-    """Concatenate the evaluated shards of a run in order into ``out``; returns the row count."""
-    merged = pd.concat([pd.read_csv(p, keep_default_na=False, na_values=[""]) for p in shards], ignore_index=True)
-    write_csv(out, merged)
-    return len(merged)
 
 
 # ------------------------------------------------------------------ structural runs (a-Si)
@@ -240,7 +233,7 @@ def evaluate_shard(samples: str | os.PathLike, shard: int, potential: str, cfg, 
     """Evaluate samples [shard·S, (shard+1)·S) of a run (S = cfg.structures_per_shard).
 
     Each frame's info gives model, n_steps, sample, target_property and target_value
-    (``mdshortcut.sweep``); cfg: ``PropertiesConfig``. Writes one row per sample to ``out``
+    (``mdshortcut.pipeline.sweep``); cfg: ``PropertiesConfig``. Writes one row per sample to ``out``
     (CSV): sample, property, model, n_s, target, value (the targeted property as measured, NaN
     when it failed), the composition, every property of the labels, converged, reason.
     """

@@ -4,7 +4,7 @@
 import mdshortcut.generative
 
 BENCH = ["model", "sampler", "md", "properties"]
-MODEL_CODE = [f"{workflow.basedir}/src/mdshortcut/{name}.py" for name in ("bench", "model/graph", "model/egnn", "model/denoiser")]
+MODEL_CODE = [f"{workflow.basedir}/src/mdshortcut/{name}.py" for name in ("pipeline/bench", "model/graph", "model/egnn", "model/denoiser")]
 GENERATIVE_CODE = sorted(str(p) for p in Path(mdshortcut.generative.__file__).parent.glob("*.py"))
 LABELLED = [d for d in DATASETS if dataset_cfg(d).get("labels")]
 

@@ -1,9 +1,9 @@
 # The paper's tables and figures, marked for `snakemake --report report.html`.
 # Table 1 and figures 2 and 5 come from the unconditional dataset (a-Si); Table 2 and figures
 # 3, 4 and 6 from the inverse-design dataset (a-SiO2).
-from mdshortcut.report import INVERSE_DATASET, STRUCTURE_DATASET, claim_tables, fig3_stems, reference_files, report_files
+from mdshortcut.pipeline.tables import INVERSE_DATASET, STRUCTURE_DATASET, claim_tables, fig3_stems, reference_files, report_files
 
-REPORT_CODE = f"{workflow.basedir}/src/mdshortcut/report.py"
+REPORT_CODE = [f"{workflow.basedir}/src/mdshortcut/pipeline/{name}.py" for name in ("tables", "figures")]
 
 
 rule table1:
@@ -128,7 +128,7 @@ rule fig6:
 rule claims:
     input:
         **{name: f"{RESULTS}/{path}" for name, path in claim_tables(report_files(config)).items()},
-        code=f"{workflow.basedir}/src/mdshortcut/claims.py",
+        code=f"{workflow.basedir}/src/mdshortcut/pipeline/claims.py",
     output:
         csv=report(f"{RESULTS}/tables/claims.csv", caption="../report/claims.rst", category="Tables"),
         md=report(f"{RESULTS}/tables/claims.md", caption="../report/claims.rst", category="Tables"),

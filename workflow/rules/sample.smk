@@ -1,10 +1,10 @@
 # Sampling sweeps (paper §3.3, §3.4): every trained model at every n_s, in shards of
 # `samples_per_shard` samples (one job each, on a GPU where there is one), merged per run.
 # A run is `{model}` (unconditional, a-Si) or `{model}/{property}` (inverse design, a-SiO2).
-from mdshortcut.sweep import SamplingConfig, run_stems, shard_seed, split_run
+from mdshortcut.pipeline.sweep import SamplingConfig, run_stems, shard_seed, split_run
 
 # The sampling code as input: editing it re-samples (Snakemake tracks scripts, not src/).
-SAMPLE_CODE = [f"{workflow.basedir}/src/mdshortcut/{name}.py" for name in ("sweep", "sample")]
+SAMPLE_CODE = [f"{workflow.basedir}/src/mdshortcut/{name}.py" for name in ("pipeline/sweep", "sample")]
 SAMPLING = {d: SamplingConfig.from_config(dataset_cfg(d)["sampling"]) for d in DATASETS}
 # '{run}/ns{n_s}' of every run of each dataset
 RUNS = {d: run_stems(dataset_cfg(d)) for d in DATASETS}

@@ -1,8 +1,8 @@
-"""Rule bench_md: wall time of one melt-quench replica per dataset, LAMMPS vs Python (mdshortcut.bench)."""
+"""Rule bench_md: wall time of one melt-quench replica per dataset, LAMMPS vs Python (mdshortcut.pipeline.bench)."""
 
 from pathlib import Path
 
-from mdshortcut.bench import md_benchmark
+from mdshortcut.pipeline.bench import md_benchmark
 from mdshortcut.io import write_csv
 from mdshortcut.md.protocol import MeltQuench
 

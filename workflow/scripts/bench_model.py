@@ -1,6 +1,6 @@
-"""Rule bench_model: sampling-step speed of the denoiser, optimised vs straightforward (mdshortcut.bench)."""
+"""Rule bench_model: sampling-step speed of the denoiser, optimised vs straightforward (mdshortcut.pipeline.bench)."""
 
-from mdshortcut.bench import BenchConfig, write_model_benchmark
+from mdshortcut.pipeline.bench import BenchConfig, write_model_benchmark
 
 bench = BenchConfig.from_dict(snakemake.params.bench)  # noqa: F821
 write_model_benchmark(

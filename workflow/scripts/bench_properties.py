@@ -1,8 +1,8 @@
-"""Rule bench_properties: relaxations and labels per minute on dataset structures (mdshortcut.bench)."""
+"""Rule bench_properties: relaxations and labels per minute on dataset structures (mdshortcut.pipeline.bench)."""
 
 from pathlib import Path
 
-from mdshortcut.bench import BenchConfig, properties_benchmark
+from mdshortcut.pipeline.bench import BenchConfig, properties_benchmark
 from mdshortcut.io import write_csv
 from mdshortcut.properties.labels import PropertiesConfig
 

@@ -1,10 +1,10 @@
-"""Rule bench_sampler: sampling throughput of every process at each size (mdshortcut.bench)."""
+"""Rule bench_sampler: sampling throughput of every process at each size (mdshortcut.pipeline.bench)."""
 
 from pathlib import Path
 
 import torch
 
-from mdshortcut.bench import BenchConfig, sampler_benchmark
+from mdshortcut.pipeline.bench import BenchConfig, sampler_benchmark
 from mdshortcut.generative import ProcessConfig
 from mdshortcut.io import write_csv
 from mdshortcut.model import ModelConfig

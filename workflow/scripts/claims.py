@@ -1,8 +1,8 @@
-"""Rule claims: the paper's four claims checked on Tables 1 and 2 (mdshortcut.claims)."""
+"""Rule claims: the paper's four claims checked on Tables 1 and 2 (mdshortcut.pipeline.claims)."""
 
 from pathlib import Path
 
-from mdshortcut.claims import write_claims
+from mdshortcut.pipeline.claims import write_claims
 
 claims = write_claims(
     snakemake.input.get("table1"),  # noqa: F821

@@ -1,8 +1,8 @@
-"""Rule reference: a run's tables, figures, benchmarks and provenance to results/reference (mdshortcut.provenance)."""
+"""Rule reference: a run's tables, figures, benchmarks and provenance to results/reference (mdshortcut.pipeline.provenance)."""
 
 from pathlib import Path
 
-from mdshortcut.provenance import publish_reference
+from mdshortcut.pipeline.provenance import publish_reference
 
 provenance = publish_reference(
     snakemake.input,  # noqa: F821

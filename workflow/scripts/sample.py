@@ -1,9 +1,9 @@
-"""Rule sample: generate and time one shard of a sampling run (mdshortcut.sweep)."""
+"""Rule sample: generate and time one shard of a sampling run (mdshortcut.pipeline.sweep)."""
 
 import logging
 import sys
 
-from mdshortcut.sweep import SamplingConfig, sample_shard
+from mdshortcut.pipeline.sweep import SamplingConfig, sample_shard
 
 sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821  (progress bar and errors into the log)
 logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(message)s")

@@ -1,8 +1,8 @@
-"""Rule sampling_cells: draw the sampling cells of an unconditional dataset (mdshortcut.sweep)."""
+"""Rule sampling_cells: draw the sampling cells of an unconditional dataset (mdshortcut.pipeline.sweep)."""
 
 import logging
 
-from mdshortcut.sweep import SamplingConfig, write_cells
+from mdshortcut.pipeline.sweep import SamplingConfig, write_cells
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(message)s")  # noqa: F821
 write_cells(

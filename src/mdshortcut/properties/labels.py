@@ -150,20 +150,12 @@ def label_shard(
     return len(table)
 
 
-def merge_label_shards(
-    shards: Sequence[str | os.PathLike], structures: str | os.PathLike, out: str | os.PathLike
-) -> pd.DataFrame:
-    """Concatenate shard tables into ``out``, checking that every frame of ``structures`` has
-    exactly one row. Returns the merged table."""
-    n_frames = len(read_structures(structures))
-    table = pd.concat([read_table(p) for p in shards], ignore_index=True).sort_values("index", kind="stable")
+def check_indices(table: pd.DataFrame, n_frames: int) -> None:
+    """A labels merge's check: one row per frame, in frame order; raises StructureError."""
     if table["index"].tolist() != list(range(n_frames)):
         seen = set(table["index"].tolist())
         missing = sorted(set(range(n_frames)) - seen)[:5]
         raise StructureError(
-            f"{structures}: {n_frames} frames but labels with missing indices {missing}, "
-            f"{len(table) - len(seen)} duplicated, or indices beyond {n_frames - 1}"
+            f"{n_frames} frames but labels with missing indices {missing}, "
+            f"{len(table) - len(seen)} duplicated, indices beyond {n_frames - 1} or out of order"
         )
-    table = table.reset_index(drop=True)
-    write_csv(out, table)
-    return table

@@ -214,27 +214,25 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def merge_shards(
+def write_run_timing(
     run: str,
     dataset: str,
     n_steps: int,
-    shards: Sequence[str | os.PathLike],
     timings: Sequence[str | os.PathLike],
-    out_structures: str | os.PathLike,
-    out_timing: str | os.PathLike,
-) -> None:
-    """Concatenate a run's shards in order and write its sidecar.
+    n_frames: int,
+    out: str | os.PathLike,
+) -> dict:
+    """A run's timing sidecar from its shards' timings (``n_frames``: the merged run's count).
 
     The sidecar (JSON) holds dataset, model, property, n_steps, n_samples, device, seconds
     (sum of the shards' generation times), seconds_per_sample, seconds_per_step (the whole
     run's time per sampling step), seconds_per_10k (per 10,000 samples) and the shards' times.
     """
-    frames = [atoms for path in shards for atoms in read_structures(path)]
     parts = [json.loads(Path(p).read_text()) for p in timings]
     seconds = sum(p["seconds"] for p in parts)
     n = sum(p["n_samples"] for p in parts)
-    if n != len(frames):
-        raise ValueError(f"{run} n_s={n_steps}: timings count {n} samples, shards hold {len(frames)}")
+    if n != n_frames:
+        raise ValueError(f"{run} n_s={n_steps}: timings count {n} samples, shards hold {n_frames}")
     model, prop = split_run(run)
     sidecar = {
         "dataset": dataset,
@@ -249,7 +247,7 @@ def merge_shards(
         "seconds_per_10k": seconds / n * 10_000,
         "shard_seconds": [p["seconds"] for p in parts],
     }
-    write_structures(out_structures, frames)
-    with atomic_path(out_timing) as tmp:
+    with atomic_path(out) as tmp:
         tmp.write_text(json.dumps(sidecar, indent=1))
-    log.info("%s n_s=%d: %d samples from %d shards, %.3f s on %s", run, n_steps, n, len(shards), seconds, sidecar["device"])
+    log.info("%s n_s=%d: %d samples from %d shards, %.3f s on %s", run, n_steps, n, len(parts), seconds, sidecar["device"])
+    return sidecar

@@ -1,4 +1,4 @@
-"""Shard files of a melt-quench dataset: the failures table, and merging shards in order.
+"""The failures table of a melt-quench shard (merged with ``mdshortcut.pipeline.shards``).
 
 A shard is ``{k}.extxyz`` (its frames) plus ``{k}.failures.csv``: one row per failed attempt
 of a replica, with columns ``FAILURE_FIELDS``; ``outcome`` is ``retried`` (a new seed was
@@ -12,7 +12,10 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import astuple, dataclass, fields
 
-from mdshortcut.io import StructureError, atomic_path, read_structures, write_structures
+import pandas as pd
+from ase import Atoms
+
+from mdshortcut.io import StructureError, atomic_path
 
 
 @dataclass(frozen=True)
@@ -38,8 +41,9 @@ def write_failures(path: str | os.PathLike, failures: Iterable[Failure]) -> None
         writer.writerows(astuple(f) for f in failures)
 
 
-def read_failures(path: str | os.PathLike) -> list[Failure]:
-    """Read a failures table; raises StructureError naming the file for a wrong header or row."""
+def read_failures(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a failures table (columns ``FAILURE_FIELDS``); raises StructureError naming the file
+    for a wrong header or row."""
     with open(path, newline="") as fh:
         rows = list(csv.reader(fh))
     if not rows or tuple(rows[0]) != FAILURE_FIELDS:
@@ -51,28 +55,10 @@ def read_failures(path: str | os.PathLike) -> list[Failure]:
             failures.append(Failure(dataset, int(replica), int(attempt), int(seed), outcome, reason))
         except ValueError as exc:
             raise StructureError(f"{path} line {line}: malformed failure row ({exc})") from None
-    return failures
+    return pd.DataFrame([astuple(f) for f in failures], columns=list(FAILURE_FIELDS))
 
 
-def merge_shards(
-    structure_files: Sequence[str | os.PathLike],
-    failure_files: Sequence[str | os.PathLike],
-    structures_out: str | os.PathLike,
-    failures_out: str | os.PathLike,
-) -> tuple[int, int]:
-    """Concatenate shards, in the order given, into one structures file and one failures table
-    (both written atomically). Every frame is validated on the way (errors name file and
-    frame). Returns (number of frames, number of failure rows).
-
-    Raises StructureError when no shard holds a single frame (every replica failed).
-    """
-    frames = [atoms for path in structure_files for atoms in read_structures(path)]
-    failures = [f for path in failure_files for f in read_failures(path)]
+def require_frames(frames: Sequence[Atoms]) -> None:
+    """A dataset merge's check: raise StructureError when no shard holds a single frame."""
     if not frames:
-        raise StructureError(
-            f"{structures_out}: no frame in any of {len(structure_files)} shard(s); "
-            f"{len(failures)} failed attempt(s) are listed in the shards' failures tables"
-        )
-    write_structures(structures_out, frames)
-    write_failures(failures_out, failures)
-    return len(frames), len(failures)
+        raise StructureError("no frame in any shard: every replica failed (see the failures table)")

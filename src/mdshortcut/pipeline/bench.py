@@ -33,14 +33,14 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from .config import build_section, resolve_device
-from .generative import ProcessConfig, make_process
-from .io import atomic_path
-from .md.melt_quench import ReplicaFailure, replica_seed, run_replica
-from .md.protocol import MeltQuench
-from .model import Batch, Denoiser, ModelConfig, NeighbourCache, wrap
-from .properties.elastic import relax
-from .properties.labels import PropertiesConfig, label_structure, read_checked
+from mdshortcut.config import build_section, resolve_device
+from mdshortcut.generative import ProcessConfig, make_process
+from mdshortcut.io import atomic_path
+from mdshortcut.md.melt_quench import ReplicaFailure, replica_seed, run_replica
+from mdshortcut.md.protocol import MeltQuench
+from mdshortcut.model import Batch, Denoiser, ModelConfig, NeighbourCache, wrap
+from mdshortcut.properties.elastic import relax
+from mdshortcut.properties.labels import PropertiesConfig, label_structure, read_checked
 
 DENSITY = 0.05  # atoms / Å^3, amorphous silicon
 STEP_DISPLACEMENT = 0.05  # Å, standard deviation per Cartesian component and sampling step

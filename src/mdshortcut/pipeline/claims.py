@@ -153,7 +153,7 @@ def claims_markdown(claims: pd.DataFrame) -> str:
     for r in claims.itertuples():
         holds = verdict.get(r.holds if isinstance(r.holds, bool) else None, "not evaluable")
         lines.append(f"| {r.claim}. {STATEMENTS[r.claim]} | {r.part} | **{holds}** | {r.evidence} |")
-    lines += ["", "The rules of each check are in `mdshortcut.claims`; they were written before the default run's results were seen.", ""]
+    lines += ["", "The rules of each check are in `mdshortcut.pipeline.claims`; they were written before the default run's results were seen.", ""]
     return "\n".join(lines)
 
 

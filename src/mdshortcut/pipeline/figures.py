@@ -1,0 +1,197 @@
+"""The paper's figures 2–6 (PNG), after the paper's (§3.3, §3.4, appendix A.1); every axis names its unit.
+
+Figures are ``matplotlib.figure.Figure`` objects drawn on the Agg canvas that ``savefig`` picks for
+PNG: no pyplot, so importing this module selects no backend and keeps no global figure state.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
+
+import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import LogFormatter
+
+from mdshortcut.io import atomic_path
+from mdshortcut.pipeline.tables import MODEL_NAMES, PROCESS_NAMES, PROCESSES, PROPERTIES, TABLE2_MODELS, process_of, table2_model
+
+
+def _subplots(nrows: int, ncols: int, figsize: tuple[float, float], **kwargs):
+    """A constrained-layout figure (size in inches) and its grid of axes."""
+    fig = Figure(figsize=figsize, layout="constrained")
+    return fig, fig.subplots(nrows, ncols, **kwargs)
+
+
+def _save(fig, out: str | os.PathLike) -> None:
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, format="png", dpi=130, bbox_inches="tight")
+
+
+def _n_s_colors(values: Iterable[int]) -> dict[int, tuple]:
+    """A colour per n_s, light (few steps) to dark (many steps)."""
+    values = sorted(set(int(v) for v in values))
+    cmap = matplotlib.colormaps["plasma_r"]
+    return {v: cmap(0.15 + 0.8 * i / max(len(values) - 1, 1)) for i, v in enumerate(values)}
+
+
+def fig2_distributions(reference: Mapping, runs: Sequence[Mapping], out: str | os.PathLike) -> None:
+    """RDF (top) and ADF (bottom) of every run, one column per model, against the training set.
+
+    reference, runs: dicts with r (Å), rdf, theta (degrees), adf (per degree); runs also
+    model and n_steps.
+    """
+    models = [m for p in PROCESSES for m in sorted({r["model"] for r in runs}) if process_of(m) == p]
+    colors = _n_s_colors(r["n_steps"] for r in runs)
+    fig, axes = _subplots(2, len(models), (4.6 * len(models), 7.2), squeeze=False, sharey="row")
+    for col, model in enumerate(models):
+        for row, (x, y, xlabel, ylabel) in enumerate(
+            [("r", "rdf", "distance r (Å)", "RDF g(r)"), ("theta", "adf", "bond angle θ (°)", "ADF P(θ) (1/°)")]
+        ):
+            ax = axes[row, col]
+            for run in sorted((r for r in runs if r["model"] == model), key=lambda r: r["n_steps"]):
+                ax.plot(run[x], run[y], color=colors[run["n_steps"]], lw=1.2, label=f"n_s = {run['n_steps']}")
+            ax.plot(reference[x], reference[y], color="k", ls="--", lw=1.6, label="training set")
+            ax.set_xlabel(xlabel)
+            if col == 0:
+                ax.set_ylabel(ylabel)
+            ax.set_title(f"{PROCESS_NAMES[process_of(model)]}: {y.upper()}")
+            ax.grid(alpha=0.3)
+    axes[0, -1].legend(loc="upper right", fontsize=8)
+    fig.suptitle("a-Si: radial and angular distribution functions of generated vs training structures")
+    _save(fig, out)
+
+
+def fig3_property_distributions(
+    training: pd.DataFrame, generated: pd.DataFrame, out: str | os.PathLike
+) -> None:
+    """Histograms of each targeted property: training labels vs generated samples.
+
+    training: one column per property (labels of the training set); generated: evaluation rows
+    of one model and n_s (columns property, target, value, model, n_s).
+    """
+    props = [p for p in PROPERTIES if p in set(generated["property"])]
+    fig, axes = _subplots(1, len(props), (5.5 * len(props), 4.4), squeeze=False)
+    for ax, prop in zip(axes[0], props):
+        rows = generated[generated["property"] == prop]
+        gen = rows["value"].to_numpy(dtype=float)
+        train = training[prop].to_numpy(dtype=float)
+        finite_gen, finite_train = gen[np.isfinite(gen)], train[np.isfinite(train)]
+        both = np.concatenate([finite_gen, finite_train, rows["target"].to_numpy(dtype=float)])
+        bins = np.linspace(both.min(), both.max(), 30) if both.size and np.ptp(both) > 0 else 10
+        ax.hist(finite_train, bins=bins, density=True, alpha=0.55, color="tab:gray", label=f"training ({finite_train.size})")
+        ax.hist(finite_gen, bins=bins, density=True, alpha=0.55, color="tab:red", label=f"generated ({finite_gen.size})")
+        ax.axvspan(rows["target"].min(), rows["target"].max(), color="tab:blue", alpha=0.12, label="target range")
+        failed = int((~np.isfinite(gen)).sum())
+        model, n_s = MODEL_NAMES[table2_model(rows["model"].iloc[0], prop)], rows["n_s"].iloc[0]
+        ax.set_title(f"{PROPERTIES[prop].title.split(' [')[0]}\n{model}, n_s = {n_s}" + (f", {failed} failed" if failed else ""))
+        ax.set_xlabel(PROPERTIES[prop].axis)
+        ax.set_ylabel("probability density")
+        ax.legend(fontsize=8)
+    fig.suptitle("a-SiO2: property distributions of training vs generated structures")
+    _save(fig, out)
+
+
+def fig4_target_scatter(rows: pd.DataFrame, out: str | os.PathLike) -> None:
+    """Target vs measured property per model (columns) and property (rows), coloured by n_s.
+
+    rows: evaluation rows of every run (columns property, model, n_s, target, value).
+    """
+    rows = rows.assign(column=[table2_model(m, p) for m, p in zip(rows["model"], rows["property"])])
+    props = [p for p in PROPERTIES if p in set(rows["property"])]
+    models = [m for m in TABLE2_MODELS if m in set(rows["column"])]
+    colors = _n_s_colors(rows["n_s"])
+    fig, axes = _subplots(len(props), len(models), (3.6 * len(models), 3.7 * len(props)), squeeze=False)
+    for i, prop in enumerate(props):
+        sub = rows[rows["property"] == prop]
+        lo, hi = np.nanmin(sub[["target", "value"]].to_numpy(dtype=float)), np.nanmax(sub[["target", "value"]].to_numpy(dtype=float))
+        for j, model in enumerate(models):
+            ax = axes[i, j]
+            run = sub[sub["column"] == model]
+            for n_s, g in run.groupby("n_s"):
+                ax.scatter(g["target"], g["value"], s=10, color=colors[n_s], label=f"n_s = {n_s}")
+            ax.plot([lo, hi], [lo, hi], color="k", lw=0.8, ls="--")
+            ax.set_title(MODEL_NAMES[model], fontsize=10)
+            ax.set_xlabel("target " + PROPERTIES[prop].axis, fontsize=8)
+            ax.set_ylabel("generated " + PROPERTIES[prop].axis, fontsize=8)
+            ax.grid(alpha=0.3)
+    handles = [Line2D([], [], marker="o", ls="", color=c, label=f"n_s = {n}") for n, c in colors.items()]
+    fig.suptitle("a-SiO2 inverse design: target vs measured property of generated structures (dashed: ideal)")
+    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles))
+    _save(fig, out)
+
+
+def _time_panel(ax, frame: pd.DataFrame, series: Sequence[str], time: str, metric: str) -> None:
+    markers = dict(zip(TABLE2_MODELS + list(PROCESSES), "osD^v<>ph"))
+    for name in series:
+        run = frame[frame["model"] == name].sort_values("n_s")
+        ax.plot(run[time], run[metric], marker=markers.get(name, "o"), label=MODEL_NAMES[name])
+        for _, r in run.iterrows():
+            ax.annotate(str(r["n_s"]), (r[time], r[metric]), textcoords="offset points", xytext=(4, 3), fontsize=7)
+    ax.set_xscale("log")
+    # plain numbers (0.2 rather than 2×10⁻¹); minor ticks labelled only over a short span
+    ax.xaxis.set_major_formatter(LogFormatter(labelOnlyBase=False))
+    ax.xaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(1, 0.4)))
+    ax.tick_params(axis="x", which="minor", labelsize=7)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+
+
+def fig5_rmsd_vs_time(t1: pd.DataFrame, out: str | os.PathLike) -> None:
+    """RMSD of the RDF and ADF against generation time per 10,000 samples (labels: n_s)."""
+    models = [p for p in PROCESSES if p in set(t1["model"])]
+    fig, axes = _subplots(1, 2, (11, 4.6))
+    for ax, metric, label in zip(axes, ["rdf_rmsd", "adf_rmsd"], ["RDF RMSD (dimensionless)", "ADF RMSD (1/°)"]):
+        _time_panel(ax, t1, models, "seconds_per_10k", metric)
+        ax.set_xlabel("generation time per 10,000 samples (s)")
+        ax.set_ylabel(label)
+    fig.suptitle("a-Si: structural error vs generation time (labels: sampling steps n_s)")
+    _save(fig, out)
+
+
+def fig6_mape_vs_time(summary: pd.DataFrame, out: str | os.PathLike) -> None:
+    """MAPE per property against the generation time of the run (labels: n_s)."""
+    s = summary.assign(model=[table2_model(m, p) for m, p in zip(summary["model"], summary["property"])])
+    props = [p for p in PROPERTIES if p in set(s["property"])]
+    n = int(s["n_samples"].max())
+    fig, axes = _subplots(1, len(props), (5.5 * len(props), 4.6), squeeze=False)
+    for ax, prop in zip(axes[0], props):
+        sub = s[s["property"] == prop]
+        _time_panel(ax, sub, [m for m in TABLE2_MODELS if m in set(sub["model"])], "seconds", "mape_percent")
+        ax.set_xlabel(f"generation time per {n:,} samples (s)")
+        ax.set_ylabel("MAPE (%)")
+        ax.set_title(PROPERTIES[prop].title)
+    fig.suptitle("a-SiO2: inverse-design error vs generation time (labels: sampling steps n_s)")
+    _save(fig, out)
+
+
+# ------------------------------------------------------------------------- file-level entry points
+
+
+def _read_json(path: str | os.PathLike) -> dict:
+    with open(path) as f:
+        return json.load(f)
+
+
+def write_fig2(reference: str | os.PathLike, runs: Iterable[str | os.PathLike], out: str | os.PathLike) -> None:
+    fig2_distributions(_read_json(reference), [_read_json(p) for p in runs], out)
+
+
+def write_fig3(labels: str | os.PathLike, runs: Iterable[str | os.PathLike], out: str | os.PathLike) -> None:
+    fig3_property_distributions(pd.read_csv(labels), pd.concat([pd.read_csv(p) for p in runs]), out)
+
+
+def write_fig4(runs: Iterable[str | os.PathLike], out: str | os.PathLike) -> None:
+    fig4_target_scatter(pd.concat([pd.read_csv(p) for p in runs]), out)
+
+
+def write_fig5(table1_csv: str | os.PathLike, out: str | os.PathLike) -> None:
+    fig5_rmsd_vs_time(pd.read_csv(table1_csv), out)
+
+
+def write_fig6(summary_csv: str | os.PathLike, out: str | os.PathLike) -> None:
+    fig6_mape_vs_time(pd.read_csv(summary_csv), out)
