@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import time
 from collections.abc import Iterable, Mapping
@@ -33,7 +34,7 @@ from mdshortcut.checkpoint import read_state, save_model, save_state
 from mdshortcut.config import build_section, resolve_device
 from mdshortcut.data.dataset import StructureDataset, conditioning_properties, require_keys, typical_cell
 from mdshortcut.data.ghost import load_tensors
-from mdshortcut.generative import ProcessConfig, make_process
+from mdshortcut.generative import Process, ProcessConfig, make_process
 from mdshortcut.model import Denoiser, ModelConfig
 
 # training settings that may change without invalidating a checkpoint
@@ -83,22 +84,24 @@ def batch_indices(n: int, batch_size: int, step: int, seed: int) -> list[int]:
     return perm[k * size : (k + 1) * size].tolist()
 
 
-def ema_decay_at(decay: float, n_averaged: int) -> float:
+def ema_decay_at(decay: float, n_averaged: int | torch.Tensor) -> float | torch.Tensor:
     """Decay of the EMA update that follows ``n_averaged`` averaged models:
     min(decay, (1 + n)/(10 + n)), the warm-up of TensorFlow's ExponentialMovingAverage.
 
     Without it, an EMA started at the initial weights keeps decay^steps of them (37% after
     1000 steps at 0.999); with it, the EMA's memory grows with the run, ~n/10 steps early on.
     """
-    return min(decay, (1.0 + n_averaged) / (10.0 + n_averaged))
+    warm = (1.0 + n_averaged) / (10.0 + n_averaged)
+    return warm.clamp(max=decay) if isinstance(warm, torch.Tensor) else min(decay, warm)
 
 
 def ema_update_fn(decay: float):
-    """``multi_avg_fn`` for ``AveragedModel``: EMA with the warm-up of ``ema_decay_at``."""
+    """``multi_avg_fn`` for ``AveragedModel``: EMA with the warm-up of ``ema_decay_at``, computed
+    on the parameters' device (no host synchronisation)."""
 
     @torch.no_grad()
     def update(averaged: list[torch.Tensor], current: list[torch.Tensor], n_averaged: torch.Tensor) -> None:
-        d = ema_decay_at(decay, int(n_averaged))
+        d = ema_decay_at(decay, n_averaged.to(averaged[0].dtype))
         torch._foreach_lerp_(averaged, current, 1.0 - d)
 
     return update
@@ -157,24 +160,31 @@ class _Log:
             self.fh.close()
 
 
-def train_model(
-    tensors: str | os.PathLike,
-    output: str | os.PathLike,
-    checkpoints: str | os.PathLike,
-    process: str,
-    conditioning: str,
-    config: Mapping,
-    log: str | os.PathLike | None = None,
-    threads: int | None = None,
-) -> None:
-    """Train ``process`` (ode, sde, shortcut) conditioned on ``conditioning`` (none, all, a
-    label) and write the model file ``output``.
+@dataclass
+class _Run:
+    """A training run: the model, its EMA and optimiser, the data and what a checkpoint must match."""
 
-    ``config``: the whole validated config (sections model, process, training; seed, device).
-    ``checkpoints``: folder of the training state (resumed when it matches). ``log``: the
-    loss curve (step, loss and its parts averaged since the last line, lr, seconds) and a
-    progress bar. ``threads``: CPU threads (default: training.threads).
-    """
+    process: str
+    conditioning: str
+    cfg: TrainingConfig
+    model_cfg: ModelConfig
+    process_cfg: ProcessConfig
+    seed: int
+    device: torch.device
+    data: StructureDataset
+    proc: Process
+    model: Denoiser
+    ema: AveragedModel
+    opt: torch.optim.Optimizer
+    key: str  # the fingerprint a resumable checkpoint carries
+    state_path: Path
+    start: int = 0  # first step to run
+    elapsed: float = 0.0  # seconds of training so far, resumed runs included
+    saved: int | None = None  # step of the last checkpoint written or resumed
+
+
+def _setup(tensors, checkpoints, process, conditioning, config: Mapping, threads: int | None) -> _Run:
+    """The run's data, network, EMA and optimiser from the config, and its checkpoint fingerprint."""
     cfg = TrainingConfig.from_dict(config.get("training", {}))
     model_cfg = ModelConfig.from_dict(config.get("model", {}))
     process_cfg = ProcessConfig.from_dict(config.get("process", {}))
@@ -200,71 +210,143 @@ def train_model(
         "model": model_cfg.to_dict(), "process": process_cfg.to_dict(), "training": settings,
         "seed": seed, "name": process, "properties": props, "weights": shapes,
     })  # fmt: skip
-    state_path = Path(checkpoints) / "state.pt"
-    start, elapsed, saved, note = 0, 0.0, None, "starting"
-    if state_path.is_file():
-        state = read_state(state_path)
-        if state["fingerprint"] == key:
-            model.load_state_dict(state["model"])
-            ema.load_state_dict(state["ema"])
-            opt.load_state_dict(state["optimizer"])
-            start, elapsed, note = int(state["step"]), float(state["elapsed"]), f"resuming from {state_path} at"
-            saved = start
-        else:
-            note = f"ignoring {state_path} (other settings, data or code); starting"
-    out = _Log(log, cfg.steps, min(start, cfg.steps))
-    out.line(
-        f"# {process}-{conditioning} on {data.dataset or tensors}: {len(data)} structures, properties {props}, "
-        f"{sum(p.numel() for p in model.parameters())} parameters, device {device}; {note} step {start} of {cfg.steps}"
-    )
+    return _Run(
+        process, conditioning, cfg, model_cfg, process_cfg, seed, device, data, proc, model, ema, opt, key,
+        Path(checkpoints) / "state.pt",
+    )  # fmt: skip
 
-    def stop(step: int, what: str, value: torch.Tensor) -> TrainingError:
-        kept = f"the last good checkpoint is {state_path} (step {saved})" if saved else "no checkpoint was written"
-        return TrainingError(f"step {step}: the {what} is {value.item()}; training stopped, {kept}")
 
-    sums: dict[str, float] = {}
-    counts: dict[str, int] = {}
+def _resume(run: _Run) -> str:
+    """Load the checkpoint when its fingerprint matches the run's; returns what was done, for the log."""
+    if not run.state_path.is_file():
+        return "starting"
+    state = read_state(run.state_path)
+    if state["fingerprint"] != run.key:
+        return f"ignoring {run.state_path} (other settings, data or code); starting"
+    run.model.load_state_dict(state["model"])
+    run.ema.load_state_dict(state["ema"])
+    run.opt.load_state_dict(state["optimizer"])
+    run.start = run.saved = int(state["step"])
+    run.elapsed = float(state["elapsed"])
+    return f"resuming from {run.state_path} at"
+
+
+def _checkpoint(run: _Run, done: int) -> None:
+    save_state(
+        run.state_path, fingerprint=run.key, step=done, elapsed=run.elapsed,
+        model=run.model.state_dict(), ema=run.ema.state_dict(), optimizer=run.opt.state_dict(),
+    )  # fmt: skip
+    run.saved = done
+
+
+class _Health:
+    """Non-finite losses and gradient norms, watched on the device without a per-step host
+    synchronisation: a bad step's gradients are zeroed (the weights stay finite) and the first
+    such step is remembered; ``check`` reads it (at log and checkpoint time, before any state is
+    written) and raises TrainingError naming it."""
+
+    def __init__(self, device: torch.device):
+        self.first = torch.full((), -1, dtype=torch.long, device=device)  # first bad step, -1: none
+        self.values = torch.zeros(2, device=device)  # its loss and gradient norm
+
+    def watch(self, step: int, loss: torch.Tensor, norm: torch.Tensor, params: Iterable[torch.Tensor]) -> None:
+        ok = torch.isfinite(loss) & torch.isfinite(norm)
+        for p in params:
+            if p.grad is not None:
+                p.grad.masked_fill_(~ok, 0.0)
+        new = ~ok & (self.first < 0)
+        self.first = torch.where(new, step, self.first)
+        self.values = torch.where(new, torch.stack([loss.detach(), norm.detach()]).to(self.values.dtype), self.values)
+
+    def check(self, run: _Run) -> None:
+        step = int(self.first)
+        if step < 0:
+            return
+        loss, norm = self.values.tolist()
+        what, value = ("loss", loss) if not math.isfinite(loss) else ("gradient norm", norm)
+        kept = f"the last good checkpoint is {run.state_path} (step {run.saved})" if run.saved else "no checkpoint was written"
+        raise TrainingError(f"step {step}: the {what} is {value}; training stopped, {kept}")
+
+
+def _loop(run: _Run, out: _Log) -> None:
+    """Steps ``run.start`` to ``training.steps``: one batch, loss, clipped AdamW step and EMA update
+    each. Loss parts are summed on the device and read only at log time, so the host never
+    waits for the device inside a step."""
+    cfg, data, health = run.cfg, run.data, _Health(run.device)
+    sums: dict[str, torch.Tensor] = {}
+    n_summed = 0
     clock = time.perf_counter()
+    for step in range(run.start, cfg.steps):
+        gen = torch.Generator(run.device).manual_seed(step_seed(run.seed, step))
+        batch = data.collate([data[i] for i in batch_indices(len(data), cfg.batch_size, step, run.seed)]).to(run.device)
+        loss, parts = run.proc.loss(run.model, batch, gen, target_model=run.ema.module)
+        run.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        norm = torch.nn.utils.clip_grad_norm_(run.model.parameters(), cfg.grad_clip)
+        health.watch(step, loss, norm, run.model.parameters())
+        run.opt.step()
+        run.ema.update_parameters(run.model)
+        for name, value in {"loss": loss, **parts}.items():
+            sums[name] = sums[name] + value.detach() if name in sums else value.detach()
+        n_summed += 1
+        done = step + 1
+        now = time.perf_counter()
+        run.elapsed, clock = run.elapsed + now - clock, now
+        out.bar.update(1)
+        if done % cfg.log_every == 0 or done == cfg.steps:
+            health.check(run)
+            values = " ".join(f"{k}={float(v) / n_summed:.5g}" for k, v in sums.items())
+            out.line(f"step={done} {values} lr={run.opt.param_groups[0]['lr']:.3g} seconds={run.elapsed:.1f}")
+            sums.clear()
+            n_summed = 0
+        if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+            health.check(run)
+            _checkpoint(run, done)
+
+
+def _save(run: _Run, output: str | os.PathLike) -> int:
+    """Write the model file (the EMA weights); returns the number of steps trained."""
+    steps = max(run.start, run.cfg.steps)
+    save_model(
+        output, process=run.process, dataset=run.data.dataset, elements=run.data.elements,
+        properties=run.data.properties, label_stats=run.data.stats, model_config=run.model_cfg.to_dict(),
+        process_config=run.process_cfg.to_dict(),
+        state_dict={k: v.detach().cpu() for k, v in run.ema.module.state_dict().items()},
+        rho_max=run.data.rho_max, steps=steps, typical_cell=typical_cell(run.data.cell),
+    )  # fmt: skip
+    return steps
+
+
+def train_model(
+    tensors: str | os.PathLike,
+    output: str | os.PathLike,
+    checkpoints: str | os.PathLike,
+    process: str,
+    conditioning: str,
+    config: Mapping,
+    log: str | os.PathLike | None = None,
+    threads: int | None = None,
+) -> None:
+    """Train ``process`` (ode, sde, shortcut) conditioned on ``conditioning`` (none, all, a
+    label) and write the model file ``output``.
+
+    ``config``: the whole validated config (sections model, process, training; seed, device).
+    ``checkpoints``: folder of the training state (resumed when it matches). ``log``: the
+    loss curve (step, loss and its parts averaged since the last line, lr, seconds) and a
+    progress bar. ``threads``: CPU threads (default: training.threads).
+    """
+    run = _setup(tensors, checkpoints, process, conditioning, config, threads)
+    note = _resume(run)
+    out = _Log(log, run.cfg.steps, min(run.start, run.cfg.steps))
+    n_params = sum(p.numel() for p in run.model.parameters())
+    out.line(
+        f"# {process}-{conditioning} on {run.data.dataset or tensors}: {len(run.data)} structures, properties "
+        f"{run.data.properties}, {n_params} parameters, device {run.device}; {note} step {run.start} of {run.cfg.steps}"
+    )
     try:
-        for step in range(start, cfg.steps):
-            gen = torch.Generator(device).manual_seed(step_seed(seed, step))
-            batch = data.collate([data[i] for i in batch_indices(len(data), cfg.batch_size, step, seed)]).to(device)
-            loss, parts = proc.loss(model, batch, gen, target_model=ema.module)
-            if not torch.isfinite(loss):
-                raise stop(step, "loss", loss)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            if not torch.isfinite(norm):
-                raise stop(step, "gradient norm", norm)
-            opt.step()
-            ema.update_parameters(model)
-            for name, value in {"loss": loss.detach(), **parts}.items():
-                sums[name] = sums.get(name, 0.0) + float(value)
-                counts[name] = counts.get(name, 0) + 1
-            done = step + 1
-            now = time.perf_counter()
-            elapsed, clock = elapsed + now - clock, now
-            out.bar.update(1)
-            if done % cfg.log_every == 0 or done == cfg.steps:
-                values = " ".join(f"{k}={sums[k] / counts[k]:.5g}" for k in sums)
-                out.line(f"step={done} {values} lr={opt.param_groups[0]['lr']:.3g} seconds={elapsed:.1f}")
-                sums.clear()
-                counts.clear()
-            if done % cfg.checkpoint_every == 0 or done == cfg.steps:
-                save_state(
-                    state_path, fingerprint=key, step=done, elapsed=elapsed,
-                    model=model.state_dict(), ema=ema.state_dict(), optimizer=opt.state_dict(),
-                )  # fmt: skip
-                saved = done
-        steps_done = max(start, cfg.steps)
-        save_model(
-            output, process=process, dataset=data.dataset, elements=data.elements, properties=props,
-            label_stats=data.stats, model_config=model_cfg.to_dict(), process_config=process_cfg.to_dict(),
-            state_dict={k: v.detach().cpu() for k, v in ema.module.state_dict().items()},
-            rho_max=data.rho_max, steps=steps_done, typical_cell=typical_cell(data.cell),
-        )  # fmt: skip
-        out.line(f"# wrote {output} (EMA weights after {steps_done} steps, {elapsed:.1f} s of training)")
+        _loop(run, out)
+        steps = _save(run, output)
+        out.line(f"# wrote {output} (EMA weights after {steps} steps, {run.elapsed:.1f} s of training)")
     except TrainingError as exc:
         out.line(f"# ERROR {exc}")
         raise
