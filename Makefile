@@ -1,4 +1,4 @@
-# Two commands: `make run` (install, then the default pipeline) and `make test` (install, then pytest).
+# Two commands: `make run` (install, then the default pipeline) and `make test` (install, then ruff and pytest).
 # Both create .venv on first use and are idempotent. GPU users: make run TORCH="torch==2.13.0"
 # with the CUDA wheel index of their choice, e.g. PIP_EXTRA_INDEX_URL=... make run TORCH=torch.
 PYTHON  ?= python3
@@ -26,6 +26,7 @@ run: $(STAMP)
 	$(BIN)/snakemake all --cores $(CORES) --configfile $(CONFIG)
 
 test: $(STAMP)
+	$(BIN)/ruff check .
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:

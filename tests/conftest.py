@@ -9,16 +9,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 TEST_CONFIG = REPO / "config/test.yaml"
+TEST_RESULTS = yaml.safe_load(TEST_CONFIG.read_text())["results_dir"]  # the test config's results folder
 
 
 def snakemake(workdir: Path, *args: str, timeout: int = 1800, **kwargs) -> subprocess.CompletedProcess:
     """The workflow on config/test.yaml in ``workdir`` (its output captured)."""
     return subprocess.run(
-        [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), "--configfile", str(TEST_CONFIG), *args],
+        [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+         "--configfile", str(TEST_CONFIG), *args],
         cwd=workdir, capture_output=True, text=True, timeout=timeout, **kwargs,
     )  # fmt: skip
 

@@ -11,6 +11,12 @@ import pandas as pd
 import pytest
 import torch
 
+from conftest import TEST_RESULTS
+from mdshortcut.generative import ProcessConfig
+from mdshortcut.io import write_structures
+from mdshortcut.md.melt_quench import run_replica
+from mdshortcut.md.protocol import MeltQuench
+from mdshortcut.model import Denoiser, ModelConfig
 from mdshortcut.pipeline.bench import (
     DENSITY,
     BenchConfig,
@@ -23,11 +29,6 @@ from mdshortcut.pipeline.bench import (
     sampling_step,
     write_model_benchmark,
 )
-from mdshortcut.generative import ProcessConfig
-from mdshortcut.io import write_structures
-from mdshortcut.md.melt_quench import run_replica
-from mdshortcut.md.protocol import MeltQuench
-from mdshortcut.model import Denoiser, ModelConfig
 from mdshortcut.properties.labels import PropertiesConfig
 
 REPO = Path(__file__).resolve().parents[1]
@@ -40,7 +41,12 @@ def test_benchmark_table_and_files(tmp_path):
     on_disk = pd.read_csv(out, dtype={c: str for c in table.columns if c.endswith("_raw")})
     pd.testing.assert_frame_equal(on_disk, table, check_dtype=False)
     assert list(table["n_atoms"]) == [256, 1024]
-    for col in ("speedup_vs_straightforward", "scaling_1024_over_256", "straightforward_s_per_step", "eager_s_per_step"):
+    for col in (
+        "speedup_vs_straightforward",
+        "scaling_1024_over_256",
+        "straightforward_s_per_step",
+        "eager_s_per_step",
+    ):
         assert (table[col] > 0).all(), col
     assert (table["eager_max_rel_diff"] <= 1e-4).all()
     # uniform random atoms at 0.05 / Å^3: on average rho * 4/3 pi r_c^3 neighbours within 6.5 Å
@@ -77,7 +83,7 @@ def test_bench_rule_dry_run(tmp_path):
     )
     assert res.returncode == 0, res.stderr[-3000:]
     for name in ("model", "sampler", "md", "properties"):
-        assert f"results/bench/{name}.csv" in res.stdout
+        assert f"{TEST_RESULTS}/bench/{name}.csv" in res.stdout
     assert "rule bench_sampler" in res.stdout
 
 
@@ -105,7 +111,7 @@ def test_sampler_benchmark_table(one_thread):
     assert (table["structure_steps_per_s"] - expected).abs().max() < 1e-9
     sde_max = table[(table["process"] == "sde") & (table["n_steps"] == 4)]
     assert (sde_max["time_vs_sde_max"] == 1.0).all()
-    for size, part in table.groupby("size"):
+    for _, part in table.groupby("size"):
         seconds = part.set_index(["process", "n_steps"])["seconds"]
         assert (part["time_vs_sde_max"] - part["seconds"] / seconds[("sde", 4)]).abs().max() < 1e-12
 

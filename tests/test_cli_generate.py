@@ -29,7 +29,9 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 def test_generate_is_the_sampling_api_with_targets_in_info(tiny_models, tmp_path, run_cli):
     out = tmp_path / "designs.extxyz"
-    g, r = pd.read_csv(tiny_models["labels"])[["shear_modulus", "ring_size"]].median().round(2)  # within the training range
+    g, r = (
+        pd.read_csv(tiny_models["labels"])[["shear_modulus", "ring_size"]].median().round(2)
+    )  # within the training range
     args = ["--target", f"shear_modulus={g}", "--target", f"ring_size={r}", "--cell", "7,7.5,8", "--n", 3, "--steps", 2]
     code, stdout, err = run_cli("generate", "--model", tiny_models["shortcut-all"], *args, "--seed", 4, "-o", out)
     assert code == 0, err
@@ -41,10 +43,18 @@ def test_generate_is_the_sampling_api_with_targets_in_info(tiny_models, tmp_path
     assert len(frames) == 3
     for k, (atoms, ref) in enumerate(zip(frames, expected)):
         assert atoms.get_chemical_symbols() == ref.get_chemical_symbols() and "X" not in atoms.symbols
-        assert np.allclose(atoms.positions, ref.positions, atol=1e-7) and np.allclose(atoms.cell.array, np.diag([7, 7.5, 8]))
+        assert np.allclose(atoms.positions, ref.positions, atol=1e-7) and np.allclose(
+            atoms.cell.array, np.diag([7, 7.5, 8])
+        )
         assert atoms.pbc.all() and 0 < len(atoms) <= int(0.1 * 7 * 7.5 * 8)
         info = atoms.info
-        assert (info["model"], info["dataset"], info["n_steps"], info["seed"], info["sample"]) == ("shortcut-all", "a-sio2", 2, 4, k)
+        assert (info["model"], info["dataset"], info["n_steps"], info["seed"], info["sample"]) == (
+            "shortcut-all",
+            "a-sio2",
+            2,
+            4,
+            k,
+        )
         assert (info["target_shear_modulus"], info["target_ring_size"]) == (g, r)
 
 
@@ -62,7 +72,19 @@ def test_default_cell_is_the_median_volume_training_cell(tiny_models, tmp_path, 
 
 def test_target_outside_the_training_range_is_generated_with_a_warning(tiny_models, tmp_path, run_cli):
     out = tmp_path / "far.extxyz"
-    code, _, err = run_cli("generate", "--model", tiny_models["shortcut-all"], "--target", "shear_modulus=500", "--n", 1, "--steps", 1, "-o", out)
+    code, _, err = run_cli(
+        "generate",
+        "--model",
+        tiny_models["shortcut-all"],
+        "--target",
+        "shear_modulus=500",
+        "--n",
+        1,
+        "--steps",
+        1,
+        "-o",
+        out,
+    )
     assert code == 0
     hi = pd.read_csv(tiny_models["labels"])["shear_modulus"].max()
     assert "warning: target shear_modulus=500 is outside the training range" in err and f"{hi:.4g}]" in err
@@ -103,7 +125,12 @@ def bad_models(tiny_models, tmp: Path) -> dict[str, Path]:
 
 BAD_REQUESTS = [
     # (name, arguments after --model, exit status, words in the one-line error)
-    ("unknown property", ["--target", "density=2.2"], 1, "unknown property 'density': this model takes shear_modulus, ring_size"),
+    (
+        "unknown property",
+        ["--target", "density=2.2"],
+        1,
+        "unknown property 'density': this model takes shear_modulus, ring_size",
+    ),
     ("no value", ["--target", "shear_modulus"], 2, "malformed target 'shear_modulus': expected NAME=VALUE"),
     ("not a number", ["--target", "shear_modulus=high"], 2, "malformed target 'shear_modulus=high'"),
     ("no name", ["--target", "=30"], 2, "malformed target '=30'"),
@@ -146,15 +173,23 @@ BAD_MODELS = [  # (file, regular expression of the error's end)
     ("truncated", r"truncated\.pt: not a readable checkpoint \(.+\)$"),
     ("version2", r"version2\.pt: format version 2, this mdshortcut reads version 1 \(retrain the model\)$"),
     ("newer_model", r"newer_model\.pt: the stored model cannot be rebuilt \(.*unknown key\(s\) \['attention_heads'\]"),
-    ("other_weights", r"other_weights\.pt: the stored model cannot be rebuilt \(.*Error\(s\) in loading state_dict for Denoiser"),
+    (
+        "other_weights",
+        r"other_weights\.pt: the stored model cannot be rebuilt \(.*Error\(s\) in loading state_dict for Denoiser",
+    ),
 ]
 
 
 def test_unwritable_output_is_refused_before_generating(tiny_models, tmp_path, run_cli):
     (tmp_path / "a_file").write_text("x")
-    for out, words in ((tmp_path, "is a folder, not a file to write"), (tmp_path / "a_file/out.extxyz", "a_file is not a writable folder")):
+    for out, words in (
+        (tmp_path, "is a folder, not a file to write"),
+        (tmp_path / "a_file/out.extxyz", "a_file is not a writable folder"),
+    ):
         code, stdout, err = run_cli(*request(tiny_models["shortcut-all"], out, []))
-        assert code == 1 and err.startswith("mdshortcut generate: error: ") and words in err and err.count("\n") == 1, err
+        assert code == 1 and err.startswith("mdshortcut generate: error: ") and words in err and err.count("\n") == 1, (
+            err
+        )
         assert "generated" not in stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
 
@@ -166,7 +201,9 @@ def test_unusable_model_files_give_one_line_and_no_file(tiny_models, tmp_path, r
         for argv in (request(models[name], out, ["--target", "ring_size=5"]), ["info", models[name]]):
             code, stdout, err = run_cli(*argv)
             assert code == 1, (name, err)
-            assert err.startswith(f"mdshortcut {argv[0]}: error: not a valid mdshortcut model: ") and re.search(pattern, err.strip()), err
+            assert err.startswith(f"mdshortcut {argv[0]}: error: not a valid mdshortcut model: ") and re.search(
+                pattern, err.strip()
+            ), err
             assert err.count("\n") == 1 and not stdout.strip() and not out.exists()
 
 
@@ -174,11 +211,15 @@ def test_relax_measures_as_the_dag_evaluates(tiny_models, tmp_path, run_cli):
     """--relax adds to each frame what the DAG's evaluation measures on the same generated
     structure (evaluate_structure with the default properties settings)."""
     out = tmp_path / "relaxed.extxyz"
-    code, stdout, err = run_cli(*request(tiny_models["shortcut-all"], out, ["--target", "ring_size=5", "--steps", "4", "--relax"]))
+    code, stdout, err = run_cli(
+        *request(tiny_models["shortcut-all"], out, ["--target", "ring_size=5", "--steps", "4", "--relax"])
+    )
     assert code == 0, err
     assert "relaxed: " in stdout and "relax" in err  # the summary and the progress bar
     model = load_model(tiny_models["shortcut-all"])
-    expected = generate(model, model.typical_cell.float().expand(2, 3, 3), 4, {"ring_size": torch.full((2,), 5.0)}, seed=0)
+    expected = generate(
+        model, model.typical_cell.float().expand(2, 3, 3), 4, {"ring_size": torch.full((2,), 5.0)}, seed=0
+    )
     for atoms, generated in zip(read(out, index=":"), expected):
         row = evaluate_structure(generated, "tersoff", PropertiesConfig())
         assert atoms.info["converged"] == row["converged"] and atoms.info.get("reason", "") == row["reason"]
@@ -190,13 +231,18 @@ def test_the_installed_command(tiny_models, tmp_path):
     """As a user runs it: structures and a rate, then an error without a traceback."""
     out = tmp_path / "designs.extxyz"
     run = subprocess.run(
-        [MDSHORTCUT, *request(tiny_models["shortcut-all"], out, ["--target", "ring_size=5", "--n", "3", "--steps", "4"])],
+        [MDSHORTCUT,
+         *request(tiny_models["shortcut-all"], out, ["--target", "ring_size=5", "--n", "3", "--steps", "4"])],
         capture_output=True, text=True,
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
     assert "generated 3 structures in" in run.stdout and "samples/s" in run.stdout
     assert "generate n_s=4" in run.stderr  # the progress bar
     assert [a.info["target_ring_size"] for a in read(out, index=":")] == [5.0] * 3
-    bad = subprocess.run([MDSHORTCUT, *request(tiny_models["shortcut-all"], tmp_path / "x.extxyz", ["--target", "density=2"])], capture_output=True, text=True)
+    bad = subprocess.run(
+        [MDSHORTCUT, *request(tiny_models["shortcut-all"], tmp_path / "x.extxyz", ["--target", "density=2"])],
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
     assert not (tmp_path / "x.extxyz").exists()

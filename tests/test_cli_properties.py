@@ -44,7 +44,10 @@ def test_structure_against_a_reference(tmp_path):
     assert run.returncode == 0, run.stderr
     table = pd.read_csv(tmp_path / "s.csv")
     assert (table["metric"] == "rdf").sum() == 100 and (table["metric"] == "adf").sum() == 180
-    assert np.allclose(table.loc[table["metric"].isin(["rdf", "adf"]), "value"], table.loc[table["metric"].isin(["rdf", "adf"]), "reference"])
+    assert np.allclose(
+        table.loc[table["metric"].isin(["rdf", "adf"]), "value"],
+        table.loc[table["metric"].isin(["rdf", "adf"]), "reference"],
+    )
     assert table.set_index("metric").loc[["rdf_rmsd", "adf_rmsd"], "value"].tolist() == [0.0, 0.0]
 
 
@@ -52,7 +55,11 @@ def bad_inputs(tmp_path):
     """(name, file, expected words in the one-line error)"""
     no_cell = Atoms("Si2", positions=[(0, 0, 0), (1.2, 1.2, 1.2)])
     write(tmp_path / "no_cell.extxyz", [diamond(), no_cell], format="extxyz")
-    write(tmp_path / "oxygen.extxyz", [diamond(), Atoms("SiO", positions=[(0, 0, 0), (1.6, 0, 0)], cell=[8, 8, 8], pbc=True)], format="extxyz")
+    write(
+        tmp_path / "oxygen.extxyz",
+        [diamond(), Atoms("SiO", positions=[(0, 0, 0), (1.6, 0, 0)], cell=[8, 8, 8], pbc=True)],
+        format="extxyz",
+    )
     crowded = diamond()
     crowded.positions[3] = crowded.positions[2] + 0.2
     write(tmp_path / "overlap.extxyz", [diamond(), diamond(), crowded], format="extxyz")
@@ -72,7 +79,9 @@ def test_bad_inputs_give_one_line_naming_file_and_frame(tmp_path):
         assert not (tmp_path / f"{name}.csv").exists()
 
 
-@pytest.mark.parametrize("args", [["structure", "missing.extxyz", "-o", "x.csv"], ["properties", "in.extxyz", "-o", "x.csv"]])
+@pytest.mark.parametrize(
+    "args", [["structure", "missing.extxyz", "-o", "x.csv"], ["properties", "in.extxyz", "-o", "x.csv"]]
+)
 def test_structure_missing_file_and_missing_option(tmp_path, args):
     run = subprocess.run([sys.executable, "-m", "mdshortcut.cli", *args], capture_output=True, text=True, cwd=tmp_path)
     assert run.returncode != 0

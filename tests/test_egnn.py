@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from mdshortcut.model import Batch, Denoiser, ModelConfig, NeighbourCache
-from mdshortcut.model import egnn
+from mdshortcut.model import Batch, Denoiser, ModelConfig, NeighbourCache, egnn
 from mdshortcut.model.egnn import smooth_cutoff
 
 N_EL = 3
@@ -252,7 +251,9 @@ def test_a_runaway_position_output_is_penalised_not_wrapped():
                 layer.coord.last.weight.mul_(scale)
             x_out, _ = model(batch, e, torch.tensor([0.5], dtype=torch.float64))
             width = cell.diagonal().min().item()
-            losses[scale] = MaterialODE(ProcessConfig()).loss(model, Structures(batch, e, {}), gen.manual_seed(1))[1]["x"].item()
+            losses[scale] = (
+                MaterialODE(ProcessConfig()).loss(model, Structures(batch, e, {}), gen.manual_seed(1))[1]["x"].item()
+            )
     assert x_out.abs().max() > width, "a displacement larger than the cell must not be wrapped"
     trivial = 3 * width**2 / 12  # E|pbc(X_1 - X_0)|² of uniform noise, about
     assert losses[100.0] > 100 * trivial and losses[100.0] > 100 * losses[1.0]

@@ -110,7 +110,9 @@ def test_constants_refer_to_the_cartesian_frame_of_any_cell():
 
 def test_clamped_ion_is_much_stiffer(relaxed_diamond):
     relaxed = shear_constants(relaxed_diamond.atoms, "sw", strain=0.02, fmax=1e-3, max_steps=1500)
-    clamped = shear_constants(relaxed_diamond.atoms, "sw", strain=0.02, fmax=1e-3, max_steps=1500, ionic_relaxation=False)
+    clamped = shear_constants(
+        relaxed_diamond.atoms, "sw", strain=0.02, fmax=1e-3, max_steps=1500, ionic_relaxation=False
+    )
     assert clamped.modulus > 1.8 * relaxed.modulus
 
 

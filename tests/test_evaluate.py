@@ -122,7 +122,10 @@ def test_structure_run_against_its_own_reference_and_empty_samples(tmp_path):
     assert run["rdf_rmsd"] == pytest.approx(0.0, abs=1e-12) and run["adf_rmsd"] == pytest.approx(0.0, abs=1e-12)
     assert json.loads((tmp_path / "run.json").read_text())["model"] == "shortcut-none"
     # a different run: a positive RMSD
-    write_structures(tmp_path / "hot.extxyz", [_silicon(s).copy() for s in range(2)] + [bulk("Si", "diamond", a=5.9, cubic=True).repeat(2)])
+    write_structures(
+        tmp_path / "hot.extxyz",
+        [_silicon(s).copy() for s in range(2)] + [bulk("Si", "diamond", a=5.9, cubic=True).repeat(2)],
+    )
     hot = structure_run(tmp_path / "hot.extxyz", tmp_path / "ref.json", "ode-none", 1, cfg, tmp_path / "hot.json")
     assert hot["rdf_rmsd"] > 0.01
 
@@ -142,7 +145,9 @@ def test_evaluate_shard_measures_like_the_labels_and_keeps_failures(tmp_path):
     silica = _cristobalite()
     frames = []
     for i, atoms in enumerate([silica, Atoms(cell=silica.cell, pbc=True), silica.copy()]):
-        atoms.info.update(model="shortcut-all", n_steps=5, sample=i, target_property="shear_modulus", target_value=30.0 + i)
+        atoms.info.update(
+            model="shortcut-all", n_steps=5, sample=i, target_property="shear_modulus", target_value=30.0 + i
+        )
         frames.append(atoms)
     write_structures(tmp_path / "ns5.extxyz", frames)
     shard0 = evaluate_shard(tmp_path / "ns5.extxyz", 0, "tersoff", cfg, tmp_path / "shard0.csv")

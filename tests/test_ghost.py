@@ -83,7 +83,9 @@ def test_ghost_positions_are_uniform_in_the_cell():
 
 def test_to_atoms_removes_ghosts_and_remove_ghosts_agrees():
     cell = np.eye(3) * 5.0
-    atoms = to_atoms(torch.tensor(cell), torch.tensor([[0.0, 0, 0], [1, 1, 1], [2, 2, 2]]), torch.tensor([1, 0, 2]), ["X", "Si", "O"])
+    atoms = to_atoms(
+        torch.tensor(cell), torch.tensor([[0.0, 0, 0], [1, 1, 1], [2, 2, 2]]), torch.tensor([1, 0, 2]), ["X", "Si", "O"]
+    )
     assert atoms.get_chemical_symbols() == ["Si", "O"]
     assert np.array_equal(atoms.positions, [[0, 0, 0], [2, 2, 2]])
     with_x = Atoms("SiXO", positions=[[0, 0, 0], [1, 1, 1], [2, 2, 2]], cell=cell, pbc=True)
@@ -107,8 +109,14 @@ def test_label_statistics_use_finite_values_only():
 def test_dataset_tensors_from_files(tmp_path):
     write(tmp_path / "structures.extxyz", FRAMES, format="extxyz")
     table = pd.DataFrame(
-        {"index": [0, 1, 2], "shear_modulus": [30.0, np.nan, 25.0], "ring_size": [5.5, np.nan, 6.0],
-         "density": [2.2, np.nan, 2.3], "converged": [True, False, True], "reason": ["", "relaxation not converged", ""]}
+        {
+            "index": [0, 1, 2],
+            "shear_modulus": [30.0, np.nan, 25.0],
+            "ring_size": [5.5, np.nan, 6.0],
+            "density": [2.2, np.nan, 2.3],
+            "converged": [True, False, True],
+            "reason": ["", "relaxation not converged", ""],
+        }
     )
     table.to_csv(tmp_path / "labels.csv", index=False)
     n = write_dataset_tensors(tmp_path / "structures.extxyz", tmp_path / "labels.csv", tmp_path / "t.pt",

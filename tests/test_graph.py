@@ -59,7 +59,9 @@ def test_wrap_and_minimum_image():
     mi = minimum_image(dx, b.cell, b.batch)
     f = to_fractional(mi, b.cell, b.batch)
     assert (f.abs() <= 0.5 + 1e-12).all()
-    assert torch.allclose(to_fractional(mi - dx, b.cell, b.batch), torch.round(to_fractional(mi - dx, b.cell, b.batch)), atol=1e-10)
+    assert torch.allclose(
+        to_fractional(mi - dx, b.cell, b.batch), torch.round(to_fractional(mi - dx, b.cell, b.batch)), atol=1e-10
+    )
 
 
 @pytest.mark.parametrize("length", [4.0, 8.0, 15.0])  # cutoff 6.5 Å: far above, near and below half the cell

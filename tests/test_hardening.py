@@ -28,12 +28,10 @@ from ase import Atoms
 from ase.build import bulk
 from ase.io import write
 
+from conftest import REPO, SNAKEMAKE, TEST_CONFIG, TEST_RESULTS, snakemake
 from mdshortcut.checkpoint import CheckpointError, read_model, read_state
 from mdshortcut.data.ghost import load_tensors
-from mdshortcut.io import write_structures
-from mdshortcut.io import write_csv
-
-from conftest import REPO, SNAKEMAKE, TEST_CONFIG, snakemake
+from mdshortcut.io import write_csv, write_structures
 
 SOURCES = sorted((REPO / "src/mdshortcut").rglob("*.py")) + sorted((REPO / "workflow/scripts").glob("*.py"))
 
@@ -56,11 +54,17 @@ def test_tampered_pickle_is_refused_and_never_runs(tiny_models, tmp_path, run_cl
     good = read_model(tiny_models["shortcut-all"])
     torch.save({**good, "label_stats": Payload(marker)}, tmp_path / "tampered.pt")
     # the payload is live: an unsafe load runs it
-    subprocess.run([sys.executable, "-c", f"import torch; torch.load({str(tmp_path / 'tampered.pt')!r}, weights_only=False)"], check=True)
+    subprocess.run(
+        [sys.executable, "-c", f"import torch; torch.load({str(tmp_path / 'tampered.pt')!r}, weights_only=False)"],
+        check=True,
+    )
     assert marker.exists()
     marker.unlink()
 
-    for argv in (["info", tmp_path / "tampered.pt"], ["generate", "--model", tmp_path / "tampered.pt", "--n", 1, "--steps", 1, "-o", tmp_path / "o.extxyz"]):
+    for argv in (
+        ["info", tmp_path / "tampered.pt"],
+        ["generate", "--model", tmp_path / "tampered.pt", "--n", 1, "--steps", 1, "-o", tmp_path / "o.extxyz"],
+    ):
         code, out, err = run_cli(*argv)
         assert code == 1 and err.count("\n") == 1, err
         assert "error: not a valid mdshortcut model: " in err and "tampered.pt: not a readable checkpoint" in err
@@ -328,7 +332,7 @@ def jobs_of(jobs, rule: str) -> set[str]:
 
 
 def outputs_opened(audit: Path, work: Path) -> set[Path]:
-    """Files under results/ opened for writing, logs and benchmarks excepted (relative paths)."""
+    """Files under the results folder opened for writing, logs and benchmarks excepted (relative paths)."""
     paths = {Path(line).relative_to(work) for f in audit.glob("*.txt") for line in f.read_text().split()}
     return {p for p in paths if p.parts[1] not in ("logs", "benchmarks")}
 
@@ -352,7 +356,7 @@ def test_a_killed_run_redoes_only_unfinished_shards_and_reproduces_the_tables(pi
     (table 1's generation times excepted)."""
     work = tmp_path / "work"
     shutil.copytree(pipeline, work, symlinks=True)
-    results = work / "results"
+    results = work / TEST_RESULTS
     audit = tmp_path / "audit"
     (audit / "hook").mkdir(parents=True)
     (audit / "hook" / "sitecustomize.py").write_text(AUDIT_HOOK)
@@ -364,7 +368,15 @@ def test_a_killed_run_redoes_only_unfinished_shards_and_reproduces_the_tables(pi
     for lost in LOST:
         path = results / lost
         shutil.rmtree(path) if path.is_dir() else path.unlink()
-    command = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(work), "--configfile", str(TEST_CONFIG)]
+    command = [
+        SNAKEMAKE,
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(work),
+        "--configfile",
+        str(TEST_CONFIG),
+    ]
     log = tmp_path / "killed.log"
     with open(log, "w") as fh:
         proc = subprocess.Popen(
@@ -388,21 +400,23 @@ def test_a_killed_run_redoes_only_unfinished_shards_and_reproduces_the_tables(pi
     scheduled = {out for _, outputs in jobs for out in outputs}
     kept = {out for n, (_, outputs) in job_blocks(text).items() if n in finished(text) for out in outputs}
     assert running <= jobs_of(jobs, "sample") and not kept & scheduled
-    forced_runs = ("results/samples/a-si/shortcut-none/", "results/samples/a-sio2/shortcut-all/")
+    forced_runs = (f"{TEST_RESULTS}/samples/a-si/shortcut-none/", f"{TEST_RESULTS}/samples/a-sio2/shortcut-all/")
     assert all(out.startswith(forced_runs) for out in jobs_of(jobs, "sample"))  # no other model's shards
 
     # resume (a SIGKILLed snakemake leaves its lock: --unlock first), then compare with the first run
     assert snakemake(work, "--unlock", timeout=600).returncode == 0
-    res = subprocess.run([*command, "--cores", "2", "all"], cwd=work, env=env, capture_output=True, text=True, timeout=1800)
+    res = subprocess.run(
+        [*command, "--cores", "2", "all"], cwd=work, env=env, capture_output=True, text=True, timeout=1800
+    )
     assert res.returncode == 0, res.stderr[-4000:]
     opened = outputs_opened(audit, work)
     direct = sorted(str(p) for p in opened if not TEMPORARY.match(p.name))
     assert not direct, f"outputs opened under their final name: {direct}"
     final = {p.parent / re.sub(r"^\.(.+)\.[0-9a-f]{32}\.tmp(\.\w+)?$", r"\1", p.name) for p in opened}
     assert {p.suffix for p in final} >= {".extxyz", ".json", ".csv", ".md", ".png"}
-    assert Path("results/tables/table2.csv") in final and {Path(p) for p in started} <= final
+    assert Path(f"{TEST_RESULTS}/tables/table2.csv") in final and {Path(p) for p in started} <= final
 
-    first = pipeline / "results"
+    first = pipeline / TEST_RESULTS
     assert (results / "tables/table2.csv").read_bytes() == (first / "tables/table2.csv").read_bytes()
     t1, t1_first = (pd.read_csv(r / "tables/table1.csv", dtype=str) for r in (results, first))
     assert t1.drop(columns="seconds_per_10k").equals(t1_first.drop(columns="seconds_per_10k"))
@@ -410,5 +424,5 @@ def test_a_killed_run_redoes_only_unfinished_shards_and_reproduces_the_tables(pi
         files = sorted(p.relative_to(first) for p in first.glob(pattern))
         assert files and all((results / f).read_bytes() == (first / f).read_bytes() for f in files), pattern
     for model in MODELS:
-        a, b = (read_model(root / "results" / model)["state_dict"] for root in (pipeline, work))
+        a, b = (read_model(root / TEST_RESULTS / model)["state_dict"] for root in (pipeline, work))
         assert all(torch.equal(a[k], b[k]) for k in a), model

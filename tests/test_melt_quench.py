@@ -14,9 +14,9 @@ import pytest
 from ase.io import read
 from ase.units import _amu
 
+from mdshortcut.md.initial import diamond
 from mdshortcut.md.lammps_io import load_atoms
 from mdshortcut.md.melt_quench import _Session, replica_seed, run_replica, run_shard
-from mdshortcut.md.initial import diamond
 from mdshortcut.md.potentials import start_lammps
 from mdshortcut.md.protocol import MeltQuench
 
@@ -50,7 +50,13 @@ def test_replica_frames_and_info():
     for k, atoms in enumerate(rep.frames):
         assert len(atoms) == 64 and atoms.pbc.all()
         info = atoms.info
-        assert (info["dataset"], info["replica"], info["frame"], info["seed"], info["attempt"]) == ("a-si", 5, k, 1234, 1)
+        assert (info["dataset"], info["replica"], info["frame"], info["seed"], info["attempt"]) == (
+            "a-si",
+            5,
+            k,
+            1234,
+            1,
+        )
         assert info["potential"] == "sw" and info["protocol"] == "melt|quench>anneal"
         # annealed at 300 K for 0.1 ps after a quench: far below the 2500 K melt
         assert 50 < info["temperature_K"] < 600
@@ -82,8 +88,12 @@ def test_snapshot_restore_is_exact():
         lmp.command("atom_modify map array")
         load_atoms(lmp, diamond(5.431, (2, 2, 2)), "sw")
         session = _Session(lmp, 64)
-        session.execute(["velocity all create 2000 5 dist gaussian", "fix f all npt temp 2000 2000 0.1 iso 0 0 0.5", "run 300"])
-        state = lambda: (np.array(lmp.gather_atoms("x", 1, 3)), np.array(lmp.gather_atoms("v", 1, 3)), lmp.extract_box()[:5])
+        session.execute(
+            ["velocity all create 2000 5 dist gaussian", "fix f all npt temp 2000 2000 0.1 iso 0 0 0.5", "run 300"]
+        )
+        def state():
+            return np.array(lmp.gather_atoms("x", 1, 3)), np.array(lmp.gather_atoms("v", 1, 3)), lmp.extract_box()[:5]
+
         before = state()
         snap = session.snapshot()
         session.execute(["run 300"])
@@ -105,7 +115,11 @@ def test_failures_are_retried_recorded_and_never_silent(tmp_path):
     assert run_shard(mq, seed=3, shard=1, structures=s, failures=f, log=log) == (0, 3)  # shard 1 = replica 2
     assert s.read_text() == ""
     rows = list(csv.DictReader(f.open()))
-    assert [(r["replica"], r["attempt"], r["outcome"]) for r in rows] == [("2", "0", "retried"), ("2", "1", "retried"), ("2", "2", "dropped")]
+    assert [(r["replica"], r["attempt"], r["outcome"]) for r in rows] == [
+        ("2", "0", "retried"),
+        ("2", "1", "retried"),
+        ("2", "2", "dropped"),
+    ]
     assert [int(r["seed"]) for r in rows] == [replica_seed(3, "a-si", 2, a) for a in range(3)]
     for r in rows:
         assert r["dataset"] == "a-si"
@@ -119,7 +133,13 @@ def test_exploding_temperature_is_a_failure(tmp_path):
     the temperature guard stops the run and the reason says so."""
     cfg = {
         "potential": "tersoff",
-        "initial": {"kind": "random", "n_atoms": [30, 30], "formula": {"Si": 1, "O": 2}, "volume_factor": 1.0, "min_distance": 0.5},
+        "initial": {
+            "kind": "random",
+            "n_atoms": [30, 30],
+            "formula": {"Si": 1, "O": 2},
+            "volume_factor": 1.0,
+            "min_distance": 0.5,
+        },
         "max_retries": 0,
         "protocol": {"stages": [{"kind": "md", "ensemble": "nvt", "t_start": 300, "duration_ps": 0.5}]},
     }
@@ -138,7 +158,9 @@ def test_shard_files_are_reproducible(tmp_path):
     frames = read(tmp_path / "a/0.extxyz", index=":")
     assert [(a.info["replica"], a.info["frame"]) for a in frames] == [(r, k) for r in (0, 1) for k in range(3)]
     assert [a.info["seed"] for a in frames[::3]] == [replica_seed(0, "a-si", r, 0) for r in (0, 1)]
-    progress = [line for line in (tmp_path / "a/0.log").read_text().splitlines() if line.startswith("[mdshortcut] replica")]
+    progress = [
+        line for line in (tmp_path / "a/0.log").read_text().splitlines() if line.startswith("[mdshortcut] replica")
+    ]
     assert len(progress) == 2 and "wall" in progress[0] and "in LAMMPS run/minimize" in progress[0]
 
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import astuple
+
 import numpy as np
 import pytest
 from ase import Atoms
 from ase.io import read
 
 from mdshortcut.io import StructureError, write_structures
-from dataclasses import astuple
-
 from mdshortcut.md.failures import FAILURE_FIELDS, Failure, read_failures, require_frames, write_failures
 from mdshortcut.pipeline.shards import merge_shards
 

@@ -9,6 +9,8 @@ not dropped.
 from __future__ import annotations
 
 import shutil
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,11 +18,10 @@ import pytest
 import yaml
 from PIL import Image
 
-from mdshortcut.pipeline.tables import reference_files, report_files
+from conftest import REPO, TEST_RESULTS, snakemake
+from conftest import TEST_CONFIG as CONFIG
 from mdshortcut.pipeline.sweep import SamplingConfig, sampling_runs
-
-from conftest import TEST_CONFIG as CONFIG  # noqa: E402
-from conftest import snakemake  # noqa: E402
+from mdshortcut.pipeline.tables import reference_files, report_files
 
 # `pipeline` (conftest.py): a folder where config/test.yaml has run through `all`, shared by
 # the session's slow tests.
@@ -29,8 +30,10 @@ from conftest import snakemake  # noqa: E402
 @pytest.mark.slow
 def test_table1_has_every_row_finite(pipeline):
     cfg = yaml.safe_load(CONFIG.read_text())["datasets"]["a-si"]
-    t1 = pd.read_csv(pipeline / "results/tables/table1.csv")
-    expected = {(m.split("-")[0], n) for m in sampling_runs(cfg) for n in SamplingConfig.from_config(cfg["sampling"]).n_steps}
+    t1 = pd.read_csv(pipeline / f"{TEST_RESULTS}/tables/table1.csv")
+    expected = {
+        (m.split("-")[0], n) for m in sampling_runs(cfg) for n in SamplingConfig.from_config(cfg["sampling"]).n_steps
+    }
     assert set(zip(t1["model"], t1["n_s"])) == expected and len(t1) == len(expected)
     values = t1[["rdf_rmsd", "adf_rmsd", "seconds_per_10k"]].to_numpy(dtype=float)
     assert np.isfinite(values).all() and (values > 0).all()
@@ -40,7 +43,7 @@ def test_table1_has_every_row_finite(pipeline):
 def test_table2_has_every_row_finite(pipeline):
     cfg = yaml.safe_load(CONFIG.read_text())["datasets"]["a-sio2"]
     sampling = SamplingConfig.from_config(cfg["sampling"])
-    t2 = pd.read_csv(pipeline / "results/tables/table2.csv")
+    t2 = pd.read_csv(pipeline / f"{TEST_RESULTS}/tables/table2.csv")
     expected = set()
     for run in sampling_runs(cfg):
         model, prop = run.split("/")
@@ -57,11 +60,11 @@ def test_table2_has_every_row_finite(pipeline):
     # every generated structure has its row in the per-run evaluation, failed or not
     for run in sampling_runs(cfg):
         for n_s in sampling.n_steps:
-            rows = pd.read_csv(pipeline / f"results/evaluation/a-sio2/{run}/ns{n_s}.csv")
+            rows = pd.read_csv(pipeline / f"{TEST_RESULTS}/evaluation/a-sio2/{run}/ns{n_s}.csv")
             assert rows["sample"].tolist() == list(range(sampling.n_samples))
             failed = rows["value"].isna()
             assert (rows.loc[failed, "reason"].fillna("") != "").all()
-    summary = pd.read_csv(pipeline / "results/evaluation/a-sio2/inverse.csv")
+    summary = pd.read_csv(pipeline / f"{TEST_RESULTS}/evaluation/a-sio2/inverse.csv")
     assert summary["charge_balanced_fraction"].between(0, 1).all()
 
 
@@ -71,12 +74,12 @@ def test_figures_markdown_and_report(pipeline, tmp_path):
     files = report_files(config)
     assert {f"figures/fig{k}.png" for k in range(2, 7)} <= set(files)
     for f in files:
-        path = pipeline / "results" / f
+        path = pipeline / TEST_RESULTS / f
         assert path.stat().st_size > 0, f
         if f.endswith(".png"):
             with Image.open(path) as im:
                 assert im.format == "PNG"
-    assert "**" in (pipeline / "results/tables/table1.md").read_text()
+    assert "**" in (pipeline / f"{TEST_RESULTS}/tables/table1.md").read_text()
     res = snakemake(pipeline, "--report", str(tmp_path / "report.html"), timeout=300)
     assert res.returncode == 0, res.stderr[-4000:]
     html = (tmp_path / "report.html").read_text()
@@ -89,17 +92,22 @@ def test_bench_rule_writes_every_table(pipeline):
     res = snakemake(pipeline, "--cores", "2", "bench")
     assert res.returncode == 0, res.stderr[-6000:]
     bench = yaml.safe_load(CONFIG.read_text())["bench"]
-    model = pd.read_csv(pipeline / "results/bench/model.csv")
+    model = pd.read_csv(pipeline / f"{TEST_RESULTS}/bench/model.csv")
     assert list(model["n_atoms"]) == bench["n_atoms"] and (model["speedup_vs_straightforward"] > 0).all()
-    sampler = pd.read_csv(pipeline / "results/bench/sampler.csv")
+    sampler = pd.read_csv(pipeline / f"{TEST_RESULTS}/bench/sampler.csv")
     runs = sum(len(levels) for levels in bench["sampler"]["steps"].values())
     assert len(sampler) == runs * len(bench["sampler"]["sizes"])
     assert np.isfinite(sampler["time_vs_sde_max"]).all()
-    md = pd.read_csv(pipeline / "results/bench/md.csv", keep_default_na=False)
+    md = pd.read_csv(pipeline / f"{TEST_RESULTS}/bench/md.csv", keep_default_na=False)
     assert sorted(md["dataset"]) == ["a-si", "a-sio2"] and (md["reason"] == "").all()
     assert md["python_overhead_pct"].astype(float).between(0, 100).all()
-    props = pd.read_csv(pipeline / "results/bench/properties.csv")
+    props = pd.read_csv(pipeline / f"{TEST_RESULTS}/bench/properties.csv")
     assert list(props["dataset"]) == ["a-sio2"] and (props["relaxations_per_min"] > 0).all()
+
+
+def res_manifest() -> str:
+    """The reference rule's output: the files it wrote, one per line."""
+    return f"{TEST_RESULTS}/logs/report/reference.files"
 
 
 def contains(full, part) -> bool:
@@ -113,26 +121,50 @@ def contains(full, part) -> bool:
 
 @pytest.mark.slow
 def test_reference_rule_publishes_the_run(pipeline, tmp_path):
-    """`snakemake reference` after `all`: tables, figures, summaries, benchmarks, provenance."""
+    """`snakemake reference` after `all`: tables, figures, summaries, benchmarks, provenance;
+    into a reference folder that already holds the repository's tracked one (the README, the
+    default run's files), of which it overwrites only what it makes and deletes nothing."""
     work = tmp_path / "work"
     shutil.copytree(pipeline, work, symlinks=True)
+    ref = work / f"{TEST_RESULTS}/reference"
+    listed = subprocess.run(
+        ["git", "-C", str(REPO), "ls-files", "-z", "results/reference"], capture_output=True, text=True
+    )
+    tracked = [Path(f).relative_to("results/reference") for f in listed.stdout.split("\0") if f]
+    assert Path("README.md") in tracked and Path("provenance.yaml") in tracked, listed.stderr
+    for f in tracked:
+        (ref / f).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(REPO / "results/reference" / f, ref / f)
     res = snakemake(work, "--cores", "1", "reference")
     assert res.returncode == 0, res.stderr[-6000:]
     assert "Nothing to be done" not in res.stdout + res.stderr
-    ref = work / "results/reference"
+    written = {Path(p).relative_to(ref.relative_to(work)) for p in (work / res_manifest()).read_text().split()}
+    assert {Path("provenance.yaml"), Path("benchmarks.csv")} <= written
+    for f in tracked:
+        assert (ref / f).is_file(), f"snakemake reference deleted the tracked {f}"
+        if f not in written:
+            assert (ref / f).read_bytes() == (REPO / "results/reference" / f).read_bytes(), f
     config = yaml.safe_load(CONFIG.read_text())
-    bench = [str(p.relative_to(work / "results")) for p in (work / "results/bench").glob("*.csv")]  # if run
+    bench = [str(p.relative_to(work / TEST_RESULTS)) for p in (work / f"{TEST_RESULTS}/bench").glob("*.csv")]  # if run
     for f in reference_files(config) + bench:
-        assert (ref / f).read_bytes() == (work / "results" / f).read_bytes(), f
-    benchmarks = [p for p in (work / "results/benchmarks").rglob("*.tsv") if p.parts[-2] != "bench"]  # not `bench`
+        assert (ref / f).read_bytes() == (work / TEST_RESULTS / f).read_bytes(), f
+    benchmarks = [
+        p for p in (work / f"{TEST_RESULTS}/benchmarks").rglob("*.tsv") if p.parts[-2] != "bench"
+    ]  # not `bench`
     jobs = pd.read_csv(ref / "benchmarks.csv")
-    assert len(jobs) == len(benchmarks) and set(jobs["stage"]) >= {"datasets", "train", "samples", "evaluation", "report"}
+    assert len(jobs) == len(benchmarks) and set(jobs["stage"]) >= {
+        "datasets",
+        "train",
+        "samples",
+        "evaluation",
+        "report",
+    }
     provenance = yaml.safe_load((ref / "provenance.yaml").read_text())
     assert contains(provenance["config"], config)  # the validated config: the file's keys, defaults added
     assert len(provenance["git_commit"]) >= 40 and provenance["machine"]["cores"] >= 1
     # the command that ran `all` (the fixture's), not the one that published
     assert provenance["snakemake"]["cores"] == 2 and " all" in provenance["snakemake"]["command"]
     span = provenance["pipeline"]["wall_s"]
-    assert 0 < span and provenance["pipeline"]["jobs"] == len(benchmarks)
+    assert span > 0 and provenance["pipeline"]["jobs"] == len(benchmarks)
     summary = pd.read_csv(ref / "benchmark_summary.csv").set_index(["stage", "step"])
     assert summary.loc[("all", "all"), "wall_s"] == pytest.approx(jobs["s"].sum())

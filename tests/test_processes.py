@@ -149,7 +149,9 @@ def assert_moments(x: Tensor, mean: Tensor, var: Tensor, what: str, tol_mean: fl
     """Per-axis mean within tol_mean·std and variance within a relative tol_var."""
     err_mean = ((x.mean(0) - mean) / var.sqrt()).abs().max().item()
     err_var = (x.var(0) / var - 1).abs().max().item()
-    assert err_mean < tol_mean and err_var < tol_var, f"{what}: mean error {err_mean:.3f} std, variance error {err_var:.3f}"
+    assert err_mean < tol_mean and err_var < tol_var, (
+        f"{what}: mean error {err_mean:.3f} std, variance error {err_var:.3f}"
+    )
 
 
 def rms(x: Tensor) -> float:
@@ -252,7 +254,9 @@ def test_shortcut_output_errors_are_not_amplified_near_t_max():
     prior = sde_prior(2, 200, CFG.t_max, gen)
     exact = sc.sample(ExactShortcut(CFG), prior, 1, gen)
     off = sc.sample(Off(CFG), prior, 1, gen)
-    assert torch.allclose(off.embeddings - exact.embeddings, torch.full_like(exact.embeddings, -CFG.t_max * 0.01), atol=1e-12)
+    assert torch.allclose(
+        off.embeddings - exact.embeddings, torch.full_like(exact.embeddings, -CFG.t_max * 0.01), atol=1e-12
+    )
     assert torch.equal(off.positions, exact.positions)
 
 
@@ -270,7 +274,9 @@ def test_shortcut_target_matches_exact_double_step():
         t = step * torch.randint(1, 2**k + 1, (8,), generator=gen).to(torch.float64)
         xt, et, _, _ = sc.noised(g.positions, data.embeddings, t, g.batch, gen)
         graph = Batch(g.cell, xt, g.batch, g.n_atoms)
-        tx, te = sc.shortcut_target(model, graph, et, t, torch.clamp(kk + 1, max=top + 1), torch.full((8,), step / 2, dtype=D), None, gen)
+        tx, te = sc.shortcut_target(
+            model, graph, et, t, torch.clamp(kk + 1, max=top + 1), torch.full((8,), step / 2, dtype=D), None, gen
+        )
         px, pe = model(graph, et, t, level=kk)
         tx = tx / SX  # the network's position output is u_X / σ_X^max
         # levels < K: exact composition; level K: two Euler half steps of the instantaneous drift

@@ -128,12 +128,18 @@ def test_protocol_label_decorrelation_and_limit():
     proto = Protocol(stages=(QUENCH, MELT, cool), frames=3, frame_interval_ps=2.0, branch=(QUENCH, ANNEAL))
     assert proto.label == "quench>melt>cool|quench>anneal"
     dec = proto.decorrelation
-    assert (dec.ensemble, dec.t_start, dec.final_temperature, dec.duration, dec.pressure_bar) == ("npt", 2500, 2500, 2.0, 5.0)
+    assert (dec.ensemble, dec.t_start, dec.final_temperature, dec.duration, dec.pressure_bar) == (
+        "npt",
+        2500,
+        2500,
+        2.0,
+        5.0,
+    )
     assert proto.max_temperature == 3500
     guard = setup_commands(MDSettings(), proto.max_temperature)[-1]
     assert guard == "fix mq_guard all halt 100 v_mq_temp > 10500.0 error hard"
     with pytest.raises(ValueError, match="no md stage"):
-        Protocol(stages=(QUENCH,)).decorrelation
+        _ = Protocol(stages=(QUENCH,)).decorrelation
 
 
 def test_md_section_ignores_non_md_keys():
@@ -147,7 +153,9 @@ def test_md_section_ignores_non_md_keys():
 
 
 def test_shard_replicas_cover_every_replica_once():
-    mq = MeltQuench.from_config("a-sio2", {**load("test")["datasets"]["a-sio2"], "n_replicas": 7, "replicas_per_shard": 3})
+    mq = MeltQuench.from_config(
+        "a-sio2", {**load("test")["datasets"]["a-sio2"], "n_replicas": 7, "replicas_per_shard": 3}
+    )
     shards = [list(mq.shard_replicas(k)) for k in range(3)]
     assert shards == [[0, 1, 2], [3, 4, 5], [6]]
     with pytest.raises(ValueError, match="no shard 3"):

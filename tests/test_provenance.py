@@ -34,17 +34,33 @@ def test_benchmark_tables(tmp_path):
     write_tsv(root / "train/a-si/ode-none.tsv", 100.0, 99.0, 900)
     write_tsv(root / "bench/model.tsv", 1.0, 1.0, 1)  # a benchmark of the code, not a pipeline job
     jobs = read_benchmarks(root)
-    assert sorted(jobs["job"]) == ["datasets/a-si/labels0", "datasets/a-si/shard0", "datasets/a-si/shard1", "train/a-si/ode-none"]
+    assert sorted(jobs["job"]) == [
+        "datasets/a-si/labels0",
+        "datasets/a-si/shard0",
+        "datasets/a-si/shard1",
+        "train/a-si/ode-none",
+    ]
     summary = summarise_benchmarks(jobs).set_index(["stage", "step"])
     assert summary.loc[("datasets", "shard"), "jobs"] == 2
     assert summary.loc[("datasets", "shard"), "wall_s"] == 22.0
     assert summary.loc[("datasets", "shard"), "longest_s"] == 12.0
     assert summary.loc[("train", "ode-none"), "cpu_s"] == 99.0
-    assert summary.loc[("all", "all")].to_dict() == {"jobs": 4, "wall_s": 127.0, "longest_s": 100.0, "cpu_s": 123.0, "max_rss_MB": 900}
+    assert summary.loc[("all", "all")].to_dict() == {
+        "jobs": 4,
+        "wall_s": 127.0,
+        "longest_s": 100.0,
+        "cpu_s": 123.0,
+        "max_rss_MB": 900,
+    }
 
 
 def test_pipeline_span_from_snakemake_records(tmp_path):
-    records = [("melt_quench", 100.0, 130.0), ("train", 120.0, 400.5), ("bench_model", 50.0, 900.0), ("reference", 1.0, 1000.0)]
+    records = [
+        ("melt_quench", 100.0, 130.0),
+        ("train", 120.0, 400.5),
+        ("bench_model", 50.0, 900.0),
+        ("reference", 1.0, 1000.0),
+    ]
     for k, (rule, start, end) in enumerate(records):
         (tmp_path / f"r{k}").write_text(json.dumps({"rule": rule, "starttime": start, "endtime": end}))
     (tmp_path / "broken").write_text("{not json")
@@ -59,7 +75,10 @@ def test_pipeline_span_from_snakemake_records(tmp_path):
 def test_snakemake_invocation_is_the_run_that_started_the_first_job(tmp_path):
     """Logs are named by local start time; the run is the last one started before the first job."""
     def log(stamp: str, command: str, cores: int):
-        body = f"SNAKEMAKE\n  Command: {command}\nProvided cores: {cores}\nRules claiming more threads will be scaled down.\n"
+        body = (
+            f"SNAKEMAKE\n  Command: {command}\nProvided cores: {cores}\n"
+            "Rules claiming more threads will be scaled down.\n"
+        )
         (tmp_path / f"{stamp}.123456.snakemake.log").write_text(body)
 
     log("2026-12-02T055740", "snakemake all --cores all", 2)
@@ -82,7 +101,9 @@ def test_git_revision_marks_local_changes(tmp_path):
     (tmp_path / "f").write_text("a")
     git("add", "f")
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x")
-    head = subprocess.run(["git", "-C", str(tmp_path), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    head = subprocess.run(
+        ["git", "-C", str(tmp_path), "rev-parse", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
     assert git_revision(tmp_path) == head
     (tmp_path / "f").write_text("b")
     assert git_revision(tmp_path) == head + "-dirty"

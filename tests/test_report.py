@@ -111,12 +111,19 @@ def _is_png(path, min_size=(400, 250)):
 def test_figures_are_written(tmp_path):
     rng = np.random.default_rng(0)
     r, th = np.linspace(0.025, 4.975, 100), np.arange(180) + 0.5
-    ref = {"r": r, "rdf": 1 + np.exp(-((r - 2.35) ** 2) / 0.02), "theta": th, "adf": np.exp(-((th - 109) ** 2) / 200) / 25}
+    ref = {
+        "r": r,
+        "rdf": 1 + np.exp(-((r - 2.35) ** 2) / 0.02),
+        "theta": th,
+        "adf": np.exp(-((th - 109) ** 2) / 200) / 25,
+    }
     runs = [{**ref, "model": m, "n_steps": n} for m in ["ode-none", "shortcut-none"] for n in N_S]
     figures.fig2_distributions(ref, runs, tmp_path / "fig2.png")
     rows = _eval_rows(rng)
     training = pd.DataFrame({"shear_modulus": rng.normal(30, 5, 50), "ring_size": rng.normal(5.5, 0.3, 50)})
-    figures.fig3_property_distributions(training, rows[(rows["model"] == "shortcut-all") & (rows["n_s"] == 10)], tmp_path / "fig3.png")
+    figures.fig3_property_distributions(
+        training, rows[(rows["model"] == "shortcut-all") & (rows["n_s"] == 10)], tmp_path / "fig3.png"
+    )
     figures.fig4_target_scatter(rows, tmp_path / "fig4.png")
     figures.fig5_rmsd_vs_time(tables.table1(_structure_summary()), tmp_path / "fig5.png")
     figures.fig6_mape_vs_time(_inverse_summary(), tmp_path / "fig6.png")

@@ -73,7 +73,14 @@ def test_silica_crystals_have_six_membered_rings_in_any_supercell(build, repeat)
 def test_bonds_follow_the_covalent_radii():
     # Si-O bonded below 1.3 * (1.11 + 0.66) = 2.301 Å, O-O below 1.716 Å, Si-Si below 2.886 Å.
     cell = np.eye(3) * 20.0
-    for pair, d, bonded in [("SiO", 2.29, True), ("SiO", 2.31, False), ("OO", 1.70, True), ("OO", 1.73, False), ("SiSi", 2.88, True), ("SiSi", 2.89, False)]:
+    for pair, d, bonded in [
+        ("SiO", 2.29, True),
+        ("SiO", 2.31, False),
+        ("OO", 1.70, True),
+        ("OO", 1.73, False),
+        ("SiSi", 2.88, True),
+        ("SiSi", 2.89, False),
+    ]:
         atoms = Atoms(pair, positions=[(5, 5, 5), (5 + d, 5, 5)], cell=cell, pbc=True)
         assert (len(bonds(atoms)[0]) == 1) == bonded, (pair, d)
 

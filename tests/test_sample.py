@@ -45,7 +45,11 @@ def trained(tmp_path_factory):
 
 
 CELLS = torch.tensor(
-    [np.diag([7.0, 7.0, 7.0]).tolist(), [[6.5, 0, 0], [1.0, 6.8, 0], [0.5, -0.7, 7.2]], np.diag([8.0, 7.5, 7.0]).tolist()],
+    [
+        np.diag([7.0, 7.0, 7.0]).tolist(),
+        [[6.5, 0, 0], [1.0, 6.8, 0], [0.5, -0.7, 7.2]],
+        np.diag([8.0, 7.5, 7.0]).tolist(),
+    ],
     dtype=torch.float32,
 )
 
@@ -64,7 +68,10 @@ def test_generate_structures(trained, n_steps):
         assert (frac >= -1e-5).all() and (frac < 1 + 1e-5).all()
     again = generate(model, CELLS, n_steps, seed=5, batch_size=2)
     other = generate(model, CELLS, n_steps, seed=6, batch_size=2)
-    assert all(np.array_equal(a.positions, b.positions) and a.get_chemical_symbols() == b.get_chemical_symbols() for a, b in zip(frames, again))
+    assert all(
+        np.array_equal(a.positions, b.positions) and a.get_chemical_symbols() == b.get_chemical_symbols()
+        for a, b in zip(frames, again)
+    )
     assert not all(len(a) == len(b) and np.allclose(a.positions, b.positions) for a, b in zip(frames, other))
 
 
@@ -89,7 +96,9 @@ def test_targets_are_normalised_with_the_training_statistics(trained):
 def test_bad_targets_are_refused(trained):
     path, _ = trained
     model = load_model(path)
-    with pytest.raises(KeyError, match=r"\['density'\] unknown to this model \(it knows: \['shear_modulus', 'ring_size'\]\)"):
+    with pytest.raises(
+        KeyError, match=r"\['density'\] unknown to this model \(it knows: \['shear_modulus', 'ring_size'\]\)"
+    ):
         generate(model, CELLS, 1, targets={"density": torch.ones(3)})
     with pytest.raises(ValueError, match=r"target ring_size: expected shape \(3,\)"):
         generate(model, CELLS, 1, targets={"ring_size": torch.ones(2)})

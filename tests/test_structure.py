@@ -1,5 +1,5 @@
-"""RDF against ASE's get_rdf, ADF against a direct triple loop and the diamond angle,
-averaging, RMSD, ghosts and speed."""
+"""RDF against ASE's get_rdf, ADF against a direct triple loop, matscipy's angle_distribution and
+the diamond angle, averaging, RMSD, ghosts and speed."""
 
 import time
 
@@ -83,6 +83,19 @@ def test_adf_matches_a_direct_triple_loop():
     hist, _ = np.histogram(angles, bins=CFG.adf_bins, range=(0, 180), density=True)
     assert len(angles) > 100
     assert np.allclose(p, hist)
+
+
+@pytest.mark.parametrize("atoms", [rattled_silicon(), random_silica(seed=5, triclinic=True)], ids=["a-si-like", "sio2"])
+def test_adf_matches_matscipy(atoms):
+    """matscipy's C angle histogram over its own neighbour list, as a density per degree."""
+    from matscipy.angle_distribution import angle_distribution
+    from matscipy.neighbours import neighbour_list
+
+    _, p = rdf_adf(atoms, CFG)
+    i, j, d_vec = neighbour_list("ijD", atoms, CFG.adf_cutoff)
+    counts = np.asarray(angle_distribution(i, j, d_vec, CFG.adf_bins, CFG.adf_cutoff), dtype=float)
+    assert counts.sum() > 500
+    assert np.allclose(p, counts / counts.sum() / (180.0 / CFG.adf_bins))
 
 
 def test_ghosts_are_ignored():

@@ -82,7 +82,9 @@ def test_draw_cells_from_data():
 
 def test_shard_seed_is_stable_and_distinct():
     assert shard_seed(0, "a-si", "", 3) == shard_seed(0, "a-si", "", 3)
-    seeds = {shard_seed(s, d, p, k) for s in (0, 1) for d in ("a-si", "a-sio2") for p in ("", "ring_size") for k in range(4)}
+    seeds = {
+        shard_seed(s, d, p, k) for s in (0, 1) for d in ("a-si", "a-sio2") for p in ("", "ring_size") for k in range(4)
+    }
     assert len(seeds) == 32
     assert 0 <= shard_seed(0, "x") < 2**31
 

@@ -61,7 +61,9 @@ def silica_like(n_struct: int = 7, seed: int = 0) -> tuple[list[Atoms], np.ndarr
     for _ in range(n_struct):
         a = rng.uniform(6.0, 7.0)
         n_si = int(rng.integers(3, 6))
-        frames.append(Atoms("Si" * n_si + "O" * 2 * n_si, scaled_positions=rng.random((3 * n_si, 3)), cell=[a, a, a], pbc=True))
+        frames.append(
+            Atoms("Si" * n_si + "O" * 2 * n_si, scaled_positions=rng.random((3 * n_si, 3)), cell=[a, a, a], pbc=True)
+        )
     labels = np.column_stack([rng.uniform(10, 50, n_struct), rng.uniform(4, 6, n_struct)])
     labels[1, 0] = np.nan
     labels[2, 1] = np.nan
@@ -80,7 +82,9 @@ def test_conditioning_sets():
     assert conditioning_properties("none", LABELS) == []
     assert conditioning_properties("all", LABELS) == LABELS
     assert conditioning_properties("ring_size", LABELS) == ["ring_size"]
-    with pytest.raises(DatasetError, match=r"'density': not a label of the dataset \(labels: \['shear_modulus', 'ring_size'\]\)"):
+    with pytest.raises(
+        DatasetError, match=r"'density': not a label of the dataset \(labels: \['shear_modulus', 'ring_size'\]\)"
+    ):
         conditioning_properties("density", LABELS)
 
 
@@ -253,8 +257,12 @@ def test_changed_training_code_starts_afresh(tensors_file, tmp_path, monkeypatch
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tensors_file, tmp_path):
     out, ckpt = tmp_path / "m.pt", tmp_path / "ckpt"
-    with pytest.raises(TrainingError, match=r"^step (\d+): the (loss|gradient norm) is (nan|inf|-inf); training stopped") as err:
-        train_model(tensors_file, out, ckpt, "sde", "all", tiny(steps=50, lr=1e30, checkpoint_every=1), log=tmp_path / "log")
+    with pytest.raises(
+        TrainingError, match=r"^step (\d+): the (loss|gradient norm) is (nan|inf|-inf); training stopped"
+    ) as err:
+        train_model(
+            tensors_file, out, ckpt, "sde", "all", tiny(steps=50, lr=1e30, checkpoint_every=1), log=tmp_path / "log"
+        )
     step = int(err.value.args[0].split(":")[0].split()[1])
     state = read_state(ckpt / "state.pt")
     assert state["step"] == step and f"(step {step})" in str(err.value)
@@ -266,7 +274,8 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tensors_file, 
 def _snakemake(workdir: Path, config: Path, target: str, *args: str) -> subprocess.CompletedProcess:
     """Snakemake on ``target`` (options taking several values come after it)."""
     return subprocess.run(
-        [SNAKEMAKE, target, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), "--configfile", str(config), *args],
+        [SNAKEMAKE, target, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+         "--configfile", str(config), *args],
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
 

@@ -55,7 +55,9 @@ def _reason(exc: Exception) -> str:
     text = str(exc)
     if isinstance(exc, pickle.UnpicklingError):
         generic = ("Weights only load failed", "Check the documentation")
-        text = "refused by the safe loader: " + " ".join(p for p in text.split("\n\n") if p.strip() and not p.startswith(generic))
+        text = "refused by the safe loader: " + " ".join(
+            p for p in text.split("\n\n") if p.strip() and not p.startswith(generic)
+        )
     return " ".join(text.split())[:300] or type(exc).__name__
 
 

@@ -57,7 +57,9 @@ def _add_config_options(parser: argparse.ArgumentParser, config_class) -> None:
     for f in fields(config_class):
         if f.name == "structures_per_shard":  # a DAG setting
             continue
-        parser.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default, help=f"(default {f.default})")
+        parser.add_argument(
+            f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default, help=f"(default {f.default})"
+        )
 
 
 def _config(args: argparse.Namespace, config_class):
@@ -103,7 +105,12 @@ def _run_structure(args: argparse.Namespace) -> None:
         ref_rdf, ref_adf = _distributions(args.reference, cfg)
         table["reference"] = np.concatenate([ref_rdf, ref_adf])
         rmsds = pd.DataFrame(
-            {"metric": ["rdf_rmsd", "adf_rmsd"], "x": np.nan, "value": [rmsd(rdf, ref_rdf), rmsd(adf, ref_adf)], "reference": np.nan}
+            {
+                "metric": ["rdf_rmsd", "adf_rmsd"],
+                "x": np.nan,
+                "value": [rmsd(rdf, ref_rdf), rmsd(adf, ref_adf)],
+                "reference": np.nan,
+            }
         )
         table = pd.concat([table, rmsds], ignore_index=True)
     write_csv(args.output, table)
@@ -174,8 +181,17 @@ def add_generate(sub) -> None:
     p.add_argument("--steps", required=True, type=_checked(design.positive_int), help="sampling steps n_s")
     p.add_argument("--seed", type=_checked(design.seed), default=0, help="random seed (default 0)")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    p.add_argument("--batch-size", type=_checked(design.positive_int), default=64, help="structures generated together (default 64)")
-    p.add_argument("--relax", action="store_true", help="relax each structure (the labels' relaxation, default settings) and measure its properties")
+    p.add_argument(
+        "--batch-size",
+        type=_checked(design.positive_int),
+        default=64,
+        help="structures generated together (default 64)",
+    )
+    p.add_argument(
+        "--relax",
+        action="store_true",
+        help="relax each structure (the labels' relaxation, default settings) and measure its properties",
+    )
     p.add_argument("-o", "--output", required=True, help="extxyz file to write")
     p.set_defaults(run=_run_generate)
 

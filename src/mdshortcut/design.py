@@ -2,8 +2,8 @@
 
 Structures come from ``mdshortcut.sample.generate`` (the function the DAG samples with) and,
 with relaxation, their properties from ``mdshortcut.evaluate.evaluate_structure`` (the DAG's
-evaluation of generated structures: ``label_structure``, which labels the training data). Units: cells Å, shear modulus GPa, ring size Si
-atoms per ring, density g/cm³, times s.
+evaluation of generated structures: ``label_structure``, which labels the training data).
+Units: cells Å, shear modulus GPa, ring size Si atoms per ring, density g/cm³, times s.
 
 A sampling cell must let the periodic graph describe a network of distinct atoms: every
 perpendicular width of the cell is at least ``MIN_WIDTH_FRACTION`` × the model's cutoff (1.6 Å
@@ -26,8 +26,8 @@ from ase import Atoms
 from tqdm import tqdm
 
 from mdshortcut.checkpoint import CheckpointError
-from mdshortcut.evaluate import evaluate_structure
 from mdshortcut.data.ghost import n_slots
+from mdshortcut.evaluate import evaluate_structure
 from mdshortcut.md.potentials import POTENTIALS
 from mdshortcut.properties.labels import PROPERTIES, PropertiesConfig
 from mdshortcut.sample import LoadedModel, generate, load_model
@@ -155,14 +155,15 @@ def sampling_cell(model: LoadedModel, edges: Sequence[float] | None) -> np.ndarr
     width = perpendicular_widths(cell).min()
     if width < MIN_WIDTH_FRACTION * cutoff:
         raise DesignError(
-            f"cell too small: its narrowest width {width:.3g} Å is below {MIN_WIDTH_FRACTION} × the {cutoff:g} Å cutoff "
-            f"({MIN_WIDTH_FRACTION * cutoff:.3g} Å), so atoms would bond to their own periodic images"
+            f"cell too small: its narrowest width {width:.3g} Å is below {MIN_WIDTH_FRACTION} × the "
+            f"{cutoff:g} Å cutoff ({MIN_WIDTH_FRACTION * cutoff:.3g} Å), "
+            "so atoms would bond to their own periodic images"
         )
     n_atoms = n_slots(cell, model.rho_max)
     if n_atoms < MIN_ATOMS:
         raise DesignError(
-            f"cell too small: {abs(np.linalg.det(cell)):.3g} Å^3 holds {n_atoms} atom(s) at rho_max = {model.rho_max:g} atoms/Å^3 "
-            f"(at least {MIN_ATOMS} are needed)"
+            f"cell too small: {abs(np.linalg.det(cell)):.3g} Å^3 holds {n_atoms} atom(s) at "
+            f"rho_max = {model.rho_max:g} atoms/Å^3 (at least {MIN_ATOMS} are needed)"
         )
     return cell
 
@@ -186,7 +187,9 @@ def generate_designs(
     cells = torch.as_tensor(np.broadcast_to(cell, (n, 3, 3)).copy(), dtype=torch.float32)
     values = {p: torch.full((n,), v, dtype=torch.float32) for p, v in targets.items()}
     start = time.perf_counter()
-    frames = generate(model, cells, n_steps, values, seed=seed, device=model.device, batch_size=batch_size, progress=progress)
+    frames = generate(
+        model, cells, n_steps, values, seed=seed, device=model.device, batch_size=batch_size, progress=progress
+    )
     if model.device.type == "cuda":
         torch.cuda.synchronize(model.device)
     seconds = time.perf_counter() - start
@@ -228,7 +231,9 @@ def n_s_note(model: LoadedModel) -> str:
             f"them; n_s > {cfg.pf_ode_max_steps}: Euler-Maruyama with the instantaneous network"
         )
     if model.process.name == "sde":
-        return f"continuous time: any n_s (probability-flow ODE up to n_s = {cfg.pf_ode_max_steps}, Euler-Maruyama above)"
+        return (
+            f"continuous time: any n_s (probability-flow ODE up to n_s = {cfg.pf_ode_max_steps}, Euler-Maruyama above)"
+        )
     return "continuous time: any n_s (Euler steps of 1/n_s)"
 
 
@@ -252,7 +257,8 @@ def describe(model: LoadedModel, path: str) -> str:
     for name in model.properties:
         s = model.label_stats[name]
         lines.append(
-            f"  {name:<14} [{s['min']:.4g}, {s['max']:.4g}] {UNITS.get(name, '')}, mean {s['mean']:.4g}, std {s['std']:.4g}"
+            f"  {name:<14} [{s['min']:.4g}, {s['max']:.4g}] {UNITS.get(name, '')}, "
+            f"mean {s['mean']:.4g}, std {s['std']:.4g}"
         )
     return "\n".join(lines)
 

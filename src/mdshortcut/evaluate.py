@@ -19,6 +19,7 @@ import logging
 import math
 import os
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -96,7 +97,7 @@ def read_timings(paths: Iterable[str | os.PathLike]) -> pd.DataFrame:
     """Sampling sidecars (see ``mdshortcut.pipeline.sweep``) as rows keyed by property, model, n_s."""
     rows = []
     for path in paths:
-        t = json.loads(open(path).read())
+        t = json.loads(Path(path).read_text())
         rows.append(
             {
                 "property": t.get("property") or "",
@@ -108,10 +109,14 @@ def read_timings(paths: Iterable[str | os.PathLike]) -> pd.DataFrame:
                 "seconds_per_10k": float(t["seconds_per_10k"]),
             }
         )
-    return pd.DataFrame(rows, columns=["property", "model", "n_s", "device", "seconds", "seconds_per_sample", "seconds_per_10k"])
+    return pd.DataFrame(
+        rows, columns=["property", "model", "n_s", "device", "seconds", "seconds_per_sample", "seconds_per_10k"]
+    )
 
 
-def inverse_summary(run_csvs: Iterable[str | os.PathLike], timings: Iterable[str | os.PathLike], out: str | os.PathLike) -> pd.DataFrame:
+def inverse_summary(
+    run_csvs: Iterable[str | os.PathLike], timings: Iterable[str | os.PathLike], out: str | os.PathLike
+) -> pd.DataFrame:
     """One row per inverse-design run: errors, failures, charge balance and generation time.
 
     run_csvs: per-sample evaluation CSVs (``evaluate_samples``); timings: the runs' sampling
@@ -139,14 +144,16 @@ def _with_timings(runs: pd.DataFrame, timings: Iterable[str | os.PathLike], out:
     return joined
 
 
-def structure_summary(runs: Iterable[str | os.PathLike], timings: Iterable[str | os.PathLike], out: str | os.PathLike) -> pd.DataFrame:
+def structure_summary(
+    runs: Iterable[str | os.PathLike], timings: Iterable[str | os.PathLike], out: str | os.PathLike
+) -> pd.DataFrame:
     """One row per unconditional run: rdf_rmsd, adf_rmsd, n_samples, n_empty, generation time.
 
     runs: the runs' structure JSONs (``structure_run``); timings: their sampling sidecars.
     """
     lines = []
     for path in runs:
-        r = json.loads(open(path).read())
+        r = json.loads(Path(path).read_text())
         lines.append(
             {"property": "", "model": r["model"], "n_s": int(r["n_steps"]), "rdf_rmsd": r["rdf_rmsd"],
              "adf_rmsd": r["adf_rmsd"], "n_samples": r["n_samples"], "n_empty": r["n_empty"]}
@@ -200,7 +207,7 @@ def structure_run(
     """
     from mdshortcut.properties.structure import rmsd
 
-    ref = json.loads(open(reference).read())
+    ref = json.loads(Path(reference).read_text())
     run = _distributions(read_structures(samples), cfg)
     if len(run["rdf"]) != len(ref["rdf"]) or len(run["adf"]) != len(ref["adf"]):
         raise ValueError(f"{reference}: bins differ from the structure config (recompute the reference)")

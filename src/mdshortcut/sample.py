@@ -63,7 +63,9 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> L
     )  # fmt: skip
 
 
-def normalise_targets(model: LoadedModel, targets: Mapping[str, torch.Tensor] | None, n: int) -> dict[str, torch.Tensor]:
+def normalise_targets(
+    model: LoadedModel, targets: Mapping[str, torch.Tensor] | None, n: int
+) -> dict[str, torch.Tensor]:
     """Physical target values (name -> (n,), NaN = null) -> the network's normalised values."""
     targets = dict(targets or {})
     unknown = sorted(set(targets) - set(model.properties))
@@ -122,6 +124,8 @@ def generate(
             prior = draw_prior(cells[part], n_atoms[part], n_el, {k: v[part] for k, v in y.items()}, gen)
             out = model.process.sample(model.denoiser, prior, n_steps, gen, model.denoiser.new_neighbours())
             counts = n_atoms[part].tolist()
-            for cell, pos, cls in zip(prior.cell.cpu(), out.positions.cpu().split(counts), out.classes.cpu().split(counts)):
+            for cell, pos, cls in zip(
+                prior.cell.cpu(), out.positions.cpu().split(counts), out.classes.cpu().split(counts)
+            ):
                 frames.append(to_atoms(cell, pos, cls, model.elements))
     return frames

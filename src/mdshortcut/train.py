@@ -264,7 +264,11 @@ class _Health:
             return
         loss, norm = self.values.tolist()
         what, value = ("loss", loss) if not math.isfinite(loss) else ("gradient norm", norm)
-        kept = f"the last good checkpoint is {run.state_path} (step {run.saved})" if run.saved else "no checkpoint was written"
+        kept = (
+            f"the last good checkpoint is {run.state_path} (step {run.saved})"
+            if run.saved
+            else "no checkpoint was written"
+        )
         raise TrainingError(f"step {step}: the {what} is {value}; training stopped, {kept}")
 
 

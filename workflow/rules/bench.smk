@@ -1,12 +1,11 @@
 # Benchmarks (not part of `all`): `snakemake --cores 2 bench` writes results/bench/*.csv.
 # Each holds the `bench` resource, capped at 1 by the default profile, so that none runs beside
 # another; torch uses bench.threads. Each reruns when the code it times changes (sources are inputs).
-import mdshortcut.generative
+from mdshortcut.md.protocol import md_section
 
 BENCH = ["model", "sampler", "md", "properties"]
-MODEL_CODE = [f"{workflow.basedir}/src/mdshortcut/{name}.py" for name in ("pipeline/bench", "model/graph", "model/egnn", "model/denoiser")]
-GENERATIVE_CODE = sorted(str(p) for p in Path(mdshortcut.generative.__file__).parent.glob("*.py"))
-LABELLED = [d for d in DATASETS if dataset_cfg(d).get("labels")]
+# every benchmark runs pipeline.bench, which imports the MD, properties, model and sampling code
+BENCH_CODE = code("mdshortcut.pipeline.bench")
 
 
 rule bench:
@@ -16,7 +15,7 @@ rule bench:
 
 rule bench_model:
     input:
-        code=MODEL_CODE,
+        code=BENCH_CODE,
     output:
         f"{RESULTS}/bench/model.csv",
     params:
@@ -39,7 +38,7 @@ rule bench_model:
 
 rule bench_sampler:
     input:
-        code=MODEL_CODE + GENERATIVE_CODE + [f"{workflow.basedir}/src/mdshortcut/sample.py"],
+        code=BENCH_CODE,
     output:
         f"{RESULTS}/bench/sampler.csv",
     params:
@@ -64,7 +63,7 @@ rule bench_sampler:
 
 rule bench_md:
     input:
-        code=MD_CODE,
+        code=BENCH_CODE,
     output:
         f"{RESULTS}/bench/md.csv",
     params:
@@ -85,7 +84,8 @@ rule bench_md:
 
 rule bench_properties:
     input:
-        [f"{RESULTS}/datasets/{d}/structures.extxyz" for d in LABELLED],
+        structures=[f"{RESULTS}/datasets/{d}/structures.extxyz" for d in LABELLED],
+        code=BENCH_CODE,
     output:
         f"{RESULTS}/bench/properties.csv",
     params:

@@ -1,10 +1,15 @@
-# Shared helpers of the rules: paths, shards and the targets of `all`.
+# The names every rule file shares; each reads alone with this one and uses no other file's names.
+# Here: the results folder, datasets, shards, runs, code inputs and the targets of `all`.
 import math
 
 from mdshortcut.config import resolve_device
+from mdshortcut.pipeline.sources import sources
+from mdshortcut.pipeline.sweep import SamplingConfig, run_stems
+from mdshortcut.pipeline.tables import report_files
 
 DATASETS = list(config["datasets"])
-RESULTS = "results"
+RESULTS = config["results_dir"]  # results/ by default
+LABELLED = [d for d in DATASETS if config["datasets"][d]["labels"]]  # datasets with property labels
 # GPU jobs (train, sample, bench) hold the local `gpu` resource only when they will use one;
 # on SLURM the profile's set-resources requests the GPU, and `device` is resolved in the job.
 LOCAL_GPU = int(resolve_device(config["device"]) == "cuda")
@@ -20,16 +25,52 @@ def dataset_cfg(dataset):
     return config["datasets"][dataset]
 
 
+def code(*modules):
+    """The package sources a rule runs (its script's modules and all they import) as its `code`
+    input: Snakemake tracks scripts, not src/, so editing one of these reruns the rule. The
+    logging helper every script calls (pipeline.rulelog) changes no output and is left out."""
+    return sources(*modules)
+
+
 def md_shards(dataset):
     """Shard indices of the melt-quench replicas of a dataset."""
     cfg = dataset_cfg(dataset)
     return range(math.ceil(cfg["n_replicas"] / cfg["replicas_per_shard"]))
 
 
+def label_shards(dataset):
+    """Label shards of a dataset: enough for every frame the melt-quench can produce (replicas
+    × frames); shards past the last frame (failed replicas) hold no rows."""
+    cfg = dataset_cfg(dataset)
+    n_frames = cfg["n_replicas"] * cfg["protocol"]["frames"]
+    return range(math.ceil(n_frames / config["properties"]["structures_per_shard"]))
+
+
+def sampling(dataset):
+    return SamplingConfig.from_config(dataset_cfg(dataset)["sampling"])
+
+
+def runs(dataset):
+    """'{run}/ns{n_s}' of every sampling run of a dataset."""
+    return run_stems(dataset_cfg(dataset))
+
+
+def eval_shards(dataset):
+    """Evaluation shards of each of a dataset's runs."""
+    return range(math.ceil(sampling(dataset).n_samples / config["properties"]["structures_per_shard"]))
+
+
 def all_targets():
+    """Datasets, labels, tensors, trained models, tables and figures of the config."""
     return (
         [f"{RESULTS}/datasets/{d}/structures.extxyz" for d in DATASETS]
-        + PROPERTIES_TARGETS
-        + MODEL_TARGETS  # trained models (train.smk)
-        + [f"{RESULTS}/{f}" for f in report_files(config)]  # tables and figures (report.smk)
+        + [f"{RESULTS}/datasets/{d}/labels.csv" for d in LABELLED]
+        + [f"{RESULTS}/datasets/{d}/tensors.pt" for d in DATASETS if "rho_max" in dataset_cfg(d)]
+        + [
+            f"{RESULTS}/models/{d}/{process}-{cond}.pt"
+            for d in DATASETS
+            for process, conds in dataset_cfg(d)["models"].items()
+            for cond in conds
+        ]
+        + [f"{RESULTS}/{f}" for f in report_files(config)]
     )

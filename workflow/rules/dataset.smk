@@ -1,16 +1,10 @@
 # Stage 1: amorphous datasets by LAMMPS melt-quench, one job per shard of replicas.
-from pathlib import Path
-
-import mdshortcut.md
 from mdshortcut.md.protocol import md_section
-
-# The MD code as input: editing it re-runs the melt-quench (Snakemake tracks scripts, not src/).
-MD_CODE = sorted(str(p) for p in Path(mdshortcut.md.__file__).parent.glob("*.py"))
 
 
 rule melt_quench:
     input:
-        code=MD_CODE,
+        code=code("mdshortcut.md.melt_quench", "mdshortcut.md.protocol"),
     output:
         structures=f"{RESULTS}/datasets/{{dataset}}/shards/{{shard}}.extxyz",
         failures=f"{RESULTS}/datasets/{{dataset}}/shards/{{shard}}.failures.csv",
@@ -38,6 +32,7 @@ rule merge_dataset:
             f"{RESULTS}/datasets/{w.dataset}/shards/{{k}}.failures.csv",
             k=md_shards(w.dataset),
         ),
+        code=code("mdshortcut.md.failures", "mdshortcut.pipeline.shards"),
     output:
         structures=f"{RESULTS}/datasets/{{dataset}}/structures.extxyz",
         failures=f"{RESULTS}/datasets/{{dataset}}/failures.csv",

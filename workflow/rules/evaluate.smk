@@ -1,22 +1,10 @@
 # Evaluation (paper §3.2, A.6-A.8). Unconditional datasets (a-Si): RDF/ADF of each run against the
 # training set's (RMSD). Inverse design (a-SiO2): every generated structure through the properties
 # function (relax, shear, rings) in shards of `properties.structures_per_shard`; errors per run.
-import math
-
-# The evaluation code as input (with the properties code, which also makes the labels).
-EVALUATE_CODE = [*PROPERTIES_CODE, f"{workflow.basedir}/src/mdshortcut/evaluate.py"]
-
-# evaluation shards of each dataset's runs
-EVAL_SHARDS = {
-    d: range(math.ceil(SAMPLING[d].n_samples / config["properties"]["structures_per_shard"]))
-    for d in DATASETS
-}
-
-
 rule reference_distributions:
     input:
         structures=f"{RESULTS}/datasets/{{dataset}}/structures.extxyz",
-        code=EVALUATE_CODE,
+        code=code("mdshortcut.evaluate"),
     output:
         f"{RESULTS}/evaluation/{{dataset}}/reference.json",
     params:
@@ -35,7 +23,7 @@ rule structure_run:
     input:
         samples=f"{RESULTS}/samples/{{dataset}}/{{run}}/ns{{n_s}}.extxyz",
         reference=f"{RESULTS}/evaluation/{{dataset}}/reference.json",
-        code=EVALUATE_CODE,
+        code=code("mdshortcut.evaluate"),
     output:
         f"{RESULTS}/evaluation/{{dataset}}/{{run}}/ns{{n_s}}.json",
     params:
@@ -53,7 +41,7 @@ rule structure_run:
 rule evaluate_shard:
     input:
         samples=f"{RESULTS}/samples/{{dataset}}/{{run}}/ns{{n_s}}.extxyz",
-        code=EVALUATE_CODE,
+        code=code("mdshortcut.evaluate"),
     output:
         f"{RESULTS}/evaluation/{{dataset}}/{{run}}/ns{{n_s}}/shard{{shard}}.csv",
     params:
@@ -72,9 +60,10 @@ rule evaluate_shard:
 
 rule merge_evaluation:
     input:
-        lambda w: expand(
-            f"{RESULTS}/evaluation/{w.dataset}/{w.run}/ns{w.n_s}/shard{{k}}.csv", k=EVAL_SHARDS[w.dataset]
+        shards=lambda w: expand(
+            f"{RESULTS}/evaluation/{w.dataset}/{w.run}/ns{w.n_s}/shard{{k}}.csv", k=eval_shards(w.dataset)
         ),
+        code=code("mdshortcut.pipeline.shards"),
     output:
         f"{RESULTS}/evaluation/{{dataset}}/{{run}}/ns{{n_s}}.csv",
     log:
@@ -89,9 +78,9 @@ rule merge_evaluation:
 
 rule structure_summary:
     input:
-        runs=lambda w: [f"{RESULTS}/evaluation/{w.dataset}/{s}.json" for s in RUNS[w.dataset]],
-        timings=lambda w: [f"{RESULTS}/samples/{w.dataset}/{s}.json" for s in RUNS[w.dataset]],
-        code=EVALUATE_CODE,
+        runs=lambda w: [f"{RESULTS}/evaluation/{w.dataset}/{s}.json" for s in runs(w.dataset)],
+        timings=lambda w: [f"{RESULTS}/samples/{w.dataset}/{s}.json" for s in runs(w.dataset)],
+        code=code("mdshortcut.evaluate"),
     output:
         f"{RESULTS}/evaluation/{{dataset}}/structure.csv",
     log:
@@ -106,9 +95,9 @@ rule structure_summary:
 
 rule inverse_summary:
     input:
-        runs=lambda w: [f"{RESULTS}/evaluation/{w.dataset}/{s}.csv" for s in RUNS[w.dataset]],
-        timings=lambda w: [f"{RESULTS}/samples/{w.dataset}/{s}.json" for s in RUNS[w.dataset]],
-        code=EVALUATE_CODE,
+        runs=lambda w: [f"{RESULTS}/evaluation/{w.dataset}/{s}.csv" for s in runs(w.dataset)],
+        timings=lambda w: [f"{RESULTS}/samples/{w.dataset}/{s}.json" for s in runs(w.dataset)],
+        code=code("mdshortcut.evaluate"),
     output:
         f"{RESULTS}/evaluation/{{dataset}}/inverse.csv",
     log:

@@ -1,34 +1,8 @@
 # Stage 2: labels (relax, shear modulus, rings, density) in shards, then the ghost-atom tensors.
-from pathlib import Path
-
-import mdshortcut.properties
-
-# The properties code as input: editing it re-labels (Snakemake tracks scripts, not src/).
-PROPERTIES_CODE = sorted(str(p) for p in Path(mdshortcut.properties.__file__).parent.glob("*.py"))
-
-
-# Label shards of each dataset: enough for every frame the melt-quench can produce (replicas ×
-# frames); shards past the last frame (failed replicas) hold no rows.
-LABEL_SHARDS = {
-    d: range(
-        math.ceil(
-            dataset_cfg(d)["n_replicas"] * dataset_cfg(d)["protocol"]["frames"]
-            / config["properties"]["structures_per_shard"]
-        )
-    )
-    for d in DATASETS
-}
-LABELLED = [d for d in DATASETS if dataset_cfg(d)["labels"]]
-# Targets of `all`: labels.csv of every labelled dataset, tensors.pt of every dataset with a rho_max.
-PROPERTIES_TARGETS = [f"{RESULTS}/datasets/{d}/labels.csv" for d in LABELLED] + [
-    f"{RESULTS}/datasets/{d}/tensors.pt" for d in DATASETS if "rho_max" in dataset_cfg(d)
-]
-
-
 rule label_shard:
     input:
         structures=f"{RESULTS}/datasets/{{dataset}}/structures.extxyz",
-        code=PROPERTIES_CODE,
+        code=code("mdshortcut.properties.labels"),
     output:
         f"{RESULTS}/datasets/{{dataset}}/labels/{{shard}}.csv",
     params:
@@ -48,7 +22,8 @@ rule label_shard:
 rule merge_labels:
     input:
         structures=f"{RESULTS}/datasets/{{dataset}}/structures.extxyz",
-        shards=lambda w: expand(f"{RESULTS}/datasets/{w.dataset}/labels/{{k}}.csv", k=LABEL_SHARDS[w.dataset]),
+        shards=lambda w: expand(f"{RESULTS}/datasets/{w.dataset}/labels/{{k}}.csv", k=label_shards(w.dataset)),
+        code=code("mdshortcut.properties.labels", "mdshortcut.pipeline.shards"),
     output:
         f"{RESULTS}/datasets/{{dataset}}/labels.csv",
     log:
@@ -65,6 +40,7 @@ rule tensors:
     input:
         structures=f"{RESULTS}/datasets/{{dataset}}/structures.extxyz",
         labels=lambda w: [f"{RESULTS}/datasets/{w.dataset}/labels.csv"] if w.dataset in LABELLED else [],
+        code=code("mdshortcut.data.build"),
     output:
         f"{RESULTS}/datasets/{{dataset}}/tensors.pt",
     params:

@@ -3,13 +3,11 @@
 # 3, 4 and 6 from the inverse-design dataset (a-SiO2).
 from mdshortcut.pipeline.tables import INVERSE_DATASET, STRUCTURE_DATASET, claim_tables, fig3_stems, reference_files, report_files
 
-REPORT_CODE = [f"{workflow.basedir}/src/mdshortcut/pipeline/{name}.py" for name in ("tables", "figures")]
-
 
 rule table1:
     input:
         summary=f"{RESULTS}/evaluation/{STRUCTURE_DATASET}/structure.csv",
-        code=REPORT_CODE,
+        code=code("mdshortcut.pipeline.tables"),
     output:
         csv=report(f"{RESULTS}/tables/table1.csv", caption="../report/table1.rst", category="Tables"),
         md=report(f"{RESULTS}/tables/table1.md", caption="../report/table1.rst", category="Tables"),
@@ -26,7 +24,7 @@ rule table1:
 rule table2:
     input:
         summary=f"{RESULTS}/evaluation/{INVERSE_DATASET}/inverse.csv",
-        code=REPORT_CODE,
+        code=code("mdshortcut.pipeline.tables"),
     output:
         csv=report(f"{RESULTS}/tables/table2.csv", caption="../report/table2.rst", category="Tables"),
         md=report(f"{RESULTS}/tables/table2.md", caption="../report/table2.rst", category="Tables"),
@@ -42,9 +40,9 @@ rule table2:
 
 rule fig2:
     input:
-        code=REPORT_CODE,
+        code=code("mdshortcut.pipeline.figures"),
         reference=f"{RESULTS}/evaluation/{STRUCTURE_DATASET}/reference.json",
-        runs=[f"{RESULTS}/evaluation/{STRUCTURE_DATASET}/{s}.json" for s in RUNS.get(STRUCTURE_DATASET, [])],
+        runs=lambda w: [f"{RESULTS}/evaluation/{STRUCTURE_DATASET}/{s}.json" for s in runs(STRUCTURE_DATASET)],
     output:
         report(f"{RESULTS}/figures/fig2.png", caption="../report/fig2.rst", category="Figures"),
     log:
@@ -59,12 +57,9 @@ rule fig2:
 
 rule fig3:
     input:
-        code=REPORT_CODE,
+        code=code("mdshortcut.pipeline.figures"),
         labels=f"{RESULTS}/datasets/{INVERSE_DATASET}/labels.csv",
-        runs=[
-            f"{RESULTS}/evaluation/{INVERSE_DATASET}/{s}.csv"
-            for s in (fig3_stems(dataset_cfg(INVERSE_DATASET)) if INVERSE_DATASET in DATASETS else [])
-        ],
+        runs=lambda w: [f"{RESULTS}/evaluation/{INVERSE_DATASET}/{s}.csv" for s in fig3_stems(dataset_cfg(INVERSE_DATASET))],
     output:
         report(f"{RESULTS}/figures/fig3.png", caption="../report/fig3.rst", category="Figures"),
     log:
@@ -79,8 +74,8 @@ rule fig3:
 
 rule fig4:
     input:
-        code=REPORT_CODE,
-        runs=[f"{RESULTS}/evaluation/{INVERSE_DATASET}/{s}.csv" for s in RUNS.get(INVERSE_DATASET, [])],
+        code=code("mdshortcut.pipeline.figures"),
+        runs=lambda w: [f"{RESULTS}/evaluation/{INVERSE_DATASET}/{s}.csv" for s in runs(INVERSE_DATASET)],
     output:
         report(f"{RESULTS}/figures/fig4.png", caption="../report/fig4.rst", category="Figures"),
     log:
@@ -96,7 +91,7 @@ rule fig4:
 rule fig5:
     input:
         table=f"{RESULTS}/tables/table1.csv",
-        code=REPORT_CODE,
+        code=code("mdshortcut.pipeline.figures"),
     output:
         report(f"{RESULTS}/figures/fig5.png", caption="../report/fig5.rst", category="Figures"),
     log:
@@ -112,7 +107,7 @@ rule fig5:
 rule fig6:
     input:
         summary=f"{RESULTS}/evaluation/{INVERSE_DATASET}/inverse.csv",
-        code=REPORT_CODE,
+        code=code("mdshortcut.pipeline.figures"),
     output:
         report(f"{RESULTS}/figures/fig6.png", caption="../report/fig6.rst", category="Figures"),
     log:
@@ -128,7 +123,7 @@ rule fig6:
 rule claims:
     input:
         **{name: f"{RESULTS}/{path}" for name, path in claim_tables(report_files(config)).items()},
-        code=f"{workflow.basedir}/src/mdshortcut/pipeline/claims.py",
+        code=code("mdshortcut.pipeline.claims"),
     output:
         csv=report(f"{RESULTS}/tables/claims.csv", caption="../report/claims.rst", category="Tables"),
         md=report(f"{RESULTS}/tables/claims.md", caption="../report/claims.rst", category="Tables"),
@@ -143,16 +138,21 @@ rule claims:
 
 
 # A run to publish (not part of `all`): `snakemake reference` after `all` copies the tables,
-# figures and evaluation summaries to results/reference/ (tracked in git) with the benchmark
-# tables and provenance.yaml (config, commit, machine, software, timings).
+# figures and evaluation summaries to {results_dir}/reference/ (results/reference/ is tracked in
+# git) with the benchmark tables and provenance.yaml (config, commit, machine, software, timings).
+# The folder is no output (Snakemake would delete it before the job, with any hand-made file in
+# it): the script writes each file atomically, and the output lists what it wrote.
 rule reference:
     input:
-        [f"{RESULTS}/{f}" for f in reference_files(config)],
+        files=[f"{RESULTS}/{f}" for f in reference_files(config)],
+        code=code("mdshortcut.pipeline.provenance"),
     output:
-        directory(f"{RESULTS}/reference"),
+        f"{RESULTS}/logs/report/reference.files",
     params:
+        results=lambda w: RESULTS,
+        reference=lambda w: f"{RESULTS}/reference",
         config=config,
-        repo=workflow.basedir,
+        repo=lambda w: workflow.basedir,
     log:
         f"{RESULTS}/logs/report/reference.log",
     conda:

@@ -1,13 +1,7 @@
 # Sampling sweeps (paper §3.3, §3.4): every trained model at every n_s, in shards of
 # `samples_per_shard` samples (one job each, on a GPU where there is one), merged per run.
 # A run is `{model}` (unconditional, a-Si) or `{model}/{property}` (inverse design, a-SiO2).
-from mdshortcut.pipeline.sweep import SamplingConfig, run_stems, shard_seed, split_run
-
-# The sampling code as input: editing it re-samples (Snakemake tracks scripts, not src/).
-SAMPLE_CODE = [f"{workflow.basedir}/src/mdshortcut/{name}.py" for name in ("pipeline/sweep", "sample")]
-SAMPLING = {d: SamplingConfig.from_config(dataset_cfg(d)["sampling"]) for d in DATASETS}
-# '{run}/ns{n_s}' of every run of each dataset
-RUNS = {d: run_stems(dataset_cfg(d)) for d in DATASETS}
+from mdshortcut.pipeline.sweep import shard_seed, split_run
 
 
 wildcard_constraints:
@@ -18,6 +12,7 @@ wildcard_constraints:
 rule sampling_cells:
     input:
         structures=f"{RESULTS}/datasets/{{dataset}}/structures.extxyz",
+        code=code("mdshortcut.pipeline.sweep"),
     output:
         f"{RESULTS}/samples/{{dataset}}/cells.npy",
     params:
@@ -38,7 +33,7 @@ rule sample:
         model=lambda w: f"{RESULTS}/models/{w.dataset}/{split_run(w.run)[0]}.pt",
         # unconditional runs use cells drawn from the data; inverse design cubic cells
         cells=lambda w: [] if split_run(w.run)[1] else f"{RESULTS}/samples/{w.dataset}/cells.npy",
-        code=SAMPLE_CODE,
+        code=code("mdshortcut.pipeline.sweep"),
     output:
         structures=f"{RESULTS}/samples/{{dataset}}/{{run}}/ns{{n_s}}/shard{{shard}}.extxyz",
         timing=f"{RESULTS}/samples/{{dataset}}/{{run}}/ns{{n_s}}/shard{{shard}}.json",
@@ -64,12 +59,13 @@ rule merge_samples:
     input:
         structures=lambda w: expand(
             f"{RESULTS}/samples/{w.dataset}/{w.run}/ns{w.n_s}/shard{{k}}.extxyz",
-            k=range(SAMPLING[w.dataset].n_shards),
+            k=range(sampling(w.dataset).n_shards),
         ),
         timings=lambda w: expand(
             f"{RESULTS}/samples/{w.dataset}/{w.run}/ns{w.n_s}/shard{{k}}.json",
-            k=range(SAMPLING[w.dataset].n_shards),
+            k=range(sampling(w.dataset).n_shards),
         ),
+        code=code("mdshortcut.pipeline.shards", "mdshortcut.pipeline.sweep"),
     output:
         structures=f"{RESULTS}/samples/{{dataset}}/{{run}}/ns{{n_s}}.extxyz",
         timing=f"{RESULTS}/samples/{{dataset}}/{{run}}/ns{{n_s}}.json",

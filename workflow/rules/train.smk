@@ -4,9 +4,6 @@
 # Reruns when the training code changes (its sources are inputs) or a config section does; a
 # checkpoint of other code, data or settings is then ignored, not resumed.
 from mdshortcut.config import dataset_training
-from mdshortcut.train import training_sources
-
-TRAIN_CODE = [str(path) for path in training_sources()]
 
 
 wildcard_constraints:
@@ -14,19 +11,10 @@ wildcard_constraints:
     conditioning="[a-z_]+",
 
 
-# model files of every dataset's configured (process, conditioning) pairs
-MODEL_TARGETS = [
-    f"{RESULTS}/models/{d}/{process}-{cond}.pt"
-    for d in DATASETS
-    for process, conds in dataset_cfg(d)["models"].items()
-    for cond in conds
-]
-
-
 rule train:
     input:
         tensors=f"{RESULTS}/datasets/{{dataset}}/tensors.pt",
-        code=TRAIN_CODE,
+        code=code("mdshortcut.train"),
     output:
         f"{RESULTS}/models/{{dataset}}/{{process}}-{{conditioning}}.pt",
     params:

@@ -1,12 +1,13 @@
 """Rule bench_md: wall time of one melt-quench replica per dataset, LAMMPS vs Python (mdshortcut.pipeline.bench)."""
 
-from pathlib import Path
-
-from mdshortcut.pipeline.bench import md_benchmark
 from mdshortcut.io import write_csv
 from mdshortcut.md.protocol import MeltQuench
+from mdshortcut.pipeline.bench import md_benchmark
+from mdshortcut.pipeline.rulelog import to_rule_log
 
-melt_quenches = [MeltQuench.from_config(name, cfg) for name, cfg in snakemake.params.datasets.items()]  # noqa: F821
-table = md_benchmark(melt_quenches, seed=snakemake.params.seed)  # noqa: F821
-write_csv(snakemake.output[0], table)  # noqa: F821
-Path(snakemake.log[0]).write_text(table.to_string() + "\n")  # noqa: F821
+log = to_rule_log(snakemake.log[0])
+
+melt_quenches = [MeltQuench.from_config(name, cfg) for name, cfg in snakemake.params.datasets.items()]
+table = md_benchmark(melt_quenches, seed=snakemake.params.seed)
+write_csv(snakemake.output[0], table)
+log.info(table.to_string())

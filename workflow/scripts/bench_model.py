@@ -1,14 +1,17 @@
 """Rule bench_model: sampling-step speed of the denoiser, optimised vs straightforward (mdshortcut.pipeline.bench)."""
 
 from mdshortcut.pipeline.bench import BenchConfig, write_model_benchmark
+from mdshortcut.pipeline.rulelog import to_rule_log
 
-bench = BenchConfig.from_dict(snakemake.params.bench)  # noqa: F821
+to_rule_log(snakemake.log[0])
+
+bench = BenchConfig.from_dict(snakemake.params.bench)
 write_model_benchmark(
-    snakemake.output[0],  # noqa: F821
+    snakemake.output[0],
     bench.model,
     bench,
-    device=snakemake.params.device,  # noqa: F821
+    device=snakemake.params.device,
     threads=bench.threads,
-    seed=snakemake.params.seed,  # noqa: F821
-    log=snakemake.log[0],  # noqa: F821
+    seed=snakemake.params.seed,
+    log=snakemake.log[0],
 )

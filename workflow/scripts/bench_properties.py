@@ -1,16 +1,17 @@
 """Rule bench_properties: relaxations and labels per minute on dataset structures (mdshortcut.pipeline.bench)."""
 
-from pathlib import Path
-
-from mdshortcut.pipeline.bench import BenchConfig, properties_benchmark
 from mdshortcut.io import write_csv
+from mdshortcut.pipeline.bench import BenchConfig, properties_benchmark
+from mdshortcut.pipeline.rulelog import to_rule_log
 from mdshortcut.properties.labels import PropertiesConfig
 
-datasets = dict(zip(snakemake.params.datasets, zip(snakemake.input, snakemake.params.potentials)))  # noqa: F821
+log = to_rule_log(snakemake.log[0])
+
+datasets = dict(zip(snakemake.params.datasets, zip(snakemake.input.structures, snakemake.params.potentials)))
 table = properties_benchmark(
     datasets,
-    PropertiesConfig(**snakemake.params.cfg),  # noqa: F821
-    BenchConfig.from_dict(snakemake.params.bench).structures,  # noqa: F821
+    PropertiesConfig(**snakemake.params.cfg),
+    BenchConfig.from_dict(snakemake.params.bench).structures,
 )
-write_csv(snakemake.output[0], table)  # noqa: F821
-Path(snakemake.log[0]).write_text(table.to_string() + "\n")  # noqa: F821
+write_csv(snakemake.output[0], table)
+log.info(table.to_string())

@@ -1,13 +1,14 @@
 """Rule claims: the paper's four claims checked on Tables 1 and 2 (mdshortcut.pipeline.claims)."""
 
-from pathlib import Path
-
 from mdshortcut.pipeline.claims import write_claims
+from mdshortcut.pipeline.rulelog import to_rule_log
+
+log = to_rule_log(snakemake.log[0])
 
 claims = write_claims(
-    snakemake.input.get("table1"),  # noqa: F821
-    snakemake.input.get("table2"),  # noqa: F821
-    snakemake.output.csv,  # noqa: F821
-    snakemake.output.md,  # noqa: F821
+    snakemake.input.get("table1"),
+    snakemake.input.get("table2"),
+    snakemake.output.csv,
+    snakemake.output.md,
 )
-Path(snakemake.log[0]).write_text(claims.to_string() + "\n")  # noqa: F821
+log.info(claims.to_string())

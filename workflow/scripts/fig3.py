@@ -1,8 +1,9 @@
 """Rule fig3: training vs generated property distributions (mdshortcut.pipeline.figures)."""
 
-from pathlib import Path
-
 from mdshortcut.pipeline.figures import write_fig3
+from mdshortcut.pipeline.rulelog import to_rule_log
 
-write_fig3(snakemake.input.labels, snakemake.input.runs, snakemake.output[0])  # noqa: F821
-Path(snakemake.log[0]).write_text(f"{len(snakemake.input.runs)} runs\n")  # noqa: F821
+log = to_rule_log(snakemake.log[0])
+
+write_fig3(snakemake.input.labels, snakemake.input.runs, snakemake.output[0])
+log.info(f"{len(snakemake.input.runs)} runs")

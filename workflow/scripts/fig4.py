@@ -1,8 +1,9 @@
 """Rule fig4: target vs measured property of the generated a-SiO2 structures (mdshortcut.pipeline.figures)."""
 
-from pathlib import Path
-
 from mdshortcut.pipeline.figures import write_fig4
+from mdshortcut.pipeline.rulelog import to_rule_log
 
-write_fig4(snakemake.input.runs, snakemake.output[0])  # noqa: F821
-Path(snakemake.log[0]).write_text(f"{len(snakemake.input.runs)} runs\n")  # noqa: F821
+log = to_rule_log(snakemake.log[0])
+
+write_fig4(snakemake.input.runs, snakemake.output[0])
+log.info(f"{len(snakemake.input.runs)} runs")

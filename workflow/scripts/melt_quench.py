@@ -2,12 +2,15 @@
 
 from mdshortcut.md.melt_quench import run_shard
 from mdshortcut.md.protocol import MeltQuench
+from mdshortcut.pipeline.rulelog import to_rule_log
+
+to_rule_log(snakemake.log[0])
 
 run_shard(
-    MeltQuench.from_config(snakemake.params.dataset, snakemake.params.cfg),  # noqa: F821
-    seed=snakemake.params.seed,  # noqa: F821
-    shard=int(snakemake.wildcards.shard),  # noqa: F821
-    structures=snakemake.output.structures,  # noqa: F821
-    failures=snakemake.output.failures,  # noqa: F821
-    log=snakemake.log[0],  # noqa: F821
+    MeltQuench.from_config(snakemake.params.dataset, snakemake.params.cfg),
+    seed=snakemake.params.seed,
+    shard=int(snakemake.wildcards.shard),
+    structures=snakemake.output.structures,
+    failures=snakemake.output.failures,
+    log=snakemake.log[0],
 )

@@ -1,18 +1,22 @@
-"""Rule reference: a run's tables, figures, benchmarks and provenance to results/reference (mdshortcut.pipeline.provenance)."""
+"""Rule reference: a run's tables, figures, benchmarks and provenance to its reference folder, file by
+file (mdshortcut.pipeline.provenance); the rule's output lists what was written."""
 
 from pathlib import Path
 
+from mdshortcut.io import atomic_path
 from mdshortcut.pipeline.provenance import publish_reference
+from mdshortcut.pipeline.rulelog import to_rule_log
 
-provenance = publish_reference(
-    snakemake.input,  # noqa: F821
-    results=Path(snakemake.output[0]).parent,  # noqa: F821  (the reference folder sits in the results folder)
-    out=snakemake.output[0],  # noqa: F821
-    config=snakemake.params.config,  # noqa: F821
-    repo=snakemake.params.repo,  # noqa: F821
+log = to_rule_log(snakemake.log[0])
+written = publish_reference(
+    snakemake.input.files,
+    results=snakemake.params.results,
+    out=snakemake.params.reference,
+    config=snakemake.params.config,
+    repo=snakemake.params.repo,
     metadata_dir=Path(".snakemake/metadata"),
     log_dir=Path(".snakemake/log"),
 )
-Path(snakemake.log[0]).write_text(  # noqa: F821
-    f"{len(snakemake.input)} files, commit {provenance['git_commit']}, pipeline {provenance['pipeline']}\n"  # noqa: F821
-)
+with atomic_path(snakemake.output[0]) as tmp:
+    tmp.write_text("".join(f"{path}\n" for path in written))
+log.info(f"{len(written)} files written to {snakemake.params.reference}")

@@ -1,8 +1,9 @@
 """Rule structure_summary: RDF/ADF RMSD and generation time per unconditional run (mdshortcut.evaluate)."""
 
-from pathlib import Path
-
 from mdshortcut.evaluate import structure_summary
+from mdshortcut.pipeline.rulelog import to_rule_log
 
-summary = structure_summary(snakemake.input.runs, snakemake.input.timings, snakemake.output[0])  # noqa: F821
-Path(snakemake.log[0]).write_text(f"{len(summary)} runs\n")  # noqa: F821
+log = to_rule_log(snakemake.log[0])
+
+summary = structure_summary(snakemake.input.runs, snakemake.input.timings, snakemake.output[0])
+log.info(f"{len(summary)} runs")

@@ -1,17 +1,18 @@
 """Rule tensors: ghost-atom padded training tensors of a dataset (mdshortcut.data.build)."""
 
-from pathlib import Path
-
 from mdshortcut.data.build import write_dataset_tensors
+from mdshortcut.pipeline.rulelog import to_rule_log
+
+log = to_rule_log(snakemake.log[0])
 
 n = write_dataset_tensors(
-    snakemake.input.structures,  # noqa: F821
-    snakemake.input.labels[0] if snakemake.input.labels else None,  # noqa: F821
-    snakemake.output[0],  # noqa: F821
-    dataset=snakemake.params.dataset,  # noqa: F821
-    potential=snakemake.params.potential,  # noqa: F821
-    label_names=snakemake.params.labels,  # noqa: F821
-    rho_max=snakemake.params.rho_max,  # noqa: F821
-    seed=snakemake.params.seed,  # noqa: F821
+    snakemake.input.structures,
+    snakemake.input.labels[0] if snakemake.input.labels else None,
+    snakemake.output[0],
+    dataset=snakemake.params.dataset,
+    potential=snakemake.params.potential,
+    label_names=snakemake.params.labels,
+    rho_max=snakemake.params.rho_max,
+    seed=snakemake.params.seed,
 )
-Path(snakemake.log[0]).write_text(f"{n} samples\n")  # noqa: F821
+log.info(f"{n} samples")

@@ -17,7 +17,18 @@ from torch.utils.data import Dataset
 
 from mdshortcut.model.graph import Batch
 
-REQUIRED = ("elements", "cell", "positions", "types", "n_atoms", "label_names", "labels", "label_mean", "label_std", "rho_max")
+REQUIRED = (
+    "elements",
+    "cell",
+    "positions",
+    "types",
+    "n_atoms",
+    "label_names",
+    "labels",
+    "label_mean",
+    "label_std",
+    "rho_max",
+)
 
 
 class DatasetError(ValueError):
@@ -67,7 +78,13 @@ class StructureDataset(Dataset):
     """Structures of a tensors dict, with the properties in ``properties`` normalised by the
     dataset's label_mean / label_std. Positions and cells are cast to ``dtype``."""
 
-    def __init__(self, tensors: Mapping, properties: Sequence[str] = (), dtype: torch.dtype = torch.float32, source: str = "tensors"):
+    def __init__(
+        self,
+        tensors: Mapping,
+        properties: Sequence[str] = (),
+        dtype: torch.dtype = torch.float32,
+        source: str = "tensors",
+    ):
         require_keys(tensors, source)
         self.elements = list(tensors["elements"])
         self.label_names = list(tensors["label_names"])
@@ -82,10 +99,16 @@ class StructureDataset(Dataset):
         if n == 0:
             raise DatasetError(f"{source}: no structures")
         if self.cell.shape != (n, 3, 3) or labels.shape != (n, len(self.label_names)):
-            raise DatasetError(f"{source}: cell {tuple(self.cell.shape)} / labels {tuple(labels.shape)} do not match {n} structures and labels {self.label_names}")
+            raise DatasetError(
+                f"{source}: cell {tuple(self.cell.shape)} / labels {tuple(labels.shape)} do not match {n} "
+                f"structures and labels {self.label_names}"
+            )
         total = int(n_atoms.sum())
         if self.positions.shape != (total, 3) or self.types.shape != (total,):
-            raise DatasetError(f"{source}: positions {tuple(self.positions.shape)} / types {tuple(self.types.shape)} do not match sum(n_atoms) = {total}")
+            raise DatasetError(
+                f"{source}: positions {tuple(self.positions.shape)} / types {tuple(self.types.shape)} do not "
+                f"match sum(n_atoms) = {total}"
+            )
         if not torch.isfinite(self.positions).all() or not torch.isfinite(self.cell).all():
             raise DatasetError(f"{source}: non-finite positions or cells")
         if total and (self.types.min() < 0 or self.types.max() >= len(self.elements)):
@@ -93,7 +116,10 @@ class StructureDataset(Dataset):
         self.properties = [p for p in properties]
         unknown = [p for p in self.properties if p not in self.label_names]
         if unknown:
-            raise DatasetError(f"{source}: propert{'y' if len(unknown) == 1 else 'ies'} {unknown} not among the labels {self.label_names}")
+            raise DatasetError(
+                f"{source}: propert{'y' if len(unknown) == 1 else 'ies'} {unknown} "
+                f"not among the labels {self.label_names}"
+            )
         idx = [self.label_names.index(p) for p in self.properties]
         mean = torch.as_tensor(tensors["label_mean"], dtype=torch.float64)[idx]
         std = torch.as_tensor(tensors["label_std"], dtype=torch.float64)[idx]

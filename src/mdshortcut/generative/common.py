@@ -26,7 +26,6 @@ from torch import Tensor
 
 from mdshortcut.config import build_section
 from mdshortcut.data.ghost import atom_counts  # noqa: F401  (re-exported: the one n_a rule)
-
 from mdshortcut.model.graph import Batch, to_cartesian
 
 

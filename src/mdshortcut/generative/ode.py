@@ -30,7 +30,9 @@ class MaterialODE(Process):
         ta = per_atom(t, g.batch)
         xt = wrap(x0 + ta * vx, g.cell, g.batch)
         et = e0 + ta * ve
-        px, pe = model(graph_at(xt, g.cell, g.batch, g.n_atoms), et, t, data.properties, None, None, generator=generator)
+        px, pe = model(
+            graph_at(xt, g.cell, g.batch, g.n_atoms), et, t, data.properties, None, None, generator=generator
+        )
         return weighted_l2(px - vx, pe - ve, self.config.element_weight)
 
     def sample(self, model, prior: Prior, n_steps: int, generator: torch.Generator, neighbours=None) -> Sample:
@@ -40,7 +42,9 @@ class MaterialODE(Process):
         x, e = prior.positions, prior.embeddings
         for i in range(n_steps):
             t = torch.full((len(cell),), (n_steps - i) / n_steps, device=x.device, dtype=x.dtype)
-            vx, ve = model(graph_at(x, cell, batch, prior.n_atoms), e, t, prior.properties, None, neighbours, generator=generator)
+            vx, ve = model(
+                graph_at(x, cell, batch, prior.n_atoms), e, t, prior.properties, None, neighbours, generator=generator
+            )
             x = wrap(x - vx / n_steps, cell, batch)
             e = e - ve / n_steps
         return Sample(x, e)

@@ -113,7 +113,9 @@ class MaterialSDE(Process):
         check_steps(n_steps)
         cfg = self.config
         pf = n_steps <= cfg.pf_ode_max_steps
-        times = torch.linspace(cfg.t_max, cfg.t_min, n_steps, dtype=torch.float64).tolist() if n_steps > 1 else [cfg.t_max]
+        times = (
+            torch.linspace(cfg.t_max, cfg.t_min, n_steps, dtype=torch.float64).tolist() if n_steps > 1 else [cfg.t_max]
+        )
         batch, cell, n_atoms = prior.batch, prior.cell, prior.n_atoms
         x = prior.positions
         e = prior.embeddings * cfg.sigma_e_max * math.sin(0.5 * math.pi * cfg.t_max)
@@ -121,7 +123,9 @@ class MaterialSDE(Process):
             tb = torch.full((len(cell),), t, device=x.device, dtype=x.dtype)
             ta = per_atom(tb, batch)
             graph = graph_at(x, cell, batch, n_atoms)
-            eps_x, eps_e = self.predict(model, graph, e, tb, prior.properties, self.instant_level, neighbours, generator)
+            eps_x, eps_e = self.predict(
+                model, graph, e, tb, prior.properties, self.instant_level, neighbours, generator
+            )
             if k == len(times) - 1:
                 x, e = self.denoise(x, e, ta, eps_x, eps_e)
             elif pf:

@@ -67,7 +67,9 @@ class MDShortcut(MaterialSDE):
         loss, parts = super().loss(model, data, generator)
         draw = torch.rand((), generator=generator, device=data.embeddings.device)
         if float(draw) < self.config.shortcut_fraction:
-            sc, sc_parts = self.shortcut_loss(model, target_model if target_model is not None else model, data, generator)
+            sc, sc_parts = self.shortcut_loss(
+                model, target_model if target_model is not None else model, data, generator
+            )
             loss = loss + sc
             parts.update(sc_parts)
         return loss, parts
@@ -101,11 +103,18 @@ class MDShortcut(MaterialSDE):
         top = self.config.shortcut_levels
         k = torch.randint(0, top + 1, (n,), generator=generator, device=x0.device)
         step = self.config.t_max * torch.pow(2.0, -k.to(x0.dtype))
-        j = torch.floor(torch.rand(n, generator=generator, device=x0.device, dtype=x0.dtype) * torch.pow(2.0, k.to(x0.dtype))) + 1
+        j = (
+            torch.floor(
+                torch.rand(n, generator=generator, device=x0.device, dtype=x0.dtype) * torch.pow(2.0, k.to(x0.dtype))
+            )
+            + 1
+        )
         t = j * step
         xt, et, _, _ = self.noised(x0, data.embeddings, t, g.batch, generator)
         graph = graph_at(wrap(xt, g.cell, g.batch), g.cell, g.batch, g.n_atoms)
-        tx, te = self.shortcut_target(target_model, graph, et, t, torch.clamp(k + 1, max=top + 1), 0.5 * step, data.properties, generator)
+        tx, te = self.shortcut_target(
+            target_model, graph, et, t, torch.clamp(k + 1, max=top + 1), 0.5 * step, data.properties, generator
+        )
         px, pe = model(graph, et, t, data.properties, k, None, generator=generator)
         return weighted_l2(px - tx / self.config.sigma_x_max, pe - te, self.config.element_weight, prefix="sc_")
 
@@ -121,7 +130,9 @@ class MDShortcut(MaterialSDE):
         remaining = 1.0  # of the span; powers of two keep this exact
         for frac, level in self.schedule(n_steps):
             tb = torch.full((len(cell),), cfg.t_max * remaining, device=x.device, dtype=x.dtype)
-            out = self.predict(model, graph_at(x, cell, batch, n_atoms), e, tb, prior.properties, level, neighbours, generator)
+            out = self.predict(
+                model, graph_at(x, cell, batch, n_atoms), e, tb, prior.properties, level, neighbours, generator
+            )
             ux, ue = self.velocity(e, per_atom(tb, batch), torch.full_like(batch[:, None], level), *out)
             x = wrap(x - cfg.t_max * frac * ux, cell, batch)
             e = e - cfg.t_max * frac * ue

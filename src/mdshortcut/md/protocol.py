@@ -187,7 +187,9 @@ class MeltQuench:
         smaller)."""
         start = shard * self.replicas_per_shard
         if shard < 0 or start >= self.n_replicas:
-            raise ValueError(f"{self.dataset}: no shard {shard} ({self.n_replicas} replicas, {self.replicas_per_shard} per shard)")
+            raise ValueError(
+                f"{self.dataset}: no shard {shard} ({self.n_replicas} replicas, {self.replicas_per_shard} per shard)"
+            )
         return range(start, min(start + self.replicas_per_shard, self.n_replicas))
 
 

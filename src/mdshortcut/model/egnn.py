@@ -38,7 +38,6 @@ from torch.nn import functional as F
 
 from .graph import edge_vectors
 
-
 EDGE_CHUNK = 2048  # edges per block of the optimised path on CPU: temporaries stay in cache
 
 
@@ -202,7 +201,9 @@ class EGNN(nn.Module):
             h, dx = layer(h, dx, i, j, r_vec, e, fc, chunk, self.compiled)
         return h, dx
 
-    def forward_reference(self, h: Tensor, positions: Tensor, i: Tensor, j: Tensor, shift: Tensor) -> tuple[Tensor, Tensor]:
+    def forward_reference(
+        self, h: Tensor, positions: Tensor, i: Tensor, j: Tensor, shift: Tensor
+    ) -> tuple[Tensor, Tensor]:
         """Straightforward path with the same inputs and outputs as ``forward``."""
         r = (positions[i] - positions[j] - shift).norm(dim=1)
         e, fc = edge_feature(r, self.cutoff), smooth_cutoff(r, self.cutoff)

@@ -131,7 +131,9 @@ def _structures(batch: Batch) -> list[tuple[Batch, slice]]:
     out = []
     for b, (s, n) in enumerate(zip(starts, batch.n_atoms.tolist())):
         sl = slice(s, s + n)
-        out.append((Batch(batch.cell[b : b + 1], batch.positions[sl], batch.batch[sl] - b, batch.n_atoms[b : b + 1]), sl))
+        out.append(
+            (Batch(batch.cell[b : b + 1], batch.positions[sl], batch.batch[sl] - b, batch.n_atoms[b : b + 1]), sl)
+        )
     return out
 
 

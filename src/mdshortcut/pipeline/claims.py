@@ -108,7 +108,8 @@ def inverse_design_claims(table2: pd.DataFrame) -> list[dict]:
             best = base.loc[base["mape_percent"].idxmin()]
             rows.append(_row(3, prop, bool(sc["mape_percent"] <= best["mape_percent"]), float(sc["mape_percent"]),
                              float(best["mape_percent"]),
-                             f"MAPE: MDShortcut (All) n_s = {SHORTCUT_DESIGN_STEPS} {sc['mape_percent']:.1f}%{_failed(sc)}; "
+                             f"MAPE: MDShortcut (All) n_s = {SHORTCUT_DESIGN_STEPS} "
+                             f"{sc['mape_percent']:.1f}%{_failed(sc)}; "
                              f"best baseline at n_s = {MANY_STEPS} {best['model']} {best['mape_percent']:.1f}%"
                              f"{_failed(best)}"))  # fmt: skip
         for process in BASELINES:
@@ -153,7 +154,12 @@ def claims_markdown(claims: pd.DataFrame) -> str:
     for r in claims.itertuples():
         holds = verdict.get(r.holds if isinstance(r.holds, bool) else None, "not evaluable")
         lines.append(f"| {r.claim}. {STATEMENTS[r.claim]} | {r.part} | **{holds}** | {r.evidence} |")
-    lines += ["", "The rules of each check are in `mdshortcut.pipeline.claims`; they were written before the default run's results were seen.", ""]
+    lines += [
+        "",
+        "The rules of each check are in `mdshortcut.pipeline.claims`; they were written before the default run's "
+        "results were seen.",
+        "",
+    ]
     return "\n".join(lines)
 
 

@@ -18,7 +18,15 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import LogFormatter
 
 from mdshortcut.io import atomic_path
-from mdshortcut.pipeline.tables import MODEL_NAMES, PROCESS_NAMES, PROCESSES, PROPERTIES, TABLE2_MODELS, process_of, table2_model
+from mdshortcut.pipeline.tables import (
+    MODEL_NAMES,
+    PROCESS_NAMES,
+    PROCESSES,
+    PROPERTIES,
+    TABLE2_MODELS,
+    process_of,
+    table2_model,
+)
 
 
 def _subplots(nrows: int, ncols: int, figsize: tuple[float, float], **kwargs):
@@ -83,12 +91,18 @@ def fig3_property_distributions(
         finite_gen, finite_train = gen[np.isfinite(gen)], train[np.isfinite(train)]
         both = np.concatenate([finite_gen, finite_train, rows["target"].to_numpy(dtype=float)])
         bins = np.linspace(both.min(), both.max(), 30) if both.size and np.ptp(both) > 0 else 10
-        ax.hist(finite_train, bins=bins, density=True, alpha=0.55, color="tab:gray", label=f"training ({finite_train.size})")
-        ax.hist(finite_gen, bins=bins, density=True, alpha=0.55, color="tab:red", label=f"generated ({finite_gen.size})")
+        ax.hist(
+            finite_train, bins=bins, density=True, alpha=0.55, color="tab:gray", label=f"training ({finite_train.size})"
+        )
+        ax.hist(
+            finite_gen, bins=bins, density=True, alpha=0.55, color="tab:red", label=f"generated ({finite_gen.size})"
+        )
         ax.axvspan(rows["target"].min(), rows["target"].max(), color="tab:blue", alpha=0.12, label="target range")
         failed = int((~np.isfinite(gen)).sum())
         model, n_s = MODEL_NAMES[table2_model(rows["model"].iloc[0], prop)], rows["n_s"].iloc[0]
-        ax.set_title(f"{PROPERTIES[prop].title.split(' [')[0]}\n{model}, n_s = {n_s}" + (f", {failed} failed" if failed else ""))
+        ax.set_title(
+            f"{PROPERTIES[prop].title.split(' [')[0]}\n{model}, n_s = {n_s}" + (f", {failed} failed" if failed else "")
+        )
         ax.set_xlabel(PROPERTIES[prop].axis)
         ax.set_ylabel("probability density")
         ax.legend(fontsize=8)
@@ -108,7 +122,10 @@ def fig4_target_scatter(rows: pd.DataFrame, out: str | os.PathLike) -> None:
     fig, axes = _subplots(len(props), len(models), (3.6 * len(models), 3.7 * len(props)), squeeze=False)
     for i, prop in enumerate(props):
         sub = rows[rows["property"] == prop]
-        lo, hi = np.nanmin(sub[["target", "value"]].to_numpy(dtype=float)), np.nanmax(sub[["target", "value"]].to_numpy(dtype=float))
+        lo, hi = (
+            np.nanmin(sub[["target", "value"]].to_numpy(dtype=float)),
+            np.nanmax(sub[["target", "value"]].to_numpy(dtype=float)),
+        )
         for j, model in enumerate(models):
             ax = axes[i, j]
             run = sub[sub["column"] == model]

@@ -2,7 +2,9 @@
 
 ``publish_reference`` copies a run's tables, figures and evaluation summaries to a folder
 meant to be committed, beside ``provenance.yaml``, ``benchmarks.csv`` (one row per Snakemake
-``benchmark:`` file) and ``benchmark_summary.csv`` (one row per stage and step).
+``benchmark:`` file) and ``benchmark_summary.csv`` (one row per stage and step). It writes
+each file atomically and removes nothing: a file of the folder that a run does not make (a
+README, an older figure) stays as it is.
 """
 
 from __future__ import annotations
@@ -92,7 +94,11 @@ def summarise_benchmarks(jobs: pd.DataFrame) -> pd.DataFrame:
     largest resident memory (MB); the last row sums every job."""
     grouped = jobs.groupby(["stage", "step"], sort=False)
     summary = grouped.agg(
-        jobs=("s", "size"), wall_s=("s", "sum"), longest_s=("s", "max"), cpu_s=("cpu_time", "sum"), max_rss_MB=("max_rss", "max")
+        jobs=("s", "size"),
+        wall_s=("s", "sum"),
+        longest_s=("s", "max"),
+        cpu_s=("cpu_time", "sum"),
+        max_rss_MB=("max_rss", "max"),
     ).reset_index()
     total = {"stage": "all", "step": "all", "jobs": len(jobs), "wall_s": jobs["s"].sum(), "longest_s": jobs["s"].max(),
              "cpu_s": jobs["cpu_time"].sum(), "max_rss_MB": jobs["max_rss"].max()}  # fmt: skip
@@ -156,23 +162,24 @@ def publish_reference(
     repo: str | os.PathLike,
     metadata_dir: str | os.PathLike,
     log_dir: str | os.PathLike,
-) -> dict:
+) -> list[Path]:
     """Copy ``files`` (paths under ``results``) and the ``snakemake bench`` tables
     (``results/bench/*.csv``, if any) to ``out`` keeping their relative paths; write
     ``benchmarks.csv`` and ``benchmark_summary.csv`` from ``results/benchmarks`` and
     ``provenance.yaml`` (config, git commit of ``repo``, machine, software, the Snakemake
     command that ran the pipeline (from ``log_dir``), its span from ``metadata_dir`` and the
-    summed job times); returns the provenance."""
+    summed job times); returns the paths written, provenance.yaml last."""
     results, out = Path(results), Path(out)
+    written = []
     for f in [*files, *sorted((results / "bench").glob("*.csv"))]:
-        rel = Path(f).relative_to(results)
-        (out / rel).parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(out / rel) as tmp:
+        written.append(out / Path(f).relative_to(results))
+        with atomic_path(written[-1]) as tmp:
             shutil.copyfile(f, tmp)
     jobs = read_benchmarks(results / "benchmarks")
     summary = summarise_benchmarks(jobs)
     write_csv(out / "benchmarks.csv", jobs)
     write_csv(out / "benchmark_summary.csv", summary)
+    written += [out / "benchmarks.csv", out / "benchmark_summary.csv", out / "provenance.yaml"]
     total = summary.iloc[-1]
     span = pipeline_span(metadata_dir)
     first = span.pop("first_start")
@@ -191,4 +198,4 @@ def publish_reference(
     }
     with atomic_path(out / "provenance.yaml") as tmp:
         tmp.write_text(yaml.safe_dump(provenance, sort_keys=False))
-    return provenance
+    return written

@@ -132,7 +132,9 @@ def write_cells(structures: str | os.PathLike, cfg: SamplingConfig, seed: int, o
     log.info("%d cells drawn from the %d structures of %s", cfg.n_samples, len(frames), structures)
 
 
-def plan(cfg: SamplingConfig, prop: str | None, cells: str | os.PathLike | None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def plan(
+    cfg: SamplingConfig, prop: str | None, cells: str | os.PathLike | None
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Cells (n_samples, 3, 3) Å and targets {prop: (n_samples,)} of every sample of a run.
 
     Inverse design: cubic cells of edge ``cfg.cell`` and linearly spaced targets of ``prop``;
@@ -249,5 +251,7 @@ def write_run_timing(
     }
     with atomic_path(out) as tmp:
         tmp.write_text(json.dumps(sidecar, indent=1))
-    log.info("%s n_s=%d: %d samples from %d shards, %.3f s on %s", run, n_steps, n, len(parts), seconds, sidecar["device"])
+    log.info(
+        "%s n_s=%d: %d samples from %d shards, %.3f s on %s", run, n_steps, n, len(parts), seconds, sidecar["device"]
+    )
     return sidecar

@@ -28,7 +28,9 @@ TABLE1_COLUMNS = ["model", "n_s", "rdf_rmsd", "adf_rmsd", "seconds_per_10k"]
 TABLE2_COLUMNS = ["property", "model", "n_s", "mae", "rmse", "mape_percent", "n_samples", "n_failed"]
 TABLE2_MODELS = [f"{p}-{c}" for p in PROCESSES for c in ("all", "target")]
 # Display names of Table 1 and Table 2 columns, as in the paper
-MODEL_NAMES = PROCESS_NAMES | {f"{p}-{c}": f"{PROCESS_NAMES[p]} ({c.title()})" for p in PROCESSES for c in ("all", "target")}
+MODEL_NAMES = PROCESS_NAMES | {
+    f"{p}-{c}": f"{PROCESS_NAMES[p]} ({c.title()})" for p in PROCESSES for c in ("all", "target")
+}
 
 
 @dataclass(frozen=True)
@@ -164,7 +166,9 @@ def _grid(frame: pd.DataFrame, models: Sequence[str], metrics: Sequence[str], fm
                 cells.append("–")
                 continue
             row = by_model.loc[m]
-            parts = [_cell(f.format(row[k]) if np.isfinite(row[k]) else "n/a", best[k][m]) for k, f in zip(metrics, fmt)]
+            parts = [
+                _cell(f.format(row[k]) if np.isfinite(row[k]) else "n/a", best[k][m]) for k, f in zip(metrics, fmt)
+            ]
             cells.append(" / ".join(parts) + extra(row))
         lines.append("| " + " | ".join(cells) + " |")
     return lines
@@ -246,7 +250,9 @@ def _write_text(path: str | os.PathLike, text: str) -> None:
         tmp.write_text(text)
 
 
-def write_table(number: int, summary_csv: str | os.PathLike, out_csv: str | os.PathLike, out_md: str | os.PathLike) -> int:
+def write_table(
+    number: int, summary_csv: str | os.PathLike, out_csv: str | os.PathLike, out_md: str | os.PathLike
+) -> int:
     """Table 1 (a-Si structural summary) or 2 (a-SiO2 inverse-design summary) as CSV and
     Markdown; returns its row count."""
     build, render = {1: (table1, table1_markdown), 2: (table2, table2_markdown)}[number]
