@@ -69,7 +69,8 @@ def test_code_inputs_follow_imports_and_only_them():
     assert "properties/structure.py" not in labels  # an RDF edit must not relabel the datasets
     evaluate = {Path(p).relative_to(PACKAGE).as_posix() for p in sources("mdshortcut.evaluate")}
     assert {"properties/structure.py", "properties/labels.py"} <= evaluate  # imports inside functions too
-    assert "pipeline/__init__.py" in {Path(p).relative_to(PACKAGE).as_posix() for p in sources("mdshortcut.pipeline.shards")}
+    shards = {Path(p).relative_to(PACKAGE).as_posix() for p in sources("mdshortcut.pipeline.shards")}
+    assert shards == {"__init__.py", "io.py", "pipeline/__init__.py", "pipeline/shards.py"}
     with pytest.raises(ModuleNotFoundError, match="mdshortcut.nothing is not a module"):
         sources("mdshortcut.nothing")
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 from datetime import datetime
 
@@ -110,8 +112,18 @@ def test_git_revision_marks_local_changes(tmp_path):
 
 
 def test_machine_and_software():
+    """The machine's description against the OS's own counts and the CUDA runtime."""
+    import torch
+
     m = machine()
-    assert m["cores"] >= 1 and m["cpu"] and m["gpu"]
+    assert m["cores"] == os.cpu_count() and m["cpu"] not in ("", "unknown")
+    pages = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    assert m["memory_GiB"] == pytest.approx(pages, abs=0.1)
+    assert m["gpu"] == (torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none")
+    if shutil.which("nvidia-smi") and torch.cuda.is_available():  # the driver's name for it
+        query = ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"]
+        names = subprocess.run(query, capture_output=True, text=True)
+        assert m["gpu"] == names.stdout.splitlines()[0].strip()
     versions = software()
     assert versions["torch"].startswith("2.") and versions["snakemake"] != "not installed"
     pytest.importorskip("lammps")

@@ -108,7 +108,15 @@ def _is_png(path, min_size=(400, 250)):
         assert len(im.convert("RGB").getcolors(maxcolors=1 << 20)) > 20
 
 
-def test_figures_are_written(tmp_path):
+def _data(path) -> pd.DataFrame:
+    """The data a figure drew, from the CSV written beside its PNG."""
+    _is_png(path)
+    return pd.read_csv(path.with_suffix(".csv"), keep_default_na=False)
+
+
+def test_figures_draw_their_tables(tmp_path):
+    """Each figure is a real PNG, and the data drawn in it (read back from the figure into the
+    CSV beside it) is its input's: curves, points, bar heights and times."""
     rng = np.random.default_rng(0)
     r, th = np.linspace(0.025, 4.975, 100), np.arange(180) + 0.5
     ref = {
@@ -117,15 +125,49 @@ def test_figures_are_written(tmp_path):
         "theta": th,
         "adf": np.exp(-((th - 109) ** 2) / 200) / 25,
     }
-    runs = [{**ref, "model": m, "n_steps": n} for m in ["ode-none", "shortcut-none"] for n in N_S]
+    runs = [
+        {**ref, "rdf": ref["rdf"] * (1 + 0.01 * n), "model": m, "n_steps": n}
+        for m in ["ode-none", "shortcut-none"]
+        for n in N_S
+    ]
     figures.fig2_distributions(ref, runs, tmp_path / "fig2.png")
+    data = _data(tmp_path / "fig2.png")
+    for run in runs:
+        title = f"{tables.PROCESS_NAMES[tables.process_of(run['model'])]}: RDF"
+        curve = data[(data["title"] == title) & (data["series"] == f"n_s = {run['n_steps']}")]
+        assert np.allclose(curve["x"], run["r"]) and np.allclose(curve["y"], run["rdf"])
+
     rows = _eval_rows(rng)
     training = pd.DataFrame({"shear_modulus": rng.normal(30, 5, 50), "ring_size": rng.normal(5.5, 0.3, 50)})
-    figures.fig3_property_distributions(
-        training, rows[(rows["model"] == "shortcut-all") & (rows["n_s"] == 10)], tmp_path / "fig3.png"
-    )
+    one_run = rows[(rows["model"] == "shortcut-all") & (rows["n_s"] == 10)]
+    figures.fig3_property_distributions(training, one_run, tmp_path / "fig3.png")
+    data = _data(tmp_path / "fig3.png")
+    for panel, prop in enumerate(["shear_modulus", "ring_size"]):
+        gen = one_run.loc[one_run["property"] == prop, "value"].dropna().to_numpy()
+        bars = data[(data["panel"] == panel) & (data["series"] == f"generated ({gen.size})")]
+        edges = np.concatenate([[2 * bars["x"].iloc[0] - bars["x"].iloc[1]], bars["x"]]) + np.diff(bars["x"])[0] / 2
+        heights, _ = np.histogram(gen, bins=np.linspace(edges[0], edges[-1], len(bars) + 1), density=True)
+        assert np.allclose(bars["y"], heights)
+
     figures.fig4_target_scatter(rows, tmp_path / "fig4.png")
-    figures.fig5_rmsd_vs_time(tables.table1(_structure_summary()), tmp_path / "fig5.png")
-    figures.fig6_mape_vs_time(_inverse_summary(), tmp_path / "fig6.png")
-    for k in range(2, 7):
-        _is_png(tmp_path / f"fig{k}.png")
+    points = _data(tmp_path / "fig4.png").query("series.str.startswith('n_s')")
+    finite = rows.dropna(subset=["value"])
+    assert len(points) == len(finite)
+    drawn = np.array(sorted(zip(points["x"], points["y"])))
+    assert np.allclose(drawn, np.array(sorted(zip(finite["target"], finite["value"]))))
+
+    t1 = tables.table1(_structure_summary())
+    figures.fig5_rmsd_vs_time(t1, tmp_path / "fig5.png")
+    data = _data(tmp_path / "fig5.png")
+    for panel, metric in enumerate(["rdf_rmsd", "adf_rmsd"]):
+        for model in tables.PROCESSES:
+            drawn = data[(data["panel"] == panel) & (data["series"] == tables.PROCESS_NAMES[model])]
+            table = t1[t1["model"] == model].sort_values("n_s")
+            assert list(drawn["x"]) == list(table["seconds_per_10k"]) and np.allclose(drawn["y"], table[metric])
+
+    summary = _inverse_summary()
+    figures.fig6_mape_vs_time(summary, tmp_path / "fig6.png")
+    data = _data(tmp_path / "fig6.png")
+    drawn = data[(data["title"] == tables.PROPERTIES["ring_size"].title) & (data["series"] == "MDShortcut (All)")]
+    table = summary[(summary["property"] == "ring_size") & (summary["model"] == "shortcut-all")].sort_values("n_s")
+    assert list(drawn["x"]) == list(table["seconds"]) and list(drawn["y"]) == list(table["mape_percent"])

@@ -44,7 +44,8 @@ rule fig2:
         reference=f"{RESULTS}/evaluation/{STRUCTURE_DATASET}/reference.json",
         runs=lambda w: [f"{RESULTS}/evaluation/{STRUCTURE_DATASET}/{s}.json" for s in runs(STRUCTURE_DATASET)],
     output:
-        report(f"{RESULTS}/figures/fig2.png", caption="../report/fig2.rst", category="Figures"),
+        png=report(f"{RESULTS}/figures/fig2.png", caption="../report/fig2.rst", category="Figures"),
+        data=f"{RESULTS}/figures/fig2.csv",
     log:
         f"{RESULTS}/logs/report/fig2.log",
     benchmark:
@@ -61,7 +62,8 @@ rule fig3:
         labels=f"{RESULTS}/datasets/{INVERSE_DATASET}/labels.csv",
         runs=lambda w: [f"{RESULTS}/evaluation/{INVERSE_DATASET}/{s}.csv" for s in fig3_stems(dataset_cfg(INVERSE_DATASET))],
     output:
-        report(f"{RESULTS}/figures/fig3.png", caption="../report/fig3.rst", category="Figures"),
+        png=report(f"{RESULTS}/figures/fig3.png", caption="../report/fig3.rst", category="Figures"),
+        data=f"{RESULTS}/figures/fig3.csv",
     log:
         f"{RESULTS}/logs/report/fig3.log",
     benchmark:
@@ -77,7 +79,8 @@ rule fig4:
         code=code("mdshortcut.pipeline.figures"),
         runs=lambda w: [f"{RESULTS}/evaluation/{INVERSE_DATASET}/{s}.csv" for s in runs(INVERSE_DATASET)],
     output:
-        report(f"{RESULTS}/figures/fig4.png", caption="../report/fig4.rst", category="Figures"),
+        png=report(f"{RESULTS}/figures/fig4.png", caption="../report/fig4.rst", category="Figures"),
+        data=f"{RESULTS}/figures/fig4.csv",
     log:
         f"{RESULTS}/logs/report/fig4.log",
     benchmark:
@@ -93,7 +96,8 @@ rule fig5:
         table=f"{RESULTS}/tables/table1.csv",
         code=code("mdshortcut.pipeline.figures"),
     output:
-        report(f"{RESULTS}/figures/fig5.png", caption="../report/fig5.rst", category="Figures"),
+        png=report(f"{RESULTS}/figures/fig5.png", caption="../report/fig5.rst", category="Figures"),
+        data=f"{RESULTS}/figures/fig5.csv",
     log:
         f"{RESULTS}/logs/report/fig5.log",
     benchmark:
@@ -109,7 +113,8 @@ rule fig6:
         summary=f"{RESULTS}/evaluation/{INVERSE_DATASET}/inverse.csv",
         code=code("mdshortcut.pipeline.figures"),
     output:
-        report(f"{RESULTS}/figures/fig6.png", caption="../report/fig6.rst", category="Figures"),
+        png=report(f"{RESULTS}/figures/fig6.png", caption="../report/fig6.rst", category="Figures"),
+        data=f"{RESULTS}/figures/fig6.csv",
     log:
         f"{RESULTS}/logs/report/fig6.log",
     benchmark:

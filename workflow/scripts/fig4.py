@@ -5,5 +5,5 @@ from mdshortcut.pipeline.rulelog import to_rule_log
 
 log = to_rule_log(snakemake.log[0])
 
-write_fig4(snakemake.input.runs, snakemake.output[0])
+write_fig4(snakemake.input.runs, snakemake.output.png)
 log.info(f"{len(snakemake.input.runs)} runs")

@@ -5,5 +5,5 @@ from mdshortcut.pipeline.rulelog import to_rule_log
 
 log = to_rule_log(snakemake.log[0])
 
-write_fig5(snakemake.input.table, snakemake.output[0])
+write_fig5(snakemake.input.table, snakemake.output.png)
 log.info("done")

@@ -1,4 +1,5 @@
 """The paper's figures 2–6 (PNG), after the paper's (§3.3, §3.4, appendix A.1); every axis names its unit.
+Beside each PNG, a CSV of the data drawn in it, read back from the figure (``plotted``).
 
 Figures are ``matplotlib.figure.Figure`` objects drawn on the Agg canvas that ``savefig`` picks for
 PNG: no pyplot, so importing this module selects no backend and keeps no global figure state.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 
 import matplotlib
 import numpy as np
@@ -17,7 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import LogFormatter
 
-from mdshortcut.io import atomic_path
+from mdshortcut.io import atomic_path, write_csv
 from mdshortcut.pipeline.tables import (
     MODEL_NAMES,
     PROCESS_NAMES,
@@ -35,9 +37,28 @@ def _subplots(nrows: int, ncols: int, figsize: tuple[float, float], **kwargs):
     return fig, fig.subplots(nrows, ncols, **kwargs)
 
 
-def _save(fig, out: str | os.PathLike) -> None:
+def plotted(fig: Figure) -> pd.DataFrame:
+    """The data drawn in ``fig``, one row per point: panel (axes index), title, series (the
+    artist's label), x, y. Lines give their vertices, scatters their points, histograms each
+    bar's centre and height; points that are not drawn (NaN) are left out."""
+    rows = []
+    for panel, ax in enumerate(fig.axes):
+        series = [(line.get_label(), line.get_xydata()) for line in ax.lines]
+        series += [(c.get_label(), c.get_offsets()) for c in ax.collections if len(c.get_offsets())]
+        for bars in ax.containers:  # ax.hist labels its first bar, ax.bar the container
+            label = bars.get_label() if not bars.get_label().startswith("_") else bars[0].get_label()
+            series.append((label, [(b.get_x() + b.get_width() / 2, b.get_height()) for b in bars]))
+        for label, points in series:
+            xy = np.ma.filled(np.ma.asarray(points, dtype=float), np.nan).reshape(-1, 2)
+            rows += [(panel, ax.get_title(), label, x, y) for x, y in xy[np.isfinite(xy).all(axis=1)].tolist()]
+    return pd.DataFrame(rows, columns=["panel", "title", "series", "x", "y"])
+
+
+def _save(fig: Figure, out: str | os.PathLike) -> None:
+    """The PNG ``out`` and the CSV of its data beside it (``plotted``), both atomically."""
     with atomic_path(out) as tmp:
         fig.savefig(tmp, format="png", dpi=130, bbox_inches="tight")
+    write_csv(Path(out).with_suffix(".csv"), plotted(fig))
 
 
 def _n_s_colors(values: Iterable[int]) -> dict[int, tuple]:
