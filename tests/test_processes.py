@@ -3,7 +3,7 @@
 Data: positions X_0 ~ N(m_X, diag v_X) in the middle of a 40 Å cube (no trajectory comes near
 its faces, so periodicity never matters)
 and element embeddings E_0 ~ N(m_E, diag v_E). Every closed form below is written from the
-forward marginals of the paper / DESIGN.md §2 (σ_X = 1.7 t Å, α = cos(πt/2), σ_E = 1.5
+forward marginals of the paper / docs/design.md §1 (σ_X = 1.7 t Å, α = cos(πt/2), σ_E = 1.5
 sin(πt/2); the ODE's linear interpolation), independently of the package's coefficients, so a
 wrong factor in a drift, a diffusion, a loss target or a shortcut target shows up as a wrong
 mean or variance.

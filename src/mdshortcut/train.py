@@ -89,7 +89,7 @@ def ema_decay_at(decay: float, n_averaged: int | torch.Tensor) -> float | torch.
     min(decay, (1 + n)/(10 + n)), the warm-up of TensorFlow's ExponentialMovingAverage.
 
     Without it, an EMA started at the initial weights keeps decay^steps of them (37% after
-    1000 steps at 0.999); with it, the EMA's memory grows with the run, ~n/10 steps early on.
+    1000 steps at 0.999); with it, the EMA's memory grows with the run, ~n/10 steps early on (docs/design.md §5).
     """
     warm = (1.0 + n_averaged) / (10.0 + n_averaged)
     return warm.clamp(max=decay) if isinstance(warm, torch.Tensor) else min(decay, warm)

@@ -1,6 +1,6 @@
 """Material SDE (paper Eq. 9-10, appendix A.3), with coefficients derived from its marginals.
 
-Forward marginals (DESIGN.md §2): positions variance-exploding, X_t = X_0 + σ_X(t)·ε_X with
+Forward marginals (docs/design.md §1): positions variance-exploding, X_t = X_0 + σ_X(t)·ε_X with
 σ_X = σ_X^max·t (Å); element embeddings variance-preserving with a cosine schedule,
 E_t = α(t)·E_0 + σ_E(t)·ε_E with α = cos(πt/2), σ_E = σ_E^max·sin(πt/2). The network predicts
 the noise (ε̂_X, ε̂_E); the score is -ε̂/σ; the loss is |ε̂_X - ε_X|² + w|ε̂_E - ε_E|² at

@@ -5,7 +5,7 @@ Levels. Shortcut steps are powers of two of the sampling span [0, t_max]: level 
 instantaneous network (Δt = 0) trained by the SDE loss; the network embeds the level index
 (``n_levels = K + 2``).
 
-Parameterisation. At the instantaneous level K + 1 the network outputs a noise ε̂ (as the SDE
+Parameterisation (docs/design.md §3). At the instantaneous level K + 1 the network outputs a noise ε̂ (as the SDE
 network does) and its velocity is the probability-flow drift of ``MaterialSDE.pf_drift``. At a
 shortcut level k <= K it outputs the step's average velocity itself, u = (σ_X^max·ô_X, ô_E)
 (positions in units of σ_X^max so that both outputs are O(1)), and a step is
@@ -18,7 +18,7 @@ Loss. L = L_SDE (level K + 1) on every batch, plus on a ``shortcut_fraction`` of
 L_SC = |ô_X(M_t, t, k) - u_X/σ_X^max|² + w|ô_E(M_t, t, k) - u_E|² with, per structure, k ~ U{0..K}, the half
 step h = 2^-(k+1)·t_max, t = j·2h (j ~ U{1..2^k}, so the step ends on the grid, at >= 0) and
     u1 = u(M_t, t, k+1),  M' = M_t - h·u1,  u2 = u(M', t - h, k+1),  u = (u1 + u2)/2
-from the EMA network under no gradient (DESIGN.md §2; the paper's Eq. 4 drops the 1/2); for
+from the EMA network under no gradient (docs/design.md §2; the paper's Eq. 4 drops the 1/2); for
 k = K the half steps use the instantaneous network (level K + 1).
 
 Sampling. n_s <= pf_ode_max_steps: n_s probability-flow steps from t_max to exactly 0. A

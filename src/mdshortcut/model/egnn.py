@@ -12,7 +12,7 @@ One layer (Eq. 13-14), every MLP being ``Linear -> LayerNorm -> SiLU -> Linear``
 e_ij (Eq. 12) and f_cut (Eq. 15) use the distances of the ORIGINAL positions, and o_ij is
 the offset of the original positions: the channels drift away from the atoms.
 
-Clarification: Eq. 13 prints f_cut only in the node update; we also weight the coordinate
+Clarification (docs/design.md §4): Eq. 13 prints f_cut only in the node update; we also weight the coordinate
 messages by it (as the AMDEN predecessor code does), otherwise the position output would jump
 when an atom crosses the cutoff, which Eq. 15 is there to prevent.
 
