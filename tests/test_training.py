@@ -174,6 +174,38 @@ def test_training_writes_ema_model_and_log(process, tensors_file, tmp_path):
         assert "sc_x=" in text
 
 
+@pytest.mark.parametrize("process", ["sde", "shortcut"])
+def test_the_loop_reads_no_device_value_between_log_lines(process, tensors_file, tmp_path, monkeypatch):
+    """Reading a tensor's value on the host (item, float, int, bool, tolist, numpy) waits for the
+    device; train.py may do so only when it logs or checkpoints (``batch_indices`` reads the
+    permutation it drew on the host). Counted on the CPU, where the same calls are made: 4 or 12
+    steps with one log line and checkpoint at the end read alike."""
+    import mdshortcut.train as train
+
+    reads = []
+
+    def counted(name):
+        original = getattr(torch.Tensor, name)
+
+        def read(self, *args, **kwargs):
+            caller = sys._getframe(1).f_code
+            if caller.co_filename == train.__file__ and caller.co_name != "batch_indices":  # host-made indices
+                reads.append(name)
+            return original(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, read)
+
+    for name in ("item", "tolist", "numpy", "__float__", "__int__", "__bool__", "__index__"):
+        counted(name)
+    counts = []
+    for steps in (4, 12):
+        reads.clear()
+        cfg = tiny(steps=steps, log_every=steps, checkpoint_every=steps)
+        train_model(tensors_file, tmp_path / f"{steps}.pt", tmp_path / f"ckpt{steps}", process, "all", cfg)
+        counts.append(len(reads))
+    assert counts[0] == counts[1] and counts[0] > 0  # the end's log line does read
+
+
 def test_training_reduces_the_loss(tmp_path):
     """One structure, 150 steps: on the same 30 noise draws, the trained (EMA) network's SDE
     loss is well below that of its initial weights."""
