@@ -13,6 +13,4 @@ n_frames = len(read_structures(snakemake.input.structures))
 table = merge_shards(
     snakemake.input.shards, snakemake.output[0], read=read_table, check=partial(check_indices, n_frames=n_frames)
 )
-log.info(
-    f"{len(table)} rows, {int((~table['converged'].astype(bool)).sum())} not converged"
-)
+log.info(f"{len(table)} rows, {int((~table['converged'].astype(bool)).sum())} not converged")

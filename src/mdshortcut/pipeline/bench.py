@@ -28,7 +28,6 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pandas as pd
 import torch
@@ -261,7 +260,7 @@ def write_model_benchmark(
     log=None,
 ) -> pd.DataFrame:
     """Run ``model_benchmark`` on ``threads`` CPU threads, write its table to the CSV ``path``
-    atomically and a short summary to the text file ``log`` (if given)."""
+    atomically and append a short summary to the text file ``log`` (if given)."""
     torch.set_num_threads(threads)
     table = model_benchmark(model_config, bench, device=device, compile=compile, seed=seed)
     with atomic_path(path) as tmp:
@@ -279,7 +278,8 @@ def write_model_benchmark(
                 f"compiled: {' '.join(f'{x:.2f}x' for x in table['speedup_compiled_vs_straightforward'])} faster, "
                 f"scaling {table['scaling_compiled_1024_over_256'].iloc[0]:.2f}"
             )
-        Path(log).write_text("\n".join(lines) + "\n")
+        with open(log, "a") as fh:  # appended: the rule's log may hold the job's stderr already
+            fh.write("\n".join(lines) + "\n")
     return table
 
 
