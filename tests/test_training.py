@@ -317,26 +317,27 @@ def test_train_rule(tensors_file, tmp_path):
     resumes when re-run with more steps; it asks for a GPU only when training will use one."""
     cfg = yaml.safe_load((REPO / "config/test.yaml").read_text())
     cfg.update({k: TINY[k] for k in ("model", "process", "training", "device")})
+    results = cfg["results_dir"]
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump(cfg))
-    data = tmp_path / "results/datasets/a-sio2/tensors.pt"
+    data = tmp_path / f"{results}/datasets/a-sio2/tensors.pt"
     data.parent.mkdir(parents=True)
     data.write_bytes(tensors_file.read_bytes())
-    target = "results/models/a-sio2/shortcut-all.pt"
+    target = f"{results}/models/a-sio2/shortcut-all.pt"
     res = _snakemake(tmp_path, config, target, "--cores", "1", "--allowed-rules", "train")
     assert res.returncode == 0, res.stderr[-3000:]
     assert "gpu=0" in res.stdout + res.stderr
     assert read_model(tmp_path / target)["steps"] == 6
-    log = (tmp_path / "results/logs/train/a-sio2/shortcut-all.log").read_text()
+    log = (tmp_path / f"{results}/logs/train/a-sio2/shortcut-all.log").read_text()
     assert "step=6 loss=" in log and "starting step 0 of 6" in log
-    assert (tmp_path / "results/checkpoints/a-sio2/shortcut-all/state.pt").is_file()
+    assert (tmp_path / f"{results}/checkpoints/a-sio2/shortcut-all/state.pt").is_file()
 
     cfg["training"]["steps"] = 8
     config.write_text(yaml.safe_dump(cfg))
     res = _snakemake(tmp_path, config, target, "--cores", "1", "--allowed-rules", "train")
     assert res.returncode == 0, res.stderr[-3000:]
     assert read_model(tmp_path / target)["steps"] == 8
-    assert "at step 6 of 8" in (tmp_path / "results/logs/train/a-sio2/shortcut-all.log").read_text()
+    assert "at step 6 of 8" in (tmp_path / f"{results}/logs/train/a-sio2/shortcut-all.log").read_text()
 
     cfg["device"] = "cuda"
     config.write_text(yaml.safe_dump(cfg))

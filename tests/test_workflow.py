@@ -26,7 +26,7 @@ def snakemake(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.mark.parametrize("config", ["test", "config", "paper"])
+@pytest.mark.parametrize("config", ["test", "config", pytest.param("paper", marks=pytest.mark.slow)])  # paper: 1.5 min
 def test_dry_run(config, tmp_path):
     res = snakemake("-n", "--quiet", "rules", "--configfile", str(REPO / f"config/{config}.yaml"), cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
