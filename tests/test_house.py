@@ -86,3 +86,15 @@ def test_documents_link_only_to_files_in_the_repository(document):
     assert local, document
     missing = [link for link in local if not (path.parent / link).exists()]
     assert not missing, missing
+
+
+def test_lammpslib_starts_in_a_fresh_process():
+    """MPI loads where LAMMPS starts: a fresh process relaxes with ASE's LAMMPSlib (labels)
+    without anything imported before (start_lammps, the other entry, is run by the melt-quench tests)."""
+    code = textwrap.dedent("""
+        from ase.build import bulk
+        from mdshortcut.properties.elastic import relax
+        print(relax(bulk("Si", "diamond", a=5.45, cubic=True), "sw", fmax=0.05, max_steps=100).converged)
+    """)
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0 and res.stdout.split()[-1] == "True", res.stderr[-3000:]

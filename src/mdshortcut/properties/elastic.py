@@ -33,7 +33,7 @@ from ase.filters import UnitCellFilter
 from ase.optimize import LBFGS
 
 from mdshortcut.md.lammps_io import lammps_frame, load_atoms, read_atoms
-from mdshortcut.md.potentials import get_potential, pair_commands, start_lammps
+from mdshortcut.md.potentials import get_potential, load_mpi, pair_commands, start_lammps
 
 BAR_TO_GPA = 1e-4
 VOIGT = ("xx", "yy", "zz", "yz", "xz", "xy")
@@ -98,6 +98,7 @@ def relax(atoms: Atoms, potential: str, fmax: float, max_steps: int) -> Minimize
     """
     work = _bare(atoms)
     elements = get_potential(potential).elements
+    load_mpi()
     calc = LAMMPSlib(
         lmpcmds=pair_commands(potential),
         atom_types={el: i + 1 for i, el in enumerate(elements)},
