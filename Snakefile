@@ -1,26 +1,35 @@
 # mdshortcut: one DAG from LAMMPS melt-quench datasets to the paper's tables and figures.
 #   snakemake --cores 8 all                              (default config: config/config.yaml)
 #   snakemake --configfile config/test.yaml --cores 2 all (CI scale)
-from snakemake.exceptions import WorkflowError
-from snakemake.utils import min_version, validate
+import sys
 
-from mdshortcut.config import check_config, describe_validation_error
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import min_version
+
+from mdshortcut.config import ConfigError, validate_config, yaml_problem
 
 min_version("9.0")
 
+DEFAULT_CONFIG = f"{workflow.basedir}/config/config.yaml"
 
 # The default scale, unless the command line names its own config file(s): a --configfile
 # replaces this one instead of being merged into it (keys of the default never leak into a run).
+# A config error ends the run before any job, in one line naming the file and the line (YAML)
+# or the key (schema): sys.exit, because Snakemake adds a traceback line to a WorkflowError.
+# (Snakemake itself reads a --configfile, before this file: its YAML errors name no line.)
 if not workflow.overwrite_configfiles:
+    try:
 
-    configfile: f"{workflow.basedir}/config/config.yaml"
+        configfile: DEFAULT_CONFIG
+
+    except WorkflowError:
+        sys.exit(f"invalid config: {yaml_problem(DEFAULT_CONFIG) or DEFAULT_CONFIG}")
 
 
 try:
-    validate(config, "config/schema.yaml")
-except WorkflowError as exc:
-    raise WorkflowError(describe_validation_error(exc)) from None
-check_config(config)
+    validate_config(config, f"{workflow.basedir}/config/schema.yaml", workflow.overwrite_configfiles or [DEFAULT_CONFIG])
+except ConfigError as exc:
+    sys.exit(str(exc))
 
 
 include: "workflow/rules/common.smk"

@@ -136,6 +136,19 @@ BAD_REQUESTS = [
     ("no name", ["--target", "=30"], 2, "malformed target '=30'"),
     ("nan target", ["--target", "ring_size=nan"], 2, "malformed target 'ring_size=nan'"),
     ("twice", ["--target", "ring_size=5", "--target", "ring_size=6"], 1, "property 'ring_size' targeted twice"),
+    (
+        "negative modulus",
+        ["--target", "shear_modulus=-5"],
+        1,
+        "target shear_modulus=-5 is impossible: it must be > 0 GPa",
+    ),
+    ("zero modulus", ["--target", "shear_modulus=0"], 1, "target shear_modulus=0 is impossible: it must be > 0 GPa"),
+    (
+        "ring of two",
+        ["--target", "ring_size=2.5"],
+        1,
+        "target ring_size=2.5 is impossible: it must be >= 3 Si atoms per ring",
+    ),
     ("zero n", ["--n", "0"], 2, "argument --n: expected a positive integer, got '0'"),
     ("negative steps", ["--steps", "-2"], 2, "argument --steps: expected a positive integer, got '-2'"),
     ("fractional steps", ["--steps", "1.5"], 2, "argument --steps: expected a positive integer, got '1.5'"),
@@ -181,10 +194,12 @@ BAD_MODELS = [  # (file, regular expression of the error's end)
 
 
 def test_unwritable_output_is_refused_before_generating(tiny_models, tmp_path, run_cli):
+    """Checked by writing there: /proc passes os.access for root, and failed only after generating."""
     (tmp_path / "a_file").write_text("x")
     for out, words in (
         (tmp_path, "is a folder, not a file to write"),
         (tmp_path / "a_file/out.extxyz", "a_file is not a writable folder"),
+        ("/proc/x.extxyz", "/proc/x.extxyz: cannot be written (/proc is not a writable folder"),
     ):
         code, stdout, err = run_cli(*request(tiny_models["shortcut-all"], out, []))
         assert code == 1 and err.startswith("mdshortcut generate: error: ") and words in err and err.count("\n") == 1, (
@@ -215,16 +230,53 @@ def test_relax_measures_as_the_dag_evaluates(tiny_models, tmp_path, run_cli):
         *request(tiny_models["shortcut-all"], out, ["--target", "ring_size=5", "--steps", "4", "--relax"])
     )
     assert code == 0, err
-    assert "relaxed: " in stdout and "relax" in err  # the summary and the progress bar
+    assert "relax" in err  # the progress bar
+    frames = read(out, index=":")
+    summary = stdout.splitlines()
+    assert f"relaxed: {sum(a.info['converged'] for a in frames)} of 2 converged" in summary, stdout
+    for p in ("shear_modulus", "ring_size", "density"):  # counted per property, failures named
+        failed = [k for k, a in enumerate(frames) if not np.isfinite(a.info[p])]
+        line = next(line for line in summary if line.startswith(f"{p}: measured {2 - len(failed)} of 2"))
+        assert all(f"sample(s) {k}" in line or f", {k}" in line for k in failed), line
+        assert all(frames[k].info["reason"] in line for k in failed), line
     model = load_model(tiny_models["shortcut-all"])
     expected = generate(
         model, model.typical_cell.float().expand(2, 3, 3), 4, {"ring_size": torch.full((2,), 5.0)}, seed=0
     )
-    for atoms, generated in zip(read(out, index=":"), expected):
+    for atoms, generated in zip(frames, expected):
         row = evaluate_structure(generated, "tersoff", PropertiesConfig())
         assert atoms.info["converged"] == row["converged"] and atoms.info.get("reason", "") == row["reason"]
         for p in ("shear_modulus", "ring_size", "density"):
             assert atoms.info[p] == pytest.approx(row[p], rel=1e-12, nan_ok=True), p
+
+
+def test_relax_summary_counts_each_property_and_names_the_failures():
+    """The probe's case: 4 relaxations converged, 3 strained re-relaxations failed, so 1 shear
+    modulus was measured (the summary said "relaxed: 4 of 4 converged" and nothing else)."""
+    from ase import Atoms
+
+    from mdshortcut.design import measured_summary
+
+    strained = "strained re-relaxation xy strain +0.02: not converged after 1500 steps (max force 0.004 eV/Å)"
+    frames = []
+    for k in range(4):
+        info = {"shear_modulus": 30.0 if k == 0 else np.nan, "ring_size": 5.0, "density": 2.2, "converged": True}
+        frames.append(Atoms("Si", cell=[5, 5, 5], pbc=True, info=info | ({"reason": strained} if k else {})))
+    frames.append(
+        Atoms(
+            "Si",
+            cell=[5, 5, 5],
+            pbc=True,
+            info={p: np.nan for p in ("shear_modulus", "ring_size", "density")}
+            | {"converged": False, "reason": "relaxation not converged"},
+        )
+    )
+    assert measured_summary(frames) == [
+        "relaxed: 4 of 5 converged",
+        f"shear_modulus: measured 1 of 5 (not sample(s) 1, 2, 3: {strained}; sample(s) 4: relaxation not converged)",
+        "ring_size: measured 4 of 5 (not sample(s) 4: relaxation not converged)",
+        "density: measured 4 of 5 (not sample(s) 4: relaxation not converged)",
+    ]
 
 
 def test_the_installed_command(tiny_models, tmp_path):

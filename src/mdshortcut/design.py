@@ -15,10 +15,8 @@ model's rho_max (with one atom, every edge of the graph joins it to its own imag
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -33,6 +31,10 @@ from mdshortcut.properties.labels import PROPERTIES, PropertiesConfig
 from mdshortcut.sample import LoadedModel, generate, load_model
 
 UNITS = {"shear_modulus": "GPa", "ring_size": "Si atoms per ring", "density": "g/cm³"}
+# The physical range of a target, (lowest value, whether it is allowed): a solid resists shear
+# (G > 0), the shortest ring has 3 Si atoms, a density is positive. config/schema.yaml's
+# sampling targets say the same.
+PHYSICAL = {"shear_modulus": (0.0, False), "ring_size": (3.0, True), "density": (0.0, False)}
 MIN_WIDTH_FRACTION = 0.25
 MIN_ATOMS = 2
 
@@ -98,23 +100,11 @@ def seed(text: str) -> int:
     return value
 
 
-def check_output(path: str | os.PathLike) -> None:
-    """DesignError if ``path`` cannot be written: a folder, or below a file or an unwritable folder."""
-    path = Path(path)
-    if path.is_dir():
-        raise DesignError(f"{path}: is a folder, not a file to write")
-    parent = path.parent
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK):
-        raise DesignError(f"{path}: cannot be written ({parent} is not a writable folder)")
-
-
 def check_targets(model: LoadedModel, targets: Sequence[tuple[str, float]]) -> tuple[dict[str, float], list[str]]:
     """The targets as a dict and the warnings about them (outside the training range).
 
-    DesignError for a property the model was not trained on (listing those it knows) or one
-    given twice.
+    DesignError for a property the model was not trained on (listing those it knows), one
+    given twice, or a value outside the property's physical range (``PHYSICAL``).
     """
     out: dict[str, float] = {}
     for name, value in targets:
@@ -123,6 +113,11 @@ def check_targets(model: LoadedModel, targets: Sequence[tuple[str, float]]) -> t
             raise DesignError(f"unknown property {name!r}: this model takes {known}")
         if name in out:
             raise DesignError(f"property {name!r} targeted twice")
+        lowest, allowed = PHYSICAL[name]
+        if value < lowest or (value == lowest and not allowed):
+            raise DesignError(
+                f"target {name}={value:g} is impossible: it must be {'>=' if allowed else '>'} {lowest:g} {UNITS[name]}"
+            )
         out[name] = value
     warnings = []
     for name, value in out.items():
@@ -220,6 +215,21 @@ def measure(frames: Sequence[Atoms], potential: str, cfg: PropertiesConfig, prog
             atoms.info["reason"] = str(row["reason"])
 
 
+def measured_summary(frames: Sequence[Atoms]) -> list[str]:
+    """What ``measure`` found, one line each: relaxations converged, then per property how many
+    frames have it measured and, for the others, their sample numbers by reason."""
+    n = len(frames)
+    lines = [f"relaxed: {sum(bool(a.info['converged']) for a in frames)} of {n} converged"]
+    for prop in PROPERTIES:
+        failed: dict[str, list[str]] = {}
+        for k, atoms in enumerate(frames):
+            if not math.isfinite(atoms.info[prop]):
+                failed.setdefault(atoms.info.get("reason", "not measured"), []).append(str(k))
+        why = "; ".join(f"sample(s) {', '.join(ks)}: {reason}" for reason, ks in failed.items())
+        lines.append(f"{prop}: measured {n - sum(map(len, failed.values()))} of {n}" + (f" (not {why})" if why else ""))
+    return lines
+
+
 def n_s_note(model: LoadedModel) -> str:
     """What numbers of sampling steps the model was trained for."""
     cfg = model.process.config
@@ -261,4 +271,3 @@ def describe(model: LoadedModel, path: str) -> str:
             f"mean {s['mean']:.4g}, std {s['std']:.4g}"
         )
     return "\n".join(lines)
-

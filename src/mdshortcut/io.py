@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -13,6 +14,8 @@ import pandas as pd
 from ase import Atoms
 from ase.data import chemical_symbols
 from ase.io import iread, write
+
+GHOST = "X"  # the element of ghost atoms (mdshortcut.data.ghost)
 
 
 class StructureError(ValueError):
@@ -34,6 +37,23 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def check_writable(path: str | os.PathLike) -> None:
+    """OSError naming ``path`` unless a file can be written there: checked before any work by
+    creating (and removing) a file in the nearest existing folder, which also catches what
+    permission bits do not show (``/proc``, a read-only mount, root's access)."""
+    path = Path(path)
+    if path.is_dir():
+        raise OSError(f"{path}: is a folder, not a file to write")
+    folder = path.parent
+    while not folder.exists():
+        folder = folder.parent
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise OSError(f"{path}: cannot be written ({folder} is not a writable folder: {exc.strerror or exc})") from None
 
 
 def write_csv(path: str | os.PathLike, frame: pd.DataFrame) -> None:
@@ -71,16 +91,22 @@ def validate_frame(atoms: Atoms, where: str, elements: Iterable[str] | None = No
         raise StructureError(f"{where}: element(s) {', '.join(unknown)} not in {sorted(allowed)}")
 
 
-def read_structures(path: str | os.PathLike, elements: Iterable[str] | None = None) -> list[Atoms]:
+def read_structures(
+    path: str | os.PathLike, elements: Iterable[str] | None = None, require_atoms: bool = False
+) -> list[Atoms]:
     """Read every frame of an extxyz file and validate each (see ``validate_frame``).
 
     An empty file holds no frames. Errors name the file and the frame index (for a file that
-    cannot be parsed, the first frame that could not be read).
+    cannot be parsed, the first frame that could not be read). ``require_atoms``: an empty file
+    and a frame without atoms other than ghosts (``X``) are errors too (a user's input; the
+    DAG's generated samples may be empty).
     """
     path = Path(path)
     if not path.is_file():
         raise StructureError(f"{path}: no such file")
     if path.stat().st_size == 0:
+        if require_atoms:
+            raise StructureError(f"{path}: no structures (empty file)")
         return []
     frames = []
     try:
@@ -92,4 +118,6 @@ def read_structures(path: str | os.PathLike, elements: Iterable[str] | None = No
     elements = list(elements) if elements is not None else None
     for i, atoms in enumerate(frames):
         validate_frame(atoms, f"{path} frame {i}", elements)
+        if require_atoms and all(s == GHOST for s in atoms.get_chemical_symbols()):
+            raise StructureError(f"{path} frame {i}: no atoms" + (" (only ghosts X)" if len(atoms) else ""))
     return frames

@@ -9,9 +9,13 @@ generators seeded with both, so a run resumed from a checkpoint ends with exactl
 weights of an uninterrupted one (on the CPU) without storing RNG states. The checkpoint
 (model, EMA, optimiser, step) lives in its own folder, outside Snakemake's outputs, and is
 written atomically every ``checkpoint_every`` steps; a rerun continues from it when the
-configuration, the data and the network's weight shapes match its fingerprint (other code
-changes resume). A non-finite loss or gradient stops training with an error naming the step; the
-checkpoint on disk stays the last good one. The model file holds the EMA weights.
+configuration, the data's content (not the tensors file's bytes: ``torch.save`` records the
+temporary file's name, so an identical rebuild differs in bytes), the training code and the
+network's weight shapes match its fingerprint. The training log is appended to in the
+checkpoint folder, across resumes (Snakemake clears a rule's log when it reruns the rule). A loss
+term above ``spike_factor`` × its running mean is logged with its step. A non-finite loss or
+gradient stops training with an error naming the step; the checkpoint on disk stays the last
+good one. The model file holds the EMA weights.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import json
 import math
 import os
 import time
+from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -38,7 +43,9 @@ from mdshortcut.generative import Process, ProcessConfig, make_process
 from mdshortcut.model import Denoiser, ModelConfig
 
 # training settings that may change without invalidating a checkpoint
-RESUMABLE = ("steps", "checkpoint_every", "log_every", "compile", "threads")
+RESUMABLE = ("steps", "checkpoint_every", "log_every", "compile", "threads", "spike_factor")
+SPIKE_WINDOW = 100  # steps of the running mean that a spike is measured against
+LOG_NAME = "train.log"  # the training log across resumes, in the checkpoint folder
 
 
 @dataclass
@@ -46,7 +53,7 @@ class TrainingConfig:
     """The ``training`` config section (defaults = the schema's): steps, batch_size
     (structures), lr, weight_decay, ema_decay, grad_clip (max gradient norm),
     checkpoint_every and log_every (steps), compile (torch.compile of the EGNN kernels),
-    threads (CPU)."""
+    threads (CPU), spike_factor (a loss term above this × its running mean is logged)."""
 
     steps: int = 1000
     batch_size: int = 16
@@ -58,6 +65,7 @@ class TrainingConfig:
     log_every: int = 10
     compile: bool = False
     threads: int = 2
+    spike_factor: float = 10.0
 
     @classmethod
     def from_dict(cls, d: Mapping) -> TrainingConfig:
@@ -120,9 +128,19 @@ def training_sources() -> list[Path]:
     return [root / f"{name}.py" for name in TRAINING_MODULES]
 
 
+def content(data: Mapping) -> dict:
+    """A tensors dict as JSON-able values: each tensor by its dtype, shape and the SHA-256 of its
+    bytes (the data, whatever file holds it)."""
+    return {
+        k: [str(v.dtype), list(v.shape), hashlib.sha256(v.cpu().contiguous().numpy().tobytes()).hexdigest()]
+        if isinstance(v, torch.Tensor) else v
+        for k, v in data.items()
+    }  # fmt: skip
+
+
 def fingerprint(paths: Iterable[str | os.PathLike], parts: Mapping) -> str:
-    """Hash of the files' bytes (the tensors file, the training code) and of the settings a
-    checkpoint depends on."""
+    """Hash of the files' bytes (the training code) and of the settings and data (``content``)
+    a checkpoint depends on."""
     h = hashlib.sha256()
     for path in paths:
         with open(path, "rb") as fh:
@@ -134,21 +152,21 @@ def fingerprint(paths: Iterable[str | os.PathLike], parts: Mapping) -> str:
 
 class _Log:
     """The training log: loss-curve lines, and a tqdm progress bar written as its own lines
-    (at most every 10 s); nothing when path is None."""
+    (at most every 10 s), appended to each of ``paths`` (None: skipped)."""
 
-    def __init__(self, path: str | os.PathLike | None, total: int, initial: int):
-        self.fh = open(path, "a") if path is not None else None  # noqa: SIM115 - closed in close()
-        self.bar = tqdm(total=total, initial=initial, file=self, disable=self.fh is None, mininterval=10, ascii=True)
+    def __init__(self, paths: Iterable[str | os.PathLike | None], total: int, initial: int):
+        self.files = [open(p, "a") for p in paths if p is not None]  # noqa: SIM115 - closed in close()
+        self.bar = tqdm(total=total, initial=initial, file=self, disable=not self.files, mininterval=10, ascii=True)
 
     def write(self, text: str) -> None:
         """tqdm's output: one line per refresh instead of carriage returns."""
         text = text.replace("\r", "").strip()
-        if text and self.fh is not None:
-            self.fh.write(text + "\n")
+        for fh in self.files if text else []:
+            fh.write(text + "\n")
 
     def flush(self) -> None:
-        if self.fh is not None:
-            self.fh.flush()
+        for fh in self.files:
+            fh.flush()
 
     def line(self, text: str) -> None:
         self.write(text)
@@ -156,8 +174,58 @@ class _Log:
 
     def close(self) -> None:
         self.bar.close()
-        if self.fh is not None:
-            self.fh.close()
+        for fh in self.files:
+            fh.close()
+
+
+class SpikeWatch:
+    """Flags loss terms above ``factor`` × their running mean over the last ``window`` steps
+    (from the 10th step on), e.g. the self-consistency loss that jumped from 0.06 to 5,000 in
+    one step of a 300-step test training."""
+
+    def __init__(self, factor: float, window: int = SPIKE_WINDOW):
+        self.factor = factor
+        self.history: dict[str, deque[float]] = {}
+        self.window = window
+
+    def __call__(self, values: Mapping[str, float]) -> list[str]:
+        """The spiking terms of one step ('name=value (k× its running mean m)'); then adds
+        ``values`` to the running means."""
+        spikes = []
+        for name, value in values.items():
+            past = self.history.setdefault(name, deque(maxlen=self.window))
+            mean = sum(past) / len(past) if len(past) >= 10 else math.inf
+            if value > self.factor * mean:
+                spikes.append(f"{name}={value:.5g} ({value / mean:.3g}x its running mean {mean:.3g})")
+            past.append(value)
+        return spikes
+
+
+class _Curve:
+    """The loss curve: each step's loss terms kept on the device, read at log time in one
+    synchronisation (none inside a step), checked for spikes step by step."""
+
+    def __init__(self, spike_factor: float):
+        self.watch = SpikeWatch(spike_factor)
+        self.pending: list[tuple[int, str, torch.Tensor]] = []  # (step done, term, value)
+
+    def add(self, step: int, terms: Mapping[str, torch.Tensor]) -> None:
+        self.pending += [(step, name, value.detach().float()) for name, value in terms.items()]
+
+    def read(self) -> tuple[list[str], str]:
+        """The spike lines of the steps since the last read and the terms' means over the steps
+        that have them ('loss=… x=…'; the shortcut terms are drawn on some steps only)."""
+        values = torch.stack([v for *_, v in self.pending]).tolist()
+        steps: dict[int, dict[str, float]] = {}
+        for (step, name, _), value in zip(self.pending, values):
+            steps.setdefault(step, {})[name] = value
+        self.pending.clear()
+        spikes = [
+            f"# spike at step={k}: {', '.join(found)}" for k, terms in steps.items() if (found := self.watch(terms))
+        ]
+        names = dict.fromkeys(name for terms in steps.values() for name in terms)
+        means = " ".join(f"{n}={np.mean([t[n] for t in steps.values() if n in t]):.5g}" for n in names)
+        return spikes, means
 
 
 @dataclass
@@ -206,9 +274,9 @@ def _setup(tensors, checkpoints, process, conditioning, config: Mapping, threads
 
     settings = {k: v for k, v in asdict(cfg).items() if k not in RESUMABLE}
     shapes = [(k, tuple(v.shape)) for k, v in model.state_dict().items()]  # a changed network restarts
-    key = fingerprint([tensors, *training_sources()], {  # changed code restarts
+    key = fingerprint(training_sources(), {  # changed code restarts
         "model": model_cfg.to_dict(), "process": process_cfg.to_dict(), "training": settings,
-        "seed": seed, "name": process, "properties": props, "weights": shapes,
+        "seed": seed, "name": process, "properties": props, "weights": shapes, "data": content(raw),
     })  # fmt: skip
     return _Run(
         process, conditioning, cfg, model_cfg, process_cfg, seed, device, data, proc, model, ema, opt, key,
@@ -274,11 +342,9 @@ class _Health:
 
 def _loop(run: _Run, out: _Log) -> None:
     """Steps ``run.start`` to ``training.steps``: one batch, loss, clipped AdamW step and EMA update
-    each. Loss parts are summed on the device and read only at log time, so the host never
-    waits for the device inside a step."""
-    cfg, data, health = run.cfg, run.data, _Health(run.device)
-    sums: dict[str, torch.Tensor] = {}
-    n_summed = 0
+    each. Loss parts stay on the device and are read only at log time (``_Curve``), so the host
+    never waits for the device inside a step."""
+    cfg, data, health, curve = run.cfg, run.data, _Health(run.device), _Curve(run.cfg.spike_factor)
     clock = time.perf_counter()
     for step in range(run.start, cfg.steps):
         gen = torch.Generator(run.device).manual_seed(step_seed(run.seed, step))
@@ -290,19 +356,17 @@ def _loop(run: _Run, out: _Log) -> None:
         health.watch(step, loss, norm, run.model.parameters())
         run.opt.step()
         run.ema.update_parameters(run.model)
-        for name, value in {"loss": loss, **parts}.items():
-            sums[name] = sums[name] + value.detach() if name in sums else value.detach()
-        n_summed += 1
         done = step + 1
+        curve.add(done, {"loss": loss, **parts})
         now = time.perf_counter()
         run.elapsed, clock = run.elapsed + now - clock, now
         out.bar.update(1)
         if done % cfg.log_every == 0 or done == cfg.steps:
             health.check(run)
-            values = " ".join(f"{k}={float(v) / n_summed:.5g}" for k, v in sums.items())
-            out.line(f"step={done} {values} lr={run.opt.param_groups[0]['lr']:.3g} seconds={run.elapsed:.1f}")
-            sums.clear()
-            n_summed = 0
+            spikes, means = curve.read()
+            for line in spikes:
+                out.line(line)
+            out.line(f"step={done} {means} lr={run.opt.param_groups[0]['lr']:.3g} seconds={run.elapsed:.1f}")
         if done % cfg.checkpoint_every == 0 or done == cfg.steps:
             health.check(run)
             _checkpoint(run, done)
@@ -335,17 +399,21 @@ def train_model(
     label) and write the model file ``output``.
 
     ``config``: the whole validated config (sections model, process, training; seed, device).
-    ``checkpoints``: folder of the training state (resumed when it matches). ``log``: the
-    loss curve (step, loss and its parts averaged since the last line, lr, seconds) and a
+    ``checkpoints``: folder of the training state (resumed when it matches) and of the training
+    log across resumes (``LOG_NAME``). ``log``: this run's log (Snakemake's rule log): the loss
+    curve (step, loss and its parts averaged since the last line, lr, seconds), loss spikes and a
     progress bar. ``threads``: CPU threads (default: training.threads).
     """
     run = _setup(tensors, checkpoints, process, conditioning, config, threads)
     note = _resume(run)
-    out = _Log(log, run.cfg.steps, min(run.start, run.cfg.steps))
+    history = Path(checkpoints) / LOG_NAME
+    history.parent.mkdir(parents=True, exist_ok=True)
+    out = _Log([history, log], run.cfg.steps, min(run.start, run.cfg.steps))
     n_params = sum(p.numel() for p in run.model.parameters())
     out.line(
         f"# {process}-{conditioning} on {run.data.dataset or tensors}: {len(run.data)} structures, properties "
-        f"{run.data.properties}, {n_params} parameters, device {run.device}; {note} step {run.start} of {run.cfg.steps}"
+        f"{run.data.properties}, {n_params} parameters, device {run.device}; {note} step {run.start} of "
+        f"{run.cfg.steps} (the log across resumes: {history})"
     )
     try:
         _loop(run, out)

@@ -26,9 +26,7 @@ import numpy as np
 import torch
 from ase import Atoms
 
-from mdshortcut.io import StructureError, atomic_path
-
-GHOST = "X"
+from mdshortcut.io import GHOST, StructureError, atomic_path  # GHOST lives where structures are read
 
 
 def remove_ghosts(atoms: Atoms) -> Atoms:

@@ -1,5 +1,7 @@
 """The paper's figures 2–6 (PNG), after the paper's (§3.3, §3.4, appendix A.1); every axis names its unit.
-Beside each PNG, a CSV of the data drawn in it, read back from the figure (``plotted``).
+Beside each PNG, a CSV of the data drawn in it, read back from the figure (``plotted``). Figures 5
+and 6 share one time axis (``TIME_AXIS``) with n_s on a top axis; no text is below matplotlib's
+default size (10 pt).
 
 Figures are ``matplotlib.figure.Figure`` objects drawn on the Agg canvas that ``savefig`` picks for
 PNG: no pyplot, so importing this module selects no backend and keeps no global figure state.
@@ -17,7 +19,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import LogFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, NullLocator
 
 from mdshortcut.io import atomic_path, write_csv
 from mdshortcut.pipeline.tables import (
@@ -29,6 +31,8 @@ from mdshortcut.pipeline.tables import (
     process_of,
     table2_model,
 )
+
+TIME_AXIS = "generation time per 10,000 samples (s)"  # figures 5 and 6
 
 
 def _subplots(nrows: int, ncols: int, figsize: tuple[float, float], **kwargs):
@@ -90,14 +94,12 @@ def fig2_distributions(reference: Mapping, runs: Sequence[Mapping], out: str | o
                 ax.set_ylabel(ylabel)
             ax.set_title(f"{PROCESS_NAMES[process_of(model)]}: {y.upper()}")
             ax.grid(alpha=0.3)
-    axes[0, -1].legend(loc="upper right", fontsize=8)
+    axes[0, -1].legend(loc="upper right")
     fig.suptitle("a-Si: radial and angular distribution functions of generated vs training structures")
     _save(fig, out)
 
 
-def fig3_property_distributions(
-    training: pd.DataFrame, generated: pd.DataFrame, out: str | os.PathLike
-) -> None:
+def fig3_property_distributions(training: pd.DataFrame, generated: pd.DataFrame, out: str | os.PathLike) -> None:
     """Histograms of each targeted property: training labels vs generated samples.
 
     training: one column per property (labels of the training set); generated: evaluation rows
@@ -126,7 +128,7 @@ def fig3_property_distributions(
         )
         ax.set_xlabel(PROPERTIES[prop].axis)
         ax.set_ylabel("probability density")
-        ax.legend(fontsize=8)
+        ax.legend()
     fig.suptitle("a-SiO2: property distributions of training vs generated structures")
     _save(fig, out)
 
@@ -153,9 +155,9 @@ def fig4_target_scatter(rows: pd.DataFrame, out: str | os.PathLike) -> None:
             for n_s, g in run.groupby("n_s"):
                 ax.scatter(g["target"], g["value"], s=10, color=colors[n_s], label=f"n_s = {n_s}")
             ax.plot([lo, hi], [lo, hi], color="k", lw=0.8, ls="--")
-            ax.set_title(MODEL_NAMES[model], fontsize=10)
-            ax.set_xlabel("target " + PROPERTIES[prop].axis, fontsize=8)
-            ax.set_ylabel("generated " + PROPERTIES[prop].axis, fontsize=8)
+            ax.set_title(MODEL_NAMES[model])
+            ax.set_xlabel("target " + PROPERTIES[prop].axis)
+            ax.set_ylabel("generated " + PROPERTIES[prop].axis)
             ax.grid(alpha=0.3)
     handles = [Line2D([], [], marker="o", ls="", color=c, label=f"n_s = {n}") for n, c in colors.items()]
     fig.suptitle("a-SiO2 inverse design: target vs measured property of generated structures (dashed: ideal)")
@@ -163,20 +165,26 @@ def fig4_target_scatter(rows: pd.DataFrame, out: str | os.PathLike) -> None:
     _save(fig, out)
 
 
-def _time_panel(ax, frame: pd.DataFrame, series: Sequence[str], time: str, metric: str) -> None:
+def _time_panel(ax, frame: pd.DataFrame, series: Sequence[str], metric: str) -> None:
+    """``metric`` of each series against ``TIME_AXIS`` (log, plain numbers at 1-3-10 steps); the
+    runs' n_s on a top axis, once per n_s at its geometric-mean time (per-point labels overlap)."""
     markers = dict(zip(TABLE2_MODELS + list(PROCESSES), "osD^v<>ph"))
     for name in series:
         run = frame[frame["model"] == name].sort_values("n_s")
-        ax.plot(run[time], run[metric], marker=markers.get(name, "o"), label=MODEL_NAMES[name])
-        for _, r in run.iterrows():
-            ax.annotate(str(r["n_s"]), (r[time], r[metric]), textcoords="offset points", xytext=(4, 3), fontsize=7)
+        ax.plot(run["seconds_per_10k"], run[metric], marker=markers.get(name, "o"), label=MODEL_NAMES[name])
     ax.set_xscale("log")
-    # plain numbers (0.2 rather than 2×10⁻¹); minor ticks labelled only over a short span
-    ax.xaxis.set_major_formatter(LogFormatter(labelOnlyBase=False))
-    ax.xaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(1, 0.4)))
-    ax.tick_params(axis="x", which="minor", labelsize=7)
+    ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 3.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:,.0f}" if x >= 1 else f"{x:.2g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel(TIME_AXIS)
+    shown = frame[frame["model"].isin(series)].groupby("n_s")["seconds_per_10k"]
+    times = shown.apply(lambda t: float(np.exp(np.log(t).mean())))
+    top = ax.secondary_xaxis("top")
+    top.set_xticks(times.to_numpy(), labels=[str(n) for n in times.index])
+    top.xaxis.set_minor_locator(NullLocator())
+    top.set_xlabel("sampling steps n_s")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
+    ax.legend()
 
 
 def fig5_rmsd_vs_time(t1: pd.DataFrame, out: str | os.PathLike) -> None:
@@ -184,26 +192,23 @@ def fig5_rmsd_vs_time(t1: pd.DataFrame, out: str | os.PathLike) -> None:
     models = [p for p in PROCESSES if p in set(t1["model"])]
     fig, axes = _subplots(1, 2, (11, 4.6))
     for ax, metric, label in zip(axes, ["rdf_rmsd", "adf_rmsd"], ["RDF RMSD (dimensionless)", "ADF RMSD (1/°)"]):
-        _time_panel(ax, t1, models, "seconds_per_10k", metric)
-        ax.set_xlabel("generation time per 10,000 samples (s)")
+        _time_panel(ax, t1, models, metric)
         ax.set_ylabel(label)
-    fig.suptitle("a-Si: structural error vs generation time (labels: sampling steps n_s)")
+    fig.suptitle("a-Si: structural error vs generation time")
     _save(fig, out)
 
 
 def fig6_mape_vs_time(summary: pd.DataFrame, out: str | os.PathLike) -> None:
-    """MAPE per property against the generation time of the run (labels: n_s)."""
+    """MAPE per property against the generation time per 10,000 samples (as figure 5)."""
     s = summary.assign(model=[table2_model(m, p) for m, p in zip(summary["model"], summary["property"])])
     props = [p for p in PROPERTIES if p in set(s["property"])]
-    n = int(s["n_samples"].max())
-    fig, axes = _subplots(1, len(props), (5.5 * len(props), 4.6), squeeze=False)
+    fig, axes = _subplots(1, len(props), (6.5 * len(props), 5.0), squeeze=False)
     for ax, prop in zip(axes[0], props):
         sub = s[s["property"] == prop]
-        _time_panel(ax, sub, [m for m in TABLE2_MODELS if m in set(sub["model"])], "seconds", "mape_percent")
-        ax.set_xlabel(f"generation time per {n:,} samples (s)")
+        _time_panel(ax, sub, [m for m in TABLE2_MODELS if m in set(sub["model"])], "mape_percent")
         ax.set_ylabel("MAPE (%)")
         ax.set_title(PROPERTIES[prop].title)
-    fig.suptitle("a-SiO2: inverse-design error vs generation time (labels: sampling steps n_s)")
+    fig.suptitle("a-SiO2: inverse-design error vs generation time")
     _save(fig, out)
 
 

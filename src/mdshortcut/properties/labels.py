@@ -70,16 +70,14 @@ def check_overlaps(atoms: Atoms, where: str, min_distance: float = MIN_DISTANCE)
     i, j, d = nl.compute(atoms.positions, atoms.cell.array, True, quantities="ijd")
     if len(d):
         k = int(np.argmin(d))
-        raise StructureError(
-            f"{where}: atoms {i[k]} and {j[k]} overlap ({d[k]:.3f} Å apart, minimum {min_distance} Å)"
-        )
+        raise StructureError(f"{where}: atoms {i[k]} and {j[k]} overlap ({d[k]:.3f} Å apart, minimum {min_distance} Å)")
 
 
 def read_checked(path: str | os.PathLike, potential: str) -> list[Atoms]:
-    """Frames of an extxyz file that ``potential`` can relax: periodic cells, elements of the
-    potential (ghosts allowed), no overlapping atoms. Errors name the file and frame."""
+    """Frames of an extxyz file that ``potential`` can relax: at least one, periodic cells, atoms
+    of the potential's elements (ghosts allowed), no overlapping atoms. Errors name the file and frame."""
     elements = [*get_potential(potential).elements, GHOST]
-    frames = read_structures(path, elements)
+    frames = read_structures(path, elements, require_atoms=True)
     for k, atoms in enumerate(frames):
         check_overlaps(atoms, f"{path} frame {k}")
     return frames
