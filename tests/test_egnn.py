@@ -116,9 +116,9 @@ def test_batched_equals_unbatched(model):
         torch.testing.assert_close(eb[sl], eo, **TOL)
 
 
-@pytest.mark.parametrize("n_levels, chunk", [(0, 4096), (4, 4096), (0, 7)])
-def test_optimised_path_equals_straightforward(n_levels, chunk, monkeypatch):
-    monkeypatch.setattr(egnn, "EDGE_CHUNK", chunk)  # 7: many blocks of edges, a ragged last one
+@pytest.mark.parametrize("n_levels, slots", [(0, 16384), (4, 16384), (0, 7)])
+def test_optimised_path_equals_straightforward(n_levels, slots, monkeypatch):
+    monkeypatch.setattr(egnn, "INFERENCE_SLOTS", slots)  # 7: one atom per block
     model = make_model(n_levels)
     s1, s2 = structure(5, 12, 7.0), structure(6, 20, 9.0)
     args = ([s1[0], s2[0]], [s1[1], s2[1]], torch.cat([s1[2], s2[2]]), [0.3, 0.7])
@@ -216,7 +216,7 @@ def test_outputs_are_smooth_in_positions(sample):
 def test_training_gradients_equal_straightforward(monkeypatch):
     """Back-propagation through the optimised path (blocks, in-place scatters) gives the
     reference path's parameter gradients."""
-    monkeypatch.setattr(egnn, "EDGE_CHUNK", 50)
+    monkeypatch.setattr(egnn, "CHUNK_SLOTS", 50)
     model = make_model(n_levels=3)
     cell, pos, e = structure(10, 16, 8.0)
     batch = Batch.from_structures(cell[None], [pos])
@@ -257,3 +257,43 @@ def test_a_runaway_position_output_is_penalised_not_wrapped():
     assert x_out.abs().max() > width, "a displacement larger than the cell must not be wrapped"
     trivial = 3 * width**2 / 12  # E|pbc(X_1 - X_0)|² of uniform noise, about
     assert losses[100.0] > 100 * trivial and losses[100.0] > 100 * losses[1.0]
+
+
+@pytest.mark.parametrize("slots", [8192, 64])
+def test_fused_path_matches_reference_in_float32(slots, monkeypatch):
+    """Training precision: the fused path's outputs and gradients w.r.t. the positions, the
+    element inputs and every weight equal those of the straightforward Eq. 13 path (autograd
+    through the written-out formula) to 1e-5 of each tensor's largest entry. Blocks of 64
+    slots hold one or two atoms each (one extra block per atom)."""
+    monkeypatch.setattr(egnn, "CHUNK_SLOTS", slots)
+    torch.manual_seed(1)
+    cfg = ModelConfig(n_layers=3, hidden=32, vector_channels=4, property_dim=4)
+    model = Denoiser(cfg, N_EL, PROPS, n_levels=3)
+    with torch.no_grad():
+        for layer in model.egnn.layers:
+            layer.coord.last.weight.normal_(0, 0.2)
+            layer.coord.last.bias.normal_(0, 0.1)
+    structures = [structure(20, 24, 8.0), structure(21, 30, 9.0)]
+    batch = Batch.from_structures(torch.stack([s[0] for s in structures]).float(), [s[1].float() for s in structures])
+    batch.positions.requires_grad_(True)
+    e = torch.cat([s[2] for s in structures]).float().requires_grad_(True)
+    y = {"shear_modulus": torch.tensor([0.3, float("nan")]), "ring_size": torch.tensor([-1.0, 0.5])}
+    weights = torch.Generator().manual_seed(2)
+    results = []
+    for straightforward in (False, True):
+        model.zero_grad()
+        batch.positions.grad = e.grad = None
+        x, eo = model(batch, e, torch.tensor([0.3, 0.8]), y, torch.tensor([0, 2]),
+                      generator=torch.Generator().manual_seed(3), straightforward=straightforward)  # fmt: skip
+        gx = torch.randn(x.shape, generator=weights.manual_seed(4))
+        ge = torch.randn(eo.shape, generator=weights.manual_seed(5))
+        ((x * gx).sum() + (eo * ge).sum()).backward()
+        named = {"x_out": x, "e_out": eo, "d/dpositions": batch.positions.grad, "d/de": e.grad}
+        named.update({f"d/d{n}": p.grad for n, p in model.named_parameters()})
+        results.append({k: v.detach().clone() for k, v in named.items()})
+    fused, reference = results
+    assert fused.keys() == reference.keys() and all(v is not None for v in fused.values())
+    assert x.abs().max() > 0.1  # outputs of order 1 Å: the comparison is not of zeros
+    for name, ref in reference.items():
+        err = ((fused[name] - ref).abs().max() / ref.abs().max()).item()
+        assert err <= 1e-5, f"{name}: relative difference {err:.2e}"

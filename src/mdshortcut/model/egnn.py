@@ -17,20 +17,31 @@ messages by it (as the AMDEN predecessor code does), otherwise the position outp
 when an atom crosses the cutoff, which Eq. 15 is there to prevent.
 
 Two forward paths compute the same function with the same weights:
-- ``forward`` (optimised): the first linear map of each edge MLP is applied per node and
-  gathered (W [H_i, H_j, e] = (W_a H)_i + (W_b H)_j + w_e e); the last linear map of MLP_edge
-  is moved behind the sum over neighbours (a linear map commutes with the weighted sum; the
-  attention logit is its composition with MLP_att, one dot product per edge); the channels are
-  tracked as displacements from the atom (precision does not depend on where the atoms sit);
-  on CPU the edges are processed in blocks of EDGE_CHUNK so that per-edge temporaries stay in
-  cache (cost linear in the number of edges); ``EGNN.compiled`` runs the per-edge kernels
-  under torch.compile (fused gathers, LayerNorm, SiLU).
-- ``forward_reference`` (straightforward): Eq. 13 written out directly, concatenating [H_i, H_j, e_ij]
-  per edge and carrying absolute channel positions. It is the reference of the tests and of
-  the speed benchmark.
+- ``forward`` (fused): the edges are grouped by receiving atom i into padded neighbourhoods
+  (``Neighbourhoods``: atoms in blocks of similar degree, each block (n, K) slots, padding
+  weighted 0), so that sums over j are dense reductions and the H_i terms broadcasts. The
+  first linear map of each edge MLP is applied per node and gathered
+  (W [H_i, H_j, e] = (W_a H)_i + (W_b H)_j + w_e e). The last linear map of MLP_edge is moved
+  behind the sum over neighbours (the attention logit is its composition with MLP_att, one
+  dot product per edge). The coordinate update never forms Phi_ij: with
+  D_ij = f_cut (X_i - X_j - o_ij) / n_norm (k, 3),
+      sum_j Phi_ij D_ij = W (sum_j s_ij ⊗ D_ij) + B (sum_j D_ij)
+  where s_ij is the MLP's hidden activation and (W, B) its last linear map, so the per-edge
+  k x k x d_h map and the k x k mixing become one (d_h x K) @ (K x 3k) matrix product per
+  atom (2.7x fewer multiply-adds, dense in both directions). Both blocks are
+  ``torch.autograd.Function``s whose backward recomputes the per-edge activations block by
+  block instead of storing them (only per-atom tensors are kept), with blocks of
+  ``CHUNK_SLOTS`` slots (training: temporaries stay in cache) or ``INFERENCE_SLOTS``. The
+  channels are tracked as displacements from the atom (precision does not depend on where the
+  atoms sit). ``EGNN.compiled`` runs the block kernels under torch.compile.
+- ``forward_reference`` (straightforward): Eq. 13 written out directly, concatenating
+  [H_i, H_j, e_ij] per edge, forming Phi_ij and carrying absolute channel positions, all
+  differentiated by autograd. It is the reference of the tests and of the speed benchmarks.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -38,7 +49,10 @@ from torch.nn import functional as F
 
 from .graph import edge_vectors
 
-EDGE_CHUNK = 2048  # edges per block of the optimised path on CPU: temporaries stay in cache
+# slots (padded edges) per block of the fused path on CPU. Training: one block's (slots x d_h)
+# activations and their gradients stay in cache; inference keeps no gradients.
+CHUNK_SLOTS = 8192
+INFERENCE_SLOTS = 16384
 
 
 class MLP(nn.Module):
@@ -60,48 +74,282 @@ class MLP(nn.Module):
         w = self.first.weight
         return F.linear(h, w[:, :d], self.first.bias), F.linear(h, w[:, d : 2 * d])
 
-    def edge_weight(self) -> Tensor:
-        """The column w_e (hidden,) of the first linear map acting on the edge scalar."""
-        return self.first.weight[:, -1]
+    def hidden_weights(self) -> Hidden:
+        """The per-edge part of the first linear map and the LayerNorm (see ``Hidden``)."""
+        return Hidden(self.first.weight[:, -1], self.norm.weight, self.norm.bias)
 
 
-def _hidden(pre_i, pre_j, i, j, e, w_e, ln_w, ln_b, eps: float) -> Tensor:
-    """SiLU(LayerNorm(pre_i[i] + pre_j[j] + e w_e)) (C, hidden) for a block of C edges."""
-    z = pre_j.index_select(0, j)
-    z += pre_i.index_select(0, i)
-    z.addcmul_(e[:, None], w_e)
-    return F.silu(F.layer_norm(z, (z.shape[1],), ln_w, ln_b, eps))
+class Hidden(NamedTuple):
+    """Per-edge weights of an edge MLP's hidden layer s = SiLU(LayerNorm(pre_i + pre_j + e w_e)):
+    w_e (d_h,), the column of the first linear map acting on the edge scalar; norm_w, norm_b
+    (d_h,), the LayerNorm's affine map."""
+
+    w_e: Tensor
+    norm_w: Tensor
+    norm_b: Tensor
 
 
-def edge_messages(pre_i, pre_j, i, j, e, fc, w_e, ln_w, ln_b, eps: float, w_att, b_att, n_norm: float):
-    """Node-update kernel for a block of edges: hidden activations s weighted by
-    f_cut alpha / n_norm (C, hidden), and the weights (C,). alpha = sigmoid(w_att . s + b_att)."""
-    s = _hidden(pre_i, pre_j, i, j, e, w_e, ln_w, ln_b, eps)
-    weight = fc * torch.sigmoid(F.linear(s, w_att, b_att)).squeeze(1) / n_norm
-    return s * weight[:, None], weight
+LN_EPS = 1e-5  # nn.LayerNorm's default, the reference path's
 
 
-def coord_messages(pre_i, pre_j, i, j, e, fc, w_e, ln_w, ln_b, eps: float, w_last, b_last, dx, r_vec, n_norm: float):
-    """Coordinate-update kernel for a block of edges: f_cut Phi_ij (X_i - X_j - o_ij) / n_norm
-    (C, k, 3) Å, with X - x = dx (N, k, 3) and X_i - X_j - o_ij = dx_i - dx_j - r_ij."""
-    s = _hidden(pre_i, pre_j, i, j, e, w_e, ln_w, ln_b, eps)
-    k = dx.shape[1]
-    phi = F.linear(s, w_last, b_last).view(-1, k, k)
-    d = dx.index_select(0, i) - dx.index_select(0, j) - r_vec[:, None, :]
-    return torch.bmm(phi, d) * (fc / n_norm)[:, None, None]
+class Neighbourhoods(NamedTuple):
+    """The edges grouped by receiving atom into padded blocks (the fused path's layout).
+
+    Atoms are taken in order of increasing degree (``order`` (N,)); block b holds the atoms
+    ``order[start:stop]`` and K slots each (K = the largest degree in the block), so padding
+    stays small. Per slot (P = sum of n·K over blocks): ``edge`` (P,) the edge index (0 at
+    padding), ``j`` (P,) the sending atom (the receiving atom at padding), ``valid`` (P,).
+    ``blocks``: (start, stop, first slot, K) per block. ``compiled``: run the block kernels
+    under torch.compile.
+    """
+
+    order: Tensor
+    blocks: tuple[tuple[int, int, int, int], ...]
+    edge: Tensor
+    j: Tensor
+    valid: Tensor
+    compiled: bool = False
+
+    @classmethod
+    def build(cls, i: Tensor, j: Tensor, n_nodes: int, slots: int | None, compiled: bool = False) -> Neighbourhoods:
+        """From edges i, j (E,) long; ``slots`` per block (None: one block)."""
+        degree = torch.bincount(i, minlength=n_nodes)
+        by_i = torch.argsort(i, stable=True)
+        first = torch.cumsum(degree, 0) - degree
+        order = torch.argsort(degree, stable=True)
+        sorted_degree = degree[order].tolist()
+        k_max = max(sorted_degree[-1] if sorted_degree else 0, 1)
+        per_block = n_nodes if slots is None else max(1, slots // k_max)
+        blocks, edges, valids, slot = [], [], [], 0
+        for start in range(0, n_nodes, per_block):
+            stop = min(start + per_block, n_nodes)
+            k = max(sorted_degree[stop - 1], 1)
+            nodes = order[start:stop]
+            pos = torch.arange(k, device=i.device)
+            valid = pos < degree[nodes, None]
+            where = torch.where(valid, first[nodes, None] + pos, 0)
+            edges.append((by_i[where.clamp(max=max(len(i) - 1, 0))] if len(i) else where).reshape(-1))
+            valids.append(valid.reshape(-1))
+            blocks.append((start, stop, slot, k))
+            slot += (stop - start) * k
+        edge, valid = torch.cat(edges), torch.cat(valids)
+        receiver = torch.cat([order[a:b, None].expand(-1, k).reshape(-1) for a, b, _, k in blocks])
+        senders = torch.where(valid, j[edge] if len(j) else receiver, receiver)
+        return cls(order, tuple(blocks), edge, senders, valid, compiled)
+
+
+class Saved(NamedTuple):
+    """What a block's hidden layer keeps for the backward pass (each (n, K, d_h) but mean,
+    rstd (n, K, 1)): the LayerNorm input z and its statistics, the activation s = SiLU(y) and
+    sigmoid(y) of the LayerNorm output y. The exponentials and the LayerNorm statistics are
+    what is costly to recompute on a CPU (1.5-2 ns per element against 0.3-0.5 for a product)."""
+
+    z: Tensor
+    mean: Tensor
+    rstd: Tensor
+    s: Tensor
+    sig: Tensor
+
+
+def _hidden(pre_i: Tensor, pre_j: Tensor, j: Tensor, e: Tensor, w: Hidden) -> tuple[Tensor, Saved]:
+    """s = SiLU(LayerNorm(pre_i + pre_j[j] + e w_e)) (n, K, d_h) of a block: pre_i (n, d_h) of
+    its atoms, j, e (n, K)."""
+    n, k = j.shape
+    z = pre_j.index_select(0, j.reshape(-1)).view(n, k, -1)
+    z += pre_i[:, None, :]
+    z.addcmul_(e[..., None], w.w_e)
+    y, mean, rstd = torch.ops.aten.native_layer_norm(z, [z.shape[-1]], w.norm_w, w.norm_b, LN_EPS)
+    sig = torch.sigmoid(y)
+    s = y * sig
+    return s, Saved(z, mean, rstd, s, sig)
+
+
+def _hidden_backward(g_s: Tensor, saved: Saved, e: Tensor, w: Hidden, need_e: bool):
+    """Gradients of ``_hidden`` from g_s (n, K, d_h): g_z (n, K, d_h) (that of pre_i per slot
+    and of pre_j[j]), of w_e, norm_w, norm_b, and of e (n, K) (None unless ``need_e``)."""
+    g_y = 1 - saved.sig  # SiLU'(y) = sig (1 + y (1 - sig)) = sig + s (1 - sig)
+    g_y *= saved.s
+    g_y += saved.sig
+    g_y *= g_s
+    g_z, g_nw, g_nb = torch.ops.aten.native_layer_norm_backward(
+        g_y, saved.z, [g_y.shape[-1]], saved.mean, saved.rstd, w.norm_w, w.norm_b, [True, True, True]
+    )
+    h = g_z.shape[-1]
+    g_we = (e.reshape(1, -1) @ g_z.reshape(-1, h)).view(h)
+    return g_z, g_we, g_nw, g_nb, (g_z @ w.w_e) if need_e else None
 
 
 _COMPILED: dict[str, object] = {}
 
 
 def kernels(compiled: bool) -> tuple:
-    """(edge_messages, coord_messages), eager or under torch.compile (compiled once, lazily)."""
+    """(_hidden, _hidden_backward, _displacements), eager or under torch.compile (compiled
+    once, lazily, with dynamic shapes: block sizes change every step)."""
+    eager = (_hidden, _hidden_backward, _displacements)
     if not compiled:
-        return edge_messages, coord_messages
+        return eager
     if not _COMPILED:
-        _COMPILED["edge"] = torch.compile(edge_messages, dynamic=True)
-        _COMPILED["coord"] = torch.compile(coord_messages, dynamic=True)
-    return _COMPILED["edge"], _COMPILED["coord"]
+        _COMPILED.update({f.__name__: torch.compile(f, dynamic=True) for f in eager})
+    return tuple(_COMPILED[f.__name__] for f in eager)
+
+
+def _block(block, nb: Neighbourhoods, *per_slot: Tensor):
+    """A block's atoms (n,), its node slice in block order, its slot slice, and each of
+    ``per_slot`` (P, ...) for its slots as (n, K, ...)."""
+    start, stop, slot, k = block
+    n = stop - start
+    slots = slice(slot, slot + n * k)
+    return nb.order[start:stop], slice(start, stop), slots, [t[slots].view(n, k, *t.shape[1:]) for t in per_slot]
+
+
+def _unsort(nb: Neighbourhoods, x: Tensor) -> Tensor:
+    """Rows in block order (atoms ``nb.order``) -> rows in atom order."""
+    return torch.empty_like(x).index_copy_(0, nb.order, x)
+
+
+def _accumulate(sums: list[Tensor], grads) -> None:
+    for acc, g in zip(sums, grads):
+        acc += g
+
+
+def block_slots(training: bool, device: torch.device) -> int | None:
+    """Slots per block: ``CHUNK_SLOTS`` when training on the CPU, ``INFERENCE_SLOTS`` without
+    gradients, one block on other devices (enough memory, fewer launches)."""
+    return None if device.type != "cpu" else (CHUNK_SLOTS if training else INFERENCE_SLOTS)
+
+
+class EdgeBlock(torch.autograd.Function):
+    """Node-update messages: for every atom i, agg_s_i = sum_j f_cut alpha_ij s_ij / n_norm
+    (d_h,) and agg_w_i = sum_j f_cut alpha_ij / n_norm, with s_ij the hidden activation of
+    MLP_edge and alpha_ij = sigmoid(w_att . s_ij + b_att). Inputs per slot: e, fcn = f_cut /
+    n_norm (0 at padding)."""
+
+    @staticmethod
+    def forward(ctx, nb, pre_i, pre_j, e, fcn, w_e, norm_w, norm_b, w_att, b_att):
+        w = Hidden(w_e, norm_w, norm_b)
+        hidden = kernels(nb.compiled)[0]
+        agg_s, agg_w = torch.empty_like(pre_i), pre_i.new_empty(len(pre_i))  # block order
+        ctx.saved = []
+        for block in nb.blocks:
+            nodes, rows, _, (j, eb, fb) = _block(block, nb, nb.j, e, fcn)
+            s, saved = hidden(pre_i[nodes], pre_j, j, eb, w)
+            sg = torch.sigmoid(s @ w_att + b_att)
+            weight = fb * sg
+            agg_s[rows] = torch.bmm(weight[:, None, :], s)[:, 0]
+            agg_w[rows] = weight.sum(1)
+            ctx.saved.append((saved, sg))
+        ctx.nb = nb
+        ctx.save_for_backward(pre_i, pre_j, e, fcn, w_e, norm_w, norm_b, w_att, b_att)
+        return _unsort(nb, agg_s), _unsort(nb, agg_w)
+
+    @staticmethod
+    def backward(ctx, g_agg_s, g_agg_w):
+        pre_i, pre_j, e, fcn, w_e, norm_w, norm_b, w_att, b_att = ctx.saved_tensors
+        nb, w, need = ctx.nb, Hidden(w_e, norm_w, norm_b), ctx.needs_input_grad
+        hidden_backward = kernels(nb.compiled)[1]
+        g_agg_s, g_agg_w = g_agg_s[nb.order], g_agg_w[nb.order]
+        g_pre_i, g_pre_j = torch.empty_like(pre_i), torch.zeros_like(pre_j)
+        g_e = torch.zeros_like(e) if need[3] else None
+        g_fcn = torch.zeros_like(fcn) if need[4] else None
+        g_w = [torch.zeros_like(x) for x in (w_e, norm_w, norm_b, w_att)]
+        g_batt = b_att.new_zeros(())
+        for block, (saved, sg) in zip(nb.blocks, ctx.saved):
+            _, rows, slots, (j, eb, fb) = _block(block, nb, nb.j, e, fcn)
+            s = saved.s
+            g_msg = g_agg_s[rows]
+            g_weight = torch.bmm(s, g_msg[:, :, None])[..., 0] + g_agg_w[rows, None]
+            g_a = g_weight * fb * sg * (1 - sg)
+            g_s = (fb * sg)[..., None] * g_msg[:, None, :]
+            g_s.addcmul_(g_a[..., None], w_att)
+            g_w[3] += (g_a.reshape(1, -1) @ s.reshape(-1, s.shape[-1]))[0]
+            g_batt += g_a.sum()
+            g_z, *g_hidden, g_eb = hidden_backward(g_s, saved, eb, w, need[3])
+            _accumulate(g_w, g_hidden)
+            g_pre_i[rows] = g_z.sum(1)
+            g_pre_j.index_add_(0, j.reshape(-1), g_z.reshape(-1, g_z.shape[-1]))
+            if g_e is not None:
+                g_e[slots] = g_eb.reshape(-1)
+            if g_fcn is not None:
+                g_fcn[slots] = (g_weight * sg).reshape(-1)
+        return None, _unsort(nb, g_pre_i), g_pre_j, g_e, g_fcn, *g_w, g_batt
+
+
+class CoordBlock(torch.autograd.Function):
+    """Coordinate update: upd_i = sum_j Phi_ij D_ij (3, k) Å with Phi_ij = W s_ij + B (k x k)
+    from the hidden activation s_ij of MLP_coord and D_ij = fcn (dx_i - dx_j - r_ij), computed
+    as W (sum_j s_ij ⊗ D_ij) + B sum_j D_ij (module docstring). Channels are innermost:
+    dx (N, 3, k) Å channel displacements. Inputs per slot: e, fcn, r (P, 3) Å; W (k·k, d_h),
+    B (k·k,), the last linear map of MLP_coord."""
+
+    @staticmethod
+    def forward(ctx, nb, pre_i, pre_j, e, fcn, r, dx, w_e, norm_w, norm_b, w_last, b_last):
+        w = Hidden(w_e, norm_w, norm_b)
+        hidden, _, displacements = kernels(nb.compiled)
+        k = dx.shape[2]
+        w_mix, b_mix = w_last.view(k, -1).t(), b_last.view(k, k).t()  # [(b, h), a], [b, a]
+        upd = torch.empty_like(dx)  # block order
+        ctx.saved = []
+        for block in nb.blocks:
+            nodes, rows, _, (j, eb, fb, rb) = _block(block, nb, nb.j, e, fcn, r)
+            s, saved = hidden(pre_i[nodes], pre_j, j, eb, w)
+            d = displacements(dx, nodes, j, rb, fb)
+            t = torch.bmm(d.transpose(1, 2), s).view(-1, k * s.shape[2])  # sum_j D ⊗ s: [(i, x), (b, h)]
+            f = d.sum(1).view(-1, k)  # sum_j D: [(i, x), b]
+            upd[rows] = torch.addmm(f @ b_mix, t, w_mix).view(-1, 3, k)
+            ctx.saved.append((saved, t, f))
+        ctx.nb = nb
+        ctx.save_for_backward(pre_i, pre_j, e, fcn, r, dx, w_e, norm_w, norm_b, w_last, b_last)
+        return _unsort(nb, upd)
+
+    @staticmethod
+    def backward(ctx, g_upd):
+        pre_i, pre_j, e, fcn, r, dx, w_e, norm_w, norm_b, w_last, b_last = ctx.saved_tensors
+        nb, w, need = ctx.nb, Hidden(w_e, norm_w, norm_b), ctx.needs_input_grad
+        _, hidden_backward, displacements = kernels(nb.compiled)
+        k = dx.shape[2]
+        h = pre_i.shape[1]
+        w_mix, b_mix = w_last.view(k, k * h), b_last.view(k, k)
+        g_upd = g_upd[nb.order].contiguous()
+        g_pre_i, g_pre_j = torch.empty_like(pre_i), torch.zeros_like(pre_j)
+        g_e = torch.zeros_like(e) if need[3] else None
+        g_fcn = torch.zeros_like(fcn) if need[4] else None
+        g_r = torch.zeros_like(r) if need[5] else None
+        g_dx = torch.zeros_like(dx) if need[6] else None
+        g_w = [torch.zeros_like(x) for x in (w_e, norm_w, norm_b, w_mix, b_mix)]
+        for block, (saved, t, f) in zip(nb.blocks, ctx.saved):
+            nodes, rows, slots, (j, eb, fb, rb) = _block(block, nb, nb.j, e, fcn, r)
+            g = g_upd[rows].view(-1, k)  # [(i, x), a]
+            g_w[3].addmm_(g.t(), t)
+            g_w[4].addmm_(g.t(), f)
+            g_t = (g @ w_mix).view(len(nodes), 3 * k, h)
+            g_s = torch.bmm(displacements(dx, nodes, j, rb, fb), g_t)
+            if g_fcn is not None or g_r is not None or g_dx is not None:
+                g_d = torch.bmm(saved.s, g_t.transpose(1, 2)) + (g @ b_mix).view(len(nodes), 1, 3 * k)  # of D
+                if g_fcn is not None:
+                    g_fcn[slots] = (g_d * displacements(dx, nodes, j, rb, None)).sum(2).reshape(-1)
+                g_raw = (g_d * fb[..., None]).view(*fb.shape, 3, k)
+                if g_r is not None:
+                    g_r[slots] = -g_raw.sum(3).reshape(-1, 3)
+                if g_dx is not None:
+                    g_dx[nodes] += g_raw.sum(1)
+                    g_dx.index_add_(0, j.reshape(-1), g_raw.reshape(-1, 3, k), alpha=-1)
+            g_z, *g_hidden, g_eb = hidden_backward(g_s, saved, eb, w, need[3])
+            _accumulate(g_w, g_hidden)
+            g_pre_i[rows] = g_z.sum(1)
+            g_pre_j.index_add_(0, j.reshape(-1), g_z.reshape(-1, h))
+            if g_e is not None:
+                g_e[slots] = g_eb.reshape(-1)
+        return None, _unsort(nb, g_pre_i), g_pre_j, g_e, g_fcn, g_r, g_dx, *g_w[:3], g_w[3].view(k * k, h), g_w[4].view(k * k)
+
+
+def _displacements(dx: Tensor, nodes: Tensor, j: Tensor, r: Tensor, fcn: Tensor | None) -> Tensor:
+    """D = fcn (dx_i - dx_j - r_ij) (n, K, 3k) [(x, b)] of a block, dx (N, 3, k) (without the
+    fcn factor if None)."""
+    n, kn = j.shape
+    d = dx[nodes][:, None] - dx.index_select(0, j.reshape(-1)).view(n, kn, *dx.shape[1:]) - r[..., None]
+    if fcn is not None:
+        d *= fcn[..., None, None]
+    return d.view(n, kn, -1)
 
 
 def edge_feature(r: Tensor, cutoff: float) -> Tensor:
@@ -128,37 +376,19 @@ class EGNNLayer(nn.Module):
         nn.init.xavier_uniform_(self.coord.last.weight, gain=0.01)
         nn.init.zeros_(self.coord.last.bias)
 
-    def forward(self, h, dx, i, j, r_vec, e, fc, chunk: int, compiled: bool = False):
-        """Optimised path. h (N, d_h); dx (N, k, 3) Å channel displacements X - x;
-        i, j (E,); r_vec (E, 3) Å = r_ij; e, fc (E,); edges in blocks of ``chunk``.
-        Returns updated (h, dx)."""
-        edge_kernel, coord_kernel = kernels(compiled)
-        blocks = [slice(b, b + chunk) for b in range(0, len(i), chunk)]
+    def forward(self, h: Tensor, dx: Tensor, nb: Neighbourhoods, e: Tensor, fcn: Tensor, r: Tensor):
+        """Fused path. h (N, d_h); dx (N, 3, k) Å channel displacements X - x; per slot of
+        ``nb``: e, fcn = f_cut / n_norm (P,), r (P, 3) Å = r_ij. Returns updated (h, dx)."""
         w_last, b_last = self.edge.last.weight, self.edge.last.bias
-        w_att = self.att.weight @ w_last  # (1, d_h): alpha logit = att(last(s))
-        b_att = self.att.weight @ b_last + self.att.bias
-        pre_i, pre_j = self.edge.node_maps(h)
-        norm = self.edge.norm
-        agg_s, agg_w = torch.zeros_like(h), h.new_zeros(len(h))
-        for b in blocks:
-            msg, weight = edge_kernel(
-                pre_i, pre_j, i[b], j[b], e[b], fc[b], self.edge.edge_weight(), norm.weight, norm.bias, norm.eps,
-                w_att, b_att, self.n_norm,
-            )
-            agg_s.index_add_(0, i[b], msg)
-            agg_w.index_add_(0, i[b], weight)
+        w_att = (self.att.weight @ w_last)[0]  # (d_h,): alpha logit = att(last(s))
+        b_att = (self.att.weight @ b_last + self.att.bias)[0]
+        agg_s, agg_w = EdgeBlock.apply(nb, *self.edge.node_maps(h), e, fcn, *self.edge.hidden_weights(), w_att, b_att)
         m_agg = F.linear(agg_s, w_last) + agg_w[:, None] * b_last  # = sum_j f_cut alpha m_ij / n_norm
         h = h + self.node(torch.cat([h, m_agg], dim=1))
-
-        pre_i, pre_j = self.coord.node_maps(h)
-        norm = self.coord.norm
-        upd = torch.zeros_like(dx)
-        for b in blocks:
-            msg = coord_kernel(
-                pre_i, pre_j, i[b], j[b], e[b], fc[b], self.coord.edge_weight(), norm.weight, norm.bias, norm.eps,
-                self.coord.last.weight, self.coord.last.bias, dx, r_vec[b], self.n_norm,
-            )
-            upd.index_add_(0, i[b], msg)
+        coord = self.coord
+        upd = CoordBlock.apply(
+            nb, *coord.node_maps(h), e, fcn, r, dx, *coord.hidden_weights(), coord.last.weight, coord.last.bias
+        )
         return h, dx + upd
 
     def forward_reference(self, h: Tensor, x: Tensor, i: Tensor, j: Tensor, shift: Tensor, e: Tensor, fc: Tensor):
@@ -184,22 +414,25 @@ class EGNN(nn.Module):
         super().__init__()
         self.cutoff = float(cutoff)
         self.channels = channels
-        self.compiled = False  # per-edge kernels of the optimised path under torch.compile
+        self.n_norm = float(n_norm)
+        self.compiled = False  # block kernels of the fused path under torch.compile
         self.layers = nn.ModuleList(EGNNLayer(hidden, channels, n_norm) for _ in range(n_layers))
 
     def forward(self, h: Tensor, positions: Tensor, i: Tensor, j: Tensor, shift: Tensor) -> tuple[Tensor, Tensor]:
-        """Optimised path. h (N, d_h), positions (N, 3) Å, edges i, j (E,), shift (E, 3) Å.
+        """Fused path. h (N, d_h), positions (N, 3) Å, edges i, j (E,), shift (E, 3) Å.
 
         Returns H^(L) (N, d_h) and X^(L) - X^(0) (N, k, 3) Å (channel displacements).
         """
-        r_vec = edge_vectors(positions, i, j, shift)
-        r = r_vec.norm(dim=1)
-        e, fc = edge_feature(r, self.cutoff), smooth_cutoff(r, self.cutoff)
-        dx = positions.new_zeros(len(positions), self.channels, 3)
-        chunk = EDGE_CHUNK if positions.device.type == "cpu" else max(len(i), 1)
+        training = torch.is_grad_enabled() and (h.requires_grad or positions.requires_grad)
+        nb = Neighbourhoods.build(i, j, len(positions), block_slots(training, positions.device), self.compiled)
+        r = edge_vectors(positions, i, j, shift)[nb.edge] if len(i) else positions.new_zeros(len(nb.edge), 3)
+        dist = r.norm(dim=1)
+        e = edge_feature(dist, self.cutoff)
+        fcn = torch.where(nb.valid, smooth_cutoff(dist, self.cutoff) / self.n_norm, 0.0)
+        dx = positions.new_zeros(len(positions), 3, self.channels)  # channels innermost
         for layer in self.layers:
-            h, dx = layer(h, dx, i, j, r_vec, e, fc, chunk, self.compiled)
-        return h, dx
+            h, dx = layer(h, dx, nb, e, fcn, r)
+        return h, dx.transpose(1, 2)
 
     def forward_reference(
         self, h: Tensor, positions: Tensor, i: Tensor, j: Tensor, shift: Tensor
