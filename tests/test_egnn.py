@@ -264,7 +264,7 @@ def test_fused_path_matches_reference_in_float32(slots, monkeypatch):
     """Training precision: the fused path's outputs and gradients w.r.t. the positions, the
     element inputs and every weight equal those of the straightforward Eq. 13 path (autograd
     through the written-out formula) to 1e-5 of each tensor's largest entry. Blocks of 64
-    slots hold one or two atoms each (one extra block per atom)."""
+    slots hold one or two atoms each: many blocks."""
     monkeypatch.setattr(egnn, "CHUNK_SLOTS", slots)
     torch.manual_seed(1)
     cfg = ModelConfig(n_layers=3, hidden=32, vector_channels=4, property_dim=4)

@@ -278,16 +278,17 @@ class CoordBlock(torch.autograd.Function):
     """Coordinate update: upd_i = sum_j Phi_ij D_ij (3, k) Å with Phi_ij = W s_ij + B (k x k)
     from the hidden activation s_ij of MLP_coord and D_ij = fcn (dx_i - dx_j - r_ij), computed
     as W (sum_j s_ij ⊗ D_ij) + B sum_j D_ij (module docstring). Channels are innermost:
-    dx (N, 3, k) Å channel displacements. Inputs per slot: e, fcn, r (P, 3) Å; W (k·k, d_h),
-    B (k·k,), the last linear map of MLP_coord."""
+    dx (N, 3, k) Å channel displacements. Inputs per slot: e, fcn, r (P, 3) Å; W (k'·k, d_h),
+    B (k'·k,), the last linear map of MLP_coord (k' output channels; k' != k for the first
+    layer, see ``EGNNLayer.forward``)."""
 
     @staticmethod
     def forward(ctx, nb, pre_i, pre_j, e, fcn, r, dx, w_e, norm_w, norm_b, w_last, b_last):
         w = Hidden(w_e, norm_w, norm_b)
         hidden, _, displacements = kernels(nb.compiled)
-        k = dx.shape[2]
-        w_mix, b_mix = w_last.view(k, -1).t(), b_last.view(k, k).t()  # [(b, h), a], [b, a]
-        upd = torch.empty_like(dx)  # block order
+        k = dx.shape[2]  # input channels; output channels: len(b_last) / k
+        w_mix, b_mix = w_last.view(-1, k * pre_i.shape[1]).t(), b_last.view(-1, k).t()  # [(b, h), a], [b, a]
+        upd = dx.new_empty(len(dx), 3, len(b_mix.T))  # block order
         ctx.saved = []
         for block in nb.blocks:
             nodes, rows, _, (j, eb, fb, rb) = _block(block, nb, nb.j, e, fcn, r)
@@ -295,7 +296,7 @@ class CoordBlock(torch.autograd.Function):
             d = displacements(dx, nodes, j, rb, fb)
             t = torch.bmm(d.transpose(1, 2), s).view(-1, k * s.shape[2])  # sum_j D ⊗ s: [(i, x), (b, h)]
             f = d.sum(1).view(-1, k)  # sum_j D: [(i, x), b]
-            upd[rows] = torch.addmm(f @ b_mix, t, w_mix).view(-1, 3, k)
+            upd[rows] = torch.addmm(f @ b_mix, t, w_mix).view(-1, 3, upd.shape[2])
             ctx.saved.append((saved, t, f))
         ctx.nb = nb
         ctx.save_for_backward(pre_i, pre_j, e, fcn, r, dx, w_e, norm_w, norm_b, w_last, b_last)
@@ -308,7 +309,7 @@ class CoordBlock(torch.autograd.Function):
         _, hidden_backward, displacements = kernels(nb.compiled)
         k = dx.shape[2]
         h = pre_i.shape[1]
-        w_mix, b_mix = w_last.view(k, k * h), b_last.view(k, k)
+        w_mix, b_mix = w_last.view(-1, k * h), b_last.view(-1, k)
         g_upd = g_upd[nb.order].contiguous()
         g_pre_i, g_pre_j = torch.empty_like(pre_i), torch.zeros_like(pre_j)
         g_e = torch.zeros_like(e) if need[3] else None
@@ -318,7 +319,7 @@ class CoordBlock(torch.autograd.Function):
         g_w = [torch.zeros_like(x) for x in (w_e, norm_w, norm_b, w_mix, b_mix)]
         for block, (saved, t, f) in zip(nb.blocks, ctx.saved):
             nodes, rows, slots, (j, eb, fb, rb) = _block(block, nb, nb.j, e, fcn, r)
-            g = g_upd[rows].view(-1, k)  # [(i, x), a]
+            g = g_upd[rows].view(-1, len(b_mix))  # [(i, x), a]
             g_w[3].addmm_(g.t(), t)
             g_w[4].addmm_(g.t(), f)
             g_t = (g @ w_mix).view(len(nodes), 3 * k, h)
@@ -339,7 +340,7 @@ class CoordBlock(torch.autograd.Function):
             g_pre_j.index_add_(0, j.reshape(-1), g_z.reshape(-1, h))
             if g_e is not None:
                 g_e[slots] = g_eb.reshape(-1)
-        return None, _unsort(nb, g_pre_i), g_pre_j, g_e, g_fcn, g_r, g_dx, *g_w[:3], g_w[3].view(k * k, h), g_w[4].view(k * k)
+        return None, _unsort(nb, g_pre_i), g_pre_j, g_e, g_fcn, g_r, g_dx, *g_w[:3], g_w[3].view_as(w_last), g_w[4].view_as(b_last)
 
 
 def _displacements(dx: Tensor, nodes: Tensor, j: Tensor, r: Tensor, fcn: Tensor | None) -> Tensor:
@@ -377,7 +378,8 @@ class EGNNLayer(nn.Module):
         nn.init.zeros_(self.coord.last.bias)
 
     def forward(self, h: Tensor, dx: Tensor, nb: Neighbourhoods, e: Tensor, fcn: Tensor, r: Tensor):
-        """Fused path. h (N, d_h); dx (N, 3, k) Å channel displacements X - x; per slot of
+        """Fused path. h (N, d_h); dx (N, 3, k) Å channel displacements X - x (None: all zero,
+        the first layer, which then mixes one channel, 8x less work); per slot of
         ``nb``: e, fcn = f_cut / n_norm (P,), r (P, 3) Å = r_ij. Returns updated (h, dx)."""
         w_last, b_last = self.edge.last.weight, self.edge.last.bias
         w_att = (self.att.weight @ w_last)[0]  # (d_h,): alpha logit = att(last(s))
@@ -386,10 +388,13 @@ class EGNNLayer(nn.Module):
         m_agg = F.linear(agg_s, w_last) + agg_w[:, None] * b_last  # = sum_j f_cut alpha m_ij / n_norm
         h = h + self.node(torch.cat([h, m_agg], dim=1))
         coord = self.coord
-        upd = CoordBlock.apply(
-            nb, *coord.node_maps(h), e, fcn, r, dx, *coord.hidden_weights(), coord.last.weight, coord.last.bias
-        )
-        return h, dx + upd
+        w_mix, b_mix, first = coord.last.weight, coord.last.bias, dx is None
+        if first:  # all channels at the atoms: Phi_ij D_ij = (Phi_ij summed over its columns) D_ij
+            k, d_h = self.channels, w_mix.shape[1]
+            w_mix, b_mix = w_mix.view(k, k, d_h).sum(1), b_mix.view(k, k).sum(1)
+            dx = h.new_zeros(len(h), 3, 1)
+        upd = CoordBlock.apply(nb, *coord.node_maps(h), e, fcn, r, dx, *coord.hidden_weights(), w_mix, b_mix)
+        return h, upd if first else dx + upd
 
     def forward_reference(self, h: Tensor, x: Tensor, i: Tensor, j: Tensor, shift: Tensor, e: Tensor, fc: Tensor):
         """Straightforward path, Eq. 13 written out. x (N, k, 3) Å absolute channel positions,
@@ -429,9 +434,11 @@ class EGNN(nn.Module):
         dist = r.norm(dim=1)
         e = edge_feature(dist, self.cutoff)
         fcn = torch.where(nb.valid, smooth_cutoff(dist, self.cutoff) / self.n_norm, 0.0)
-        dx = positions.new_zeros(len(positions), 3, self.channels)  # channels innermost
+        dx = None  # channel displacements (N, 3, k), channels innermost; None: all zero
         for layer in self.layers:
             h, dx = layer(h, dx, nb, e, fcn, r)
+        if dx is None:  # no layers
+            return h, positions.new_zeros(len(positions), self.channels, 3)
         return h, dx.transpose(1, 2)
 
     def forward_reference(
