@@ -84,21 +84,25 @@ def edge_vectors(positions: Tensor, i: Tensor, j: Tensor, shift: Tensor) -> Tens
 
 
 def _build(positions: Tensor, cell: Tensor, n_atoms: Tensor, cutoff: float) -> tuple[Tensor, Tensor, Tensor]:
-    """Fresh periodic neighbour list of every structure: i, j (E,) long, integer shifts (E, 3).
+    """Fresh periodic neighbour list of every structure, on the positions' device (vesin-torch
+    computes on CPU and CUDA tensors alike: no host copy of the positions): i, j (E,) long,
+    integer shifts (E, 3) long, in no particular order.
 
-    Computed on the CPU (vesin) and returned on the positions' device; i is sorted.
+    One vesin call per structure (vesin-torch 0.6 has no batched call); only the atom counts
+    are read on the host.
     """
-    calc = NeighborList(cutoff=cutoff, full_list=True, sorted=True)
-    pos, cell = positions.detach().cpu(), cell.detach().cpu()
-    offsets = torch.cumsum(n_atoms, 0) - n_atoms
+    calc = NeighborList(cutoff=cutoff, full_list=True, n_threads=torch.get_num_threads())
+    pos, cell = positions.detach(), cell.detach()
+    counts = n_atoms.tolist()
     parts_i, parts_j, parts_s = [], [], []
-    for b, (start, n) in enumerate(zip(offsets.tolist(), n_atoms.tolist())):
+    start = 0
+    for b, n in enumerate(counts):
         i, j, s = calc.compute(pos[start : start + n], cell[b], True, "ijS")
         parts_i.append(i + start)
         parts_j.append(j + start)
         parts_s.append(s)
-    lists = (torch.cat(parts_i), torch.cat(parts_j), torch.cat(parts_s).to(torch.long))
-    return tuple(x.to(positions.device) for x in lists)
+        start += n
+    return torch.cat(parts_i), torch.cat(parts_j), torch.cat(parts_s).to(torch.long)
 
 
 class NeighbourCache:
@@ -138,17 +142,18 @@ class NeighbourCache:
         positions (N, 3) Å, cell (B, 3, 3) Å, batch (N,) long with contiguous structures.
         """
         positions = positions.detach()
-        if self._stale(positions, cell, batch):
+        fresh = self._stale(positions, cell, batch)
+        if fresh:
             n_atoms = torch.bincount(batch, minlength=len(cell))
             self._list = _build(positions, cell.detach(), n_atoms, self.cutoff + self.skin)
             self._ref = (positions.clone(), cell.detach().clone(), batch.clone())
             self.n_builds += 1
-        i, j, s = self._list
-        ref_pos = self._ref[0]
-        # lattice jumps since the build (atoms wrapped back into the cell): x = x_ref + d + m @ cell
-        frac = to_fractional(positions - ref_pos, cell, batch)
-        jumps = torch.round(frac)
-        shift_int = s + (jumps[i] - jumps[j]).to(torch.long)
+        i, j, shift_int = self._list
+        if not fresh:  # lattice jumps since the build (atoms wrapped back into the cell): x = x_ref + d + m @ cell
+            jumps = torch.round(to_fractional(positions - self._ref[0], cell, batch))
+            shift_int = shift_int + (jumps[i] - jumps[j]).to(torch.long)
         shift = torch.einsum("ea,eab->eb", shift_int.to(positions.dtype), cell.detach()[batch[i]])
+        if self.skin == 0:  # built at the cutoff just now
+            return i, j, shift
         within = edge_vectors(positions, i, j, shift).norm(dim=1) < self.cutoff
         return i[within], j[within], shift[within]
