@@ -27,6 +27,7 @@ from mdshortcut.pipeline.bench import (
     random_batch,
     sampler_benchmark,
     sampling_step,
+    train_benchmark,
     write_model_benchmark,
 )
 from mdshortcut.properties.labels import PropertiesConfig
@@ -82,7 +83,7 @@ def test_bench_rule_dry_run(tmp_path):
         capture_output=True, text=True, timeout=300,
     )
     assert res.returncode == 0, res.stderr[-3000:]
-    for name in ("model", "sampler", "md", "properties"):
+    for name in ("model", "train", "sampler", "md", "properties"):
         assert f"{TEST_RESULTS}/bench/{name}.csv" in res.stdout
     assert "rule bench_sampler" in res.stdout
 
@@ -98,6 +99,20 @@ def test_bench_config_from_the_schema_defaults():
     assert (bench.model.n_layers, bench.model.hidden) == (4, 128)  # the paper's network (A.5)
     assert [(s.name, s.model) for s in bench.sampler.sizes] == [("default", "config"), ("paper", "bench")]
     assert bench.sampler.steps["sde"] == [1, 250] and bench.sampler.steps["shortcut"][0] == 1
+
+
+def test_train_benchmark_table(one_thread):
+    bench = BenchConfig.from_dict({"repeats": 2, "train": {"batch_size": 2, "steps": 1}})
+    table = train_benchmark([("small", 12, SMALL), ("large", 30, SMALL)], bench, ProcessConfig(shortcut_levels=3))
+    assert list(table.columns[:5]) == ["size", "process", "samples_per_cpu_second", "reference_samples_per_cpu_second", "speedup"]
+    assert [tuple(r) for r in table[["size", "process"]].to_numpy()] == [
+        ("small", "sde"), ("small", "shortcut"), ("large", "sde"), ("large", "shortcut")
+    ]
+    assert (table["samples_per_cpu_second"] > 0).all() and (table["reference_samples_per_cpu_second"] > 0).all()
+    ratio = table["samples_per_cpu_second"] / table["reference_samples_per_cpu_second"]
+    assert (table["speedup"] - ratio).abs().max() < 1e-12
+    assert (table["max_rel_grad_diff"] < 1e-4).all()  # float32: the paths agree to rounding
+    assert (table["cpu_s_raw"].str.split().str.len() == 2).all()  # one fused/reference pair per repeat
 
 
 def test_sampler_benchmark_table(one_thread):

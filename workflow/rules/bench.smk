@@ -3,7 +3,7 @@
 # another; torch uses bench.threads. Each reruns when the code it times changes (sources are inputs).
 from mdshortcut.md.protocol import md_section
 
-BENCH = ["model", "sampler", "md", "properties"]
+BENCH = ["model", "train", "sampler", "md", "properties"]
 # every benchmark runs pipeline.bench, which imports the MD, properties, model and sampling code
 BENCH_CODE = code("mdshortcut.pipeline.bench")
 
@@ -34,6 +34,29 @@ rule bench_model:
         ENV
     script:
         "../scripts/bench_model.py"
+
+
+rule bench_train:
+    input:
+        code=BENCH_CODE,
+    output:
+        f"{RESULTS}/bench/train.csv",
+    params:
+        bench=config["bench"],
+        model=config["model"],
+        process=config["process"],
+        seed=config["seed"],
+    log:
+        f"{RESULTS}/logs/bench/train.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/bench/train.tsv"
+    threads: config["bench"]["threads"]
+    resources:
+        bench=1,
+    conda:
+        ENV
+    script:
+        "../scripts/bench_train.py"
 
 
 rule bench_sampler:

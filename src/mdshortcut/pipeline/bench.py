@@ -15,7 +15,8 @@ Between steps every atom moves by a small Gaussian displacement and is wrapped b
 cell, as in a sampling run. Timings are wall-clock seconds per sampling step of the batch;
 each repeat is a short sampling run from the same start with a fresh neighbour cache.
 
-``sampler_benchmark``: whole sampling runs of each process at chosen n_s (throughput, and
+``train_benchmark``: CPU seconds of training steps, fused EGNN path against the straightforward
+one; ``sampler_benchmark``: whole sampling runs of each process at chosen n_s (throughput, and
 time relative to the SDE at n_s = 250); ``md_benchmark``: where a melt-quench replica's wall
 time goes (LAMMPS vs Python); ``properties_benchmark``: relaxations and full labels per minute.
 """
@@ -33,6 +34,7 @@ import pandas as pd
 import torch
 
 from mdshortcut.config import build_section, resolve_device
+from mdshortcut.data.dataset import Structures
 from mdshortcut.generative import ProcessConfig, make_process
 from mdshortcut.io import atomic_path
 from mdshortcut.md.melt_quench import ReplicaFailure, replica_seed, run_replica
@@ -73,16 +75,27 @@ class SamplerBench:
 
 
 @dataclass
+class TrainBench:
+    """The ``bench.train`` section: structures per training step, timed steps per repeat, and
+    the processes timed (at every size of ``bench.sampler.sizes``)."""
+
+    batch_size: int = 4
+    steps: int = 3
+    processes: list[str] = field(default_factory=lambda: ["sde", "shortcut"])
+
+
+@dataclass
 class BenchConfig:
     """The ``bench`` config section: timing repeats, torch/LAMMPS threads, model benchmark
-    sizes (atoms per structure) and network, the sampler benchmark, and the number of
-    dataset structures the properties benchmark relaxes."""
+    sizes (atoms per structure) and network, the sampler and training benchmarks, and the
+    number of dataset structures the properties benchmark relaxes."""
 
     repeats: int = 3
     threads: int = 1
     n_atoms: list[int] = field(default_factory=lambda: [256, 1024])
     model: ModelConfig = field(default_factory=ModelConfig)
     sampler: SamplerBench = field(default_factory=SamplerBench)
+    train: TrainBench = field(default_factory=TrainBench)
     structures: int = 16
 
     @classmethod
@@ -96,6 +109,8 @@ class BenchConfig:
             if "sizes" in sampler:
                 sampler["sizes"] = [build_section(SamplerSize, s, "bench sampler size") for s in sampler["sizes"]]
             d["sampler"] = build_section(SamplerBench, sampler, "bench sampler config")
+        if "train" in d:
+            d["train"] = build_section(TrainBench, d["train"], "bench train config")
         return build_section(cls, d, "bench config")
 
 
@@ -332,6 +347,102 @@ def sampler_benchmark(
     table["seconds_per_structure"] = table["seconds"] / table["n_structures"]
     sde = table[table["process"] == "sde"].sort_values("n_steps").groupby("size")["seconds"].last()
     table["time_vs_sde_max"] = table["seconds"] / table["size"].map(sde)
+    return table
+
+
+def _training_batch(n_atoms: int, batch_size: int, rho_max: float, n_elements: int, generator) -> Structures:
+    """Clean training structures: ``random_batch`` cells at ``rho_max`` and random one-hot
+    element classes (ghosts included); no properties."""
+    graph = random_batch(n_atoms, batch_size, rho_max, generator)
+    classes = torch.randint(0, n_elements, (len(graph.positions),), generator=generator)
+    return Structures(graph, torch.nn.functional.one_hot(classes, n_elements).float(), {})
+
+
+def _trainer(model: Denoiser, process):
+    """One training step as ``train_model`` takes it (process loss with the EMA network's
+    targets, backward, gradient clipping at 1, AdamW, EMA update) -> step(batch, seed)."""
+    from torch.optim.swa_utils import AveragedModel
+
+    from mdshortcut.train import ema_update_fn
+
+    ema = AveragedModel(model, multi_avg_fn=ema_update_fn(0.999))
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+
+    def step(batch: Structures, seed: int) -> None:
+        loss, _ = process.loss(model, batch, torch.Generator().manual_seed(seed), target_model=ema.module)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        ema.update_parameters(model)
+
+    return step
+
+
+def _gradient_difference(model: Denoiser, process, batch: Structures, seed: int) -> float:
+    """Largest difference of the loss gradients of the two EGNN paths, relative to the largest
+    gradient entry (same weights, batch and random draws)."""
+    grads = []
+    for straightforward in (False, True):
+        model.zero_grad()
+        model.straightforward = straightforward
+        process.loss(model, batch, torch.Generator().manual_seed(seed))[0].backward()
+        grads.append(torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]))
+    model.straightforward = False
+    return ((grads[0] - grads[1]).abs().max() / grads[1].abs().max()).item()
+
+
+def train_benchmark(
+    sizes: Sequence[tuple[str, int, ModelConfig]],
+    bench: BenchConfig,
+    process_config: ProcessConfig,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """CPU seconds of training steps (``_trainer``) of each process in ``bench.train`` at each
+    size (name, nodes per structure, network): the fused EGNN path against the straightforward
+    one (``Denoiser.straightforward``), with the same weights, batches and random draws.
+
+    CPU time (``time.process_time``) and not wall time, so that a busy machine does not bias
+    the ratio; each of ``bench.repeats`` rounds times both paths (interleaved) over
+    ``bench.train.steps`` steps after one warm-up step; the best round counts. One row per
+    (size, process): samples (structures) per CPU second of each path, ``speedup`` = fused /
+    straightforward, and ``max_rel_grad_diff``, the gradient difference of the two paths on the
+    first batch (BenchmarkError above AGREEMENT_RTOL).
+    """
+    cfg = bench.train
+    rows = []
+    for name, n_atoms, model_config in sizes:
+        for process_name in cfg.processes:
+            process = make_process(process_name, process_config)
+            gen = torch.Generator().manual_seed(seed)
+            batches = [_training_batch(n_atoms, cfg.batch_size, bench.sampler.rho_max, 2, gen) for _ in range(cfg.steps + 1)]
+            net = bench_denoiser(model_config, 2, process.n_levels, seed).train()
+            diff = _gradient_difference(net, process, batches[0], seed)
+            if not diff <= AGREEMENT_RTOL:
+                raise BenchmarkError(f"training gradients of the fused path differ by {diff:.3g} (relative) at {name}")
+            paths = {path: copy.deepcopy(net) for path in ("fused", "reference")}
+            paths["reference"].straightforward = True
+            steps = {path: _trainer(model, process) for path, model in paths.items()}
+            for step in steps.values():
+                step(batches[0], seed)  # warm-up
+            seconds = {path: [] for path in paths}
+            for r in range(bench.repeats):
+                for path, step in steps.items():
+                    start = time.process_time()
+                    for k, batch in enumerate(batches[1:]):
+                        step(batch, seed + 1000 * r + k)
+                    seconds[path].append(time.process_time() - start)
+            samples = cfg.batch_size * cfg.steps
+            rows.append({
+                "size": name, "process": process_name, "samples_per_cpu_second": samples / min(seconds["fused"]),
+                "reference_samples_per_cpu_second": samples / min(seconds["reference"]),
+                "n_atoms": n_atoms, "n_layers": model_config.n_layers, "hidden": model_config.hidden,
+                "batch_size": cfg.batch_size, "steps": cfg.steps, "threads": torch.get_num_threads(),
+                "max_rel_grad_diff": diff,
+                "cpu_s_raw": " ".join(f"{a:.3f}/{b:.3f}" for a, b in zip(seconds["fused"], seconds["reference"])),
+            })  # fmt: skip
+    table = pd.DataFrame(rows)
+    table.insert(4, "speedup", table["samples_per_cpu_second"] / table["reference_samples_per_cpu_second"])
     return table
 
 
