@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test clean
+.PHONY: install run test clean gpu-check
 
 install: $(STAMP)
 
@@ -28,6 +28,10 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# the paper-size training and sampling on the accelerator, timed (src/mdshortcut/gpu_check.py)
+gpu-check: $(STAMP)
+	$(BIN)/python -m mdshortcut.gpu_check
 
 clean:
 	rm -rf $(VENV) .snakemake

@@ -150,3 +150,16 @@ def test_md_and_properties_benchmarks(tmp_path):
     assert row["n_structures"] == 2 and row["converged"] == 2
     assert row["relaxations_per_min"] == pytest.approx(60 / row["relax_s"])
     assert row["label_s"] > row["relax_s"] > 0  # a label is a relaxation plus the sheared ones
+
+
+def test_gpu_check_runs_on_the_cpu_at_a_tiny_size(one_thread, capsys):
+    """`make gpu-check`'s script, shrunk (2 steps, 2 structures of 8 Si, n_s = 250 projected
+    from 2 steps), so that it keeps working where no accelerator is at hand."""
+    from mdshortcut.gpu_check import main
+
+    out = main(["--device", "cpu", "--steps", "2", "--batch", "2", "--samples", "2", "--long-steps", "2",
+                "--repeat", "1", "1", "1", "--layers", "1", "--hidden", "8", "--channels", "2"])  # fmt: skip
+    printed = capsys.readouterr().out
+    assert out["train_s_per_step"] > 0 and out["sample_s_ns1"] > 0
+    assert out["sample_s_ns250"] > out["sample_s_ns1"]  # 125x the steps of a 2-step run
+    assert "200000 steps (paper)" in printed and "at n_s = 250" in printed
