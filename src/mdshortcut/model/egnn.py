@@ -99,12 +99,11 @@ class Neighbourhoods(NamedTuple):
     ``order[start:stop]`` and K slots each (K = the largest degree in the block), so padding
     stays small. Per slot (P = sum of n·K over blocks): ``edge`` (P,) the edge index (0 at
     padding), ``j`` (P,) the sending atom (the receiving atom at padding), ``valid`` (P,).
-    ``blocks``: (start, stop, first slot, K) per block. ``compiled``: run the block kernels
-    under torch.compile.
+    ``blocks``: the ``Block`` views. ``compiled``: run the block kernels under torch.compile.
     """
 
     order: Tensor
-    blocks: tuple[tuple[int, int, int, int], ...]
+    blocks: tuple[Block, ...]
     edge: Tensor
     j: Tensor
     valid: Tensor
@@ -135,7 +134,26 @@ class Neighbourhoods(NamedTuple):
         edge, valid = torch.cat(edges), torch.cat(valids)
         receiver = torch.cat([order[a:b, None].expand(-1, k).reshape(-1) for a, b, _, k in blocks])
         senders = torch.where(valid, j[edge] if len(j) else receiver, receiver)
-        return cls(order, tuple(blocks), edge, senders, valid, compiled)
+        views = tuple(
+            Block(order[a:b], slice(a, b), slice(p, p + (b - a) * k), (b - a, k), senders[p : p + (b - a) * k].view(b - a, k))
+            for a, b, p, k in blocks
+        )
+        return cls(order, views, edge, senders, valid, compiled)
+
+
+class Block(NamedTuple):
+    """One block of ``Neighbourhoods``: its atoms (n,), their rows in block order, its slots,
+    shape (n, K) and sending atoms j (n, K)."""
+
+    nodes: Tensor
+    rows: slice
+    slots: slice
+    shape: tuple[int, int]
+    j: Tensor
+
+    def take(self, *per_slot: Tensor) -> list[Tensor]:
+        """Each of ``per_slot`` (P, ...) for this block's slots, as (n, K, ...)."""
+        return [t[self.slots].view(*self.shape, *t.shape[1:]) for t in per_slot]
 
 
 class Saved(NamedTuple):
@@ -167,9 +185,7 @@ def _hidden(pre_i: Tensor, pre_j: Tensor, j: Tensor, e: Tensor, w: Hidden) -> tu
 def _hidden_backward(g_s: Tensor, saved: Saved, e: Tensor, w: Hidden, need_e: bool):
     """Gradients of ``_hidden`` from g_s (n, K, d_h): g_z (n, K, d_h) (that of pre_i per slot
     and of pre_j[j]), of w_e, norm_w, norm_b, and of e (n, K) (None unless ``need_e``)."""
-    g_y = 1 - saved.sig  # SiLU'(y) = sig (1 + y (1 - sig)) = sig + s (1 - sig)
-    g_y *= saved.s
-    g_y += saved.sig
+    g_y = torch.addcmul(saved.sig, saved.s, 1 - saved.sig)  # SiLU'(y) = sig (1 + y (1 - sig)) = sig + s (1 - sig)
     g_y *= g_s
     g_z, g_nw, g_nb = torch.ops.aten.native_layer_norm_backward(
         g_y, saved.z, [g_y.shape[-1]], saved.mean, saved.rstd, w.norm_w, w.norm_b, [True, True, True]
@@ -191,15 +207,6 @@ def kernels(compiled: bool) -> tuple:
     if not _COMPILED:
         _COMPILED.update({f.__name__: torch.compile(f, dynamic=True) for f in eager})
     return tuple(_COMPILED[f.__name__] for f in eager)
-
-
-def _block(block, nb: Neighbourhoods, *per_slot: Tensor):
-    """A block's atoms (n,), its node slice in block order, its slot slice, and each of
-    ``per_slot`` (P, ...) for its slots as (n, K, ...)."""
-    start, stop, slot, k = block
-    n = stop - start
-    slots = slice(slot, slot + n * k)
-    return nb.order[start:stop], slice(start, stop), slots, [t[slots].view(n, k, *t.shape[1:]) for t in per_slot]
 
 
 def _unsort(nb: Neighbourhoods, x: Tensor) -> Tensor:
@@ -231,12 +238,12 @@ class EdgeBlock(torch.autograd.Function):
         agg_s, agg_w = torch.empty_like(pre_i), pre_i.new_empty(len(pre_i))  # block order
         ctx.saved = []
         for block in nb.blocks:
-            nodes, rows, _, (j, eb, fb) = _block(block, nb, nb.j, e, fcn)
-            s, saved = hidden(pre_i[nodes], pre_j, j, eb, w)
+            eb, fb = block.take(e, fcn)
+            s, saved = hidden(pre_i[block.nodes], pre_j, block.j, eb, w)
             sg = torch.sigmoid(s @ w_att + b_att)
             weight = fb * sg
-            agg_s[rows] = torch.bmm(weight[:, None, :], s)[:, 0]
-            agg_w[rows] = weight.sum(1)
+            agg_s[block.rows] = torch.bmm(weight[:, None, :], s)[:, 0]
+            agg_w[block.rows] = weight.sum(1)
             ctx.saved.append((saved, sg))
         ctx.nb = nb
         ctx.save_for_backward(pre_i, pre_j, e, fcn, w_e, norm_w, norm_b, w_att, b_att)
@@ -254,23 +261,23 @@ class EdgeBlock(torch.autograd.Function):
         g_w = [torch.zeros_like(x) for x in (w_e, norm_w, norm_b, w_att)]
         g_batt = b_att.new_zeros(())
         for block, (saved, sg) in zip(nb.blocks, ctx.saved):
-            _, rows, slots, (j, eb, fb) = _block(block, nb, nb.j, e, fcn)
+            eb, fb = block.take(e, fcn)
             s = saved.s
-            g_msg = g_agg_s[rows]
-            g_weight = torch.bmm(s, g_msg[:, :, None])[..., 0] + g_agg_w[rows, None]
+            g_msg = g_agg_s[block.rows]
+            g_weight = torch.bmm(s, g_msg[:, :, None])[..., 0] + g_agg_w[block.rows, None]
             g_a = g_weight * fb * sg * (1 - sg)
-            g_s = (fb * sg)[..., None] * g_msg[:, None, :]
-            g_s.addcmul_(g_a[..., None], w_att)
+            # g_s = (f_cut alpha) g_msg + g_a w_att: both outer products in one batched product
+            g_s = torch.bmm(torch.stack([fb * sg, g_a], 2), torch.stack([g_msg, w_att.expand_as(g_msg)], 1))
             g_w[3] += (g_a.reshape(1, -1) @ s.reshape(-1, s.shape[-1]))[0]
             g_batt += g_a.sum()
             g_z, *g_hidden, g_eb = hidden_backward(g_s, saved, eb, w, need[3])
             _accumulate(g_w, g_hidden)
-            g_pre_i[rows] = g_z.sum(1)
-            g_pre_j.index_add_(0, j.reshape(-1), g_z.reshape(-1, g_z.shape[-1]))
+            g_pre_i[block.rows] = g_z.sum(1)
+            g_pre_j.index_add_(0, block.j.reshape(-1), g_z.reshape(-1, g_z.shape[-1]))
             if g_e is not None:
-                g_e[slots] = g_eb.reshape(-1)
+                g_e[block.slots] = g_eb.reshape(-1)
             if g_fcn is not None:
-                g_fcn[slots] = (g_weight * sg).reshape(-1)
+                g_fcn[block.slots] = (g_weight * sg).reshape(-1)
         return None, _unsort(nb, g_pre_i), g_pre_j, g_e, g_fcn, *g_w, g_batt
 
 
@@ -291,12 +298,12 @@ class CoordBlock(torch.autograd.Function):
         upd = dx.new_empty(len(dx), 3, len(b_mix.T))  # block order
         ctx.saved = []
         for block in nb.blocks:
-            nodes, rows, _, (j, eb, fb, rb) = _block(block, nb, nb.j, e, fcn, r)
-            s, saved = hidden(pre_i[nodes], pre_j, j, eb, w)
-            d = displacements(dx, nodes, j, rb, fb)
+            eb, fb, rb = block.take(e, fcn, r)
+            s, saved = hidden(pre_i[block.nodes], pre_j, block.j, eb, w)
+            d = displacements(dx, block.nodes, block.j, rb, fb)
             t = torch.bmm(d.transpose(1, 2), s).view(-1, k * s.shape[2])  # sum_j D ⊗ s: [(i, x), (b, h)]
             f = d.sum(1).view(-1, k)  # sum_j D: [(i, x), b]
-            upd[rows] = torch.addmm(f @ b_mix, t, w_mix).view(-1, 3, upd.shape[2])
+            upd[block.rows] = torch.addmm(f @ b_mix, t, w_mix).view(-1, 3, upd.shape[2])
             ctx.saved.append((saved, t, f))
         ctx.nb = nb
         ctx.save_for_backward(pre_i, pre_j, e, fcn, r, dx, w_e, norm_w, norm_b, w_last, b_last)
@@ -318,8 +325,9 @@ class CoordBlock(torch.autograd.Function):
         g_dx = torch.zeros_like(dx) if need[6] else None
         g_w = [torch.zeros_like(x) for x in (w_e, norm_w, norm_b, w_mix, b_mix)]
         for block, (saved, t, f) in zip(nb.blocks, ctx.saved):
-            nodes, rows, slots, (j, eb, fb, rb) = _block(block, nb, nb.j, e, fcn, r)
-            g = g_upd[rows].view(-1, len(b_mix))  # [(i, x), a]
+            nodes, j, slots = block.nodes, block.j, block.slots
+            eb, fb, rb = block.take(e, fcn, r)
+            g = g_upd[block.rows].view(-1, len(b_mix))  # [(i, x), a]
             g_w[3].addmm_(g.t(), t)
             g_w[4].addmm_(g.t(), f)
             g_t = (g @ w_mix).view(len(nodes), 3 * k, h)
@@ -336,7 +344,7 @@ class CoordBlock(torch.autograd.Function):
                     g_dx.index_add_(0, j.reshape(-1), g_raw.reshape(-1, 3, k), alpha=-1)
             g_z, *g_hidden, g_eb = hidden_backward(g_s, saved, eb, w, need[3])
             _accumulate(g_w, g_hidden)
-            g_pre_i[rows] = g_z.sum(1)
+            g_pre_i[block.rows] = g_z.sum(1)
             g_pre_j.index_add_(0, j.reshape(-1), g_z.reshape(-1, h))
             if g_e is not None:
                 g_e[slots] = g_eb.reshape(-1)
