@@ -102,9 +102,9 @@ class Denoiser(nn.Module):
         self.straightforward = False  # default of forward's ``straightforward``
 
     def compile_egnn(self) -> None:
-        """Run the per-edge kernels of the optimised EGNN path under torch.compile (dynamic
-        shapes: the edge count changes every step). Weights and state_dict keys are unchanged;
-        the first calls are slow (compilation)."""
+        """Run the block kernels of the fused EGNN path (hidden layer, its gradient, the
+        channel displacements) under torch.compile (dynamic shapes: block sizes change every
+        step). Weights and state_dict keys are unchanged; the first calls are slow (compilation)."""
         self.egnn.compiled = True
 
     def new_neighbours(self) -> NeighbourCache:
