@@ -104,7 +104,8 @@ def test_bench_config_from_the_schema_defaults():
 def test_train_benchmark_table(one_thread):
     bench = BenchConfig.from_dict({"repeats": 2, "train": {"batch_size": 2, "steps": 1}})
     table = train_benchmark([("small", 12, SMALL), ("large", 30, SMALL)], bench, ProcessConfig(shortcut_levels=3))
-    assert list(table.columns[:5]) == ["size", "process", "samples_per_cpu_second", "reference_samples_per_cpu_second", "speedup"]
+    first = ["size", "process", "samples_per_cpu_second", "reference_samples_per_cpu_second", "speedup"]
+    assert list(table.columns[:5]) == first
     assert [tuple(r) for r in table[["size", "process"]].to_numpy()] == [
         ("small", "sde"), ("small", "shortcut"), ("large", "sde"), ("large", "shortcut")
     ]

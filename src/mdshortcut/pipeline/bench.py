@@ -415,7 +415,9 @@ def train_benchmark(
         for process_name in cfg.processes:
             process = make_process(process_name, process_config)
             gen = torch.Generator().manual_seed(seed)
-            batches = [_training_batch(n_atoms, cfg.batch_size, bench.sampler.rho_max, 2, gen) for _ in range(cfg.steps + 1)]
+            batches = [
+                _training_batch(n_atoms, cfg.batch_size, bench.sampler.rho_max, 2, gen) for _ in range(cfg.steps + 1)
+            ]
             net = bench_denoiser(model_config, 2, process.n_levels, seed).train()
             diff = _gradient_difference(net, process, batches[0], seed)
             if not diff <= AGREEMENT_RTOL:
