@@ -19,12 +19,12 @@ import numpy as np
 import torch
 from ase.build import bulk
 
-from .bench import _trainer, bench_denoiser
 from .config import resolve_device
 from .data.dataset import StructureDataset
 from .data.ghost import build_tensors
 from .generative import ProcessConfig, make_process
 from .model import ModelConfig
+from .pipeline.bench import _trainer, bench_denoiser
 
 PAPER_STEPS = 200_000  # config/paper.yaml training.steps
 PAPER_SAMPLES = 10_000  # config/paper.yaml a-Si sampling.n_samples per n_s
