@@ -130,6 +130,24 @@ def test_structure_run_against_its_own_reference_and_empty_samples(tmp_path):
     assert hot["rdf_rmsd"] > 0.01
 
 
+def test_close_fraction_counts_atoms_closer_than_the_training_sets_closest_pair(tmp_path):
+    """Reference: ideal diamond Si, closest pair √3/4·a = 2.351 Å. A run of one ideal crystal and
+    one with a single atom moved 0.6 Å towards a neighbour: exactly that atom and its neighbour
+    (2 of 128 atoms) are closer than 2.351 Å; atoms per sample 64 ± 0."""
+    cfg = StructureConfig()
+    ideal = bulk("Si", "diamond", a=5.43, cubic=True).repeat(2)
+    write_structures(tmp_path / "train.extxyz", [ideal])
+    ref = write_reference(tmp_path / "train.extxyz", cfg, tmp_path / "ref.json")
+    assert ref["nn_min"] == pytest.approx(5.43 * np.sqrt(3) / 4, rel=1e-9)
+    moved = ideal.copy()
+    i, vec = neighbor_list("iD", moved, 2.4)
+    moved.positions[i[0]] += 0.6 * vec[0] / np.linalg.norm(vec[0])  # along its first bond
+    write_structures(tmp_path / "run.extxyz", [ideal, moved])
+    run = structure_run(tmp_path / "run.extxyz", tmp_path / "ref.json", "shortcut-none", 1, cfg, tmp_path / "run.json")
+    assert run["close_fraction"] == pytest.approx(2 / 128)
+    assert run["atoms_mean"] == 64 and run["atoms_std"] == 0
+
+
 def _cristobalite():
     """Ideal beta-cristobalite SiO2 (24 atoms): Si on a diamond lattice (a = 7.16 Å), O at the
     midpoint of every Si-Si bond."""

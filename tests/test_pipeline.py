@@ -40,6 +40,34 @@ def test_table1_has_every_row_finite(pipeline):
 
 
 @pytest.mark.slow
+def test_table1_close_fraction_and_atoms_are_measured(pipeline):
+    t1 = pd.read_csv(pipeline / "results/tables/table1.csv")
+    assert t1["close_fraction"].between(0, 1).all() and (t1["atoms_mean"] > 0).all()
+
+
+@pytest.mark.slow
+def test_ablation_scores_every_variant_at_equal_budget(pipeline):
+    """Every variant x (each n_s through its shortcut levels, and its flow), finite scores; the
+    warm-started variant's training CPU time includes its baseline's."""
+    from mdshortcut.checkpoint import read_model
+
+    ab = yaml.safe_load(CONFIG.read_text())["ablation"]
+    t = pd.read_csv(pipeline / "results/tables/ablation.csv")
+    expected = [(v, "shortcut", n) for v in ab["variants"] for n in ab["n_steps"]]
+    expected += [(v, "flow", ab["flow_steps"]) for v in ab["variants"]]
+    assert sorted(zip(t["variant"], t["sampler"], t["n_s"])) == sorted(expected)
+    values = t[["rdf_rmsd", "adf_rmsd", "close_fraction", "atoms_mean", "train_cpu_s"]].to_numpy(dtype=float)
+    assert np.isfinite(values).all() and (t["train_steps"] == ab["max_steps"]).all()
+    warm = read_model(pipeline / "results/ablation/ode-warm/models/shortcut-none.pt")
+    baseline = read_model(pipeline / "results/ablation/ode-warm/models/ode-none.pt")
+    assert warm["process_config"]["shortcut_base"] == "ode" and warm["process_config"]["shortcut_levels"] == 2
+    assert warm["cpu_seconds"] > baseline["cpu_seconds"] > 0
+    paper = read_model(pipeline / "results/ablation/paper/models/shortcut-none.pt")["process_config"]
+    assert (paper["shortcut_base"], paper["shortcut_levels"], paper["shortcut_share"]) == ("sde", 7, "batches")
+    assert (pipeline / "results/figures/ablation.png").stat().st_size > 0
+
+
+@pytest.mark.slow
 def test_table2_has_every_row_finite(pipeline):
     cfg = yaml.safe_load(CONFIG.read_text())["datasets"]["a-sio2"]
     sampling = SamplingConfig.from_config(cfg["sampling"])

@@ -272,7 +272,7 @@ def test_shortcut_target_matches_exact_double_step():
         kk = torch.full((8,), k)
         step = CFG.t_max * 2.0**-k
         t = step * torch.randint(1, 2**k + 1, (8,), generator=gen).to(torch.float64)
-        xt, et, _, _ = sc.noised(g.positions, data.embeddings, t, g.batch, gen)
+        xt, et, _, _ = sc.base.noised(g.positions, data.embeddings, t, g.batch, gen)
         graph = Batch(g.cell, xt, g.batch, g.n_atoms)
         tx, te = sc.shortcut_target(
             model, graph, et, t, torch.clamp(kk + 1, max=top + 1), torch.full((8,), step / 2, dtype=D), None, gen
@@ -324,7 +324,7 @@ def test_shortcut_loss_adds_self_consistency_on_a_fraction_of_batches():
     # each L_SC call: teacher, teacher (level k + 1, capped at K + 1), then the student (level k)
     model.levels_seen.clear()
     for _ in range(10):
-        sc.shortcut_loss(model, model, data, gen)
+        sc.shortcut_loss(model, model, data, torch.randint(0, 4, (4,), generator=gen), gen)
     first, second, student = (torch.cat(model.levels_seen[i::3]) for i in range(3))
     assert set(student.tolist()) == {0, 1, 2, 3}
     assert torch.equal(first, torch.clamp(student + 1, max=4)) and torch.equal(second, first)

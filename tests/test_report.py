@@ -26,6 +26,8 @@ def _structure_summary():
                     "n_s": n_s,
                     "rdf_rmsd": 0.1 * (k + 1) / n_s,
                     "adf_rmsd": 1e-3 * (3 - k),
+                    "close_fraction": 0.01 * k,
+                    "atoms_mean": 64.0,
                     "n_samples": 8,
                     "n_empty": int(k == 1 and n_s == 1),
                     "seconds": 2.0 * n_s,
@@ -61,7 +63,7 @@ def _inverse_summary():
 
 def test_table1_long_form_order_and_names():
     t1 = tables.table1(_structure_summary())
-    assert list(t1.columns) == ["model", "n_s", "rdf_rmsd", "adf_rmsd", "seconds_per_10k"]
+    assert list(t1.columns) == ["model", "n_s", "rdf_rmsd", "adf_rmsd", "close_fraction", "atoms_mean", "seconds_per_10k"]
     assert list(t1["model"]) == ["ode"] * 3 + ["sde"] * 3 + ["shortcut"] * 3
     assert list(t1["n_s"]) == N_S * 3
 

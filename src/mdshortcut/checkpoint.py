@@ -8,12 +8,14 @@ Model file (``results/models/{dataset}/{process}-{conditioning}.pt``): ``format`
 {mean, std, min, max} of its training labels, physical units), ``model_config`` and
 ``process_config`` (dicts of the config sections), ``state_dict`` (the EMA weights),
 ``rho_max`` (atoms/Å^3) and ``steps`` (training steps done); optional ``typical_cell`` ((3, 3)
-Å, the training cell of median volume: the default cell of ``mdshortcut generate``; absent from
-files written before it existed).
+Å, the training cell of median volume: the default cell of ``mdshortcut generate``) and
+``cpu_seconds`` (training CPU time, a warm start's baseline included), absent from files
+written before they existed.
 
 Training state (``{checkpoint_dir}/state.pt``): ``format`` ("mdshortcut-training"),
 ``version``, ``fingerprint`` (what the run depends on), ``step`` (steps done), ``elapsed``
-(s), and the ``model``, ``ema`` and ``optimizer`` state dicts.
+(s), ``cpu_seconds`` (CPU s, a warm start's baseline included), the ``model``, ``ema`` and
+``optimizer`` state dicts, and ``targets`` (the self-consistency targets' own EMA, if any).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ MODEL_KEYS = (
     "process", "dataset", "elements", "properties", "label_stats", "model_config",
     "process_config", "state_dict", "rho_max", "steps",
 )  # fmt: skip
-STATE_KEYS = ("fingerprint", "step", "elapsed", "model", "ema", "optimizer")
+STATE_KEYS = ("fingerprint", "step", "elapsed", "cpu_seconds", "model", "ema", "optimizer")
 
 
 class CheckpointError(ValueError):

@@ -76,6 +76,28 @@ def check_config(config: Mapping) -> None:
     proc = config.get("process", {})
     if proc and proc["t_min"] >= proc["t_max"]:
         raise ConfigError(f"process.t_min: {proc['t_min']} must be below t_max {proc['t_max']}")
+    if "ablation" in config:
+        _check_ablation(config)
+
+
+def _check_ablation(config: Mapping) -> None:
+    """The ablation's dataset exists, trains models and is sampled unconditionally; variants set
+    only recipe keys."""
+    from mdshortcut.pipeline.ablation import RECIPE
+
+    ab = config["ablation"]
+    ds = config["datasets"].get(ab["dataset"])
+    if ds is None:
+        raise ConfigError(f"ablation.dataset: '{ab['dataset']}' is not a dataset (datasets: {sorted(config['datasets'])})")
+    if "rho_max" not in ds or ds.get("sampling", {}).get("targets"):
+        raise ConfigError(f"ablation.dataset: '{ab['dataset']}' needs rho_max and no sampling targets (unconditional)")
+    for name, variant in ab["variants"].items():
+        for section, keys in variant.items():
+            unknown = sorted(set(keys) - set(RECIPE[section]))
+            if unknown:
+                raise ConfigError(
+                    f"ablation.variants.{name}.{section}: {unknown} are not recipe keys (recipe: {list(RECIPE[section])})"
+                )
 
 
 def dataset_training(config: Mapping, dataset: str) -> dict:

@@ -18,7 +18,7 @@ import json
 import logging
 import math
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -156,7 +156,8 @@ def structure_summary(
         r = json.loads(Path(path).read_text())
         lines.append(
             {"property": "", "model": r["model"], "n_s": int(r["n_steps"]), "rdf_rmsd": r["rdf_rmsd"],
-             "adf_rmsd": r["adf_rmsd"], "n_samples": r["n_samples"], "n_empty": r["n_empty"]}
+             "adf_rmsd": r["adf_rmsd"], "close_fraction": r["close_fraction"], "atoms_mean": r["atoms_mean"],
+             "n_samples": r["n_samples"], "n_empty": r["n_empty"]}
         )
     return _with_timings(pd.DataFrame(lines), timings, out)
 
@@ -165,17 +166,25 @@ def structure_summary(
 
 
 def _distributions(frames: Sequence[Atoms], cfg) -> dict:
-    """Averaged RDF and ADF of the non-empty frames, with their bins and the empty count.
+    """Averaged RDF and ADF of the non-empty frames, with their bins and the empty count, the
+    atoms per frame (mean, std; ghosts removed) and every atom's nearest-neighbour distance
+    (Å, within cfg.rdf_rmax; ``nn_min`` is the smallest).
 
     cfg: ``mdshortcut.properties.structure.StructureConfig``.
     """
-    from mdshortcut.properties.structure import adf_bins, average_rdf_adf, rdf_bins
+    from mdshortcut.properties.structure import adf_bins, average_rdf_adf, nearest_neighbour_distances, rdf_bins
 
     full = [a for a in frames if len(a)]
     rdf, adf = average_rdf_adf(full, cfg)
+    nearest = np.concatenate([nearest_neighbour_distances(a, cfg.rdf_rmax) for a in full])
+    counts = np.array([len(a) for a in frames], dtype=float)
     return {
         "n_samples": len(frames),
         "n_empty": len(frames) - len(full),
+        "atoms_mean": float(counts.mean()),
+        "atoms_std": float(counts.std()),
+        "nn_min": float(nearest.min()),
+        "nn": nearest,
         "r": rdf_bins(cfg.rdf_rmax, cfg.rdf_bins).tolist(),
         "rdf": rdf.tolist(),
         "theta": adf_bins(cfg.adf_bins).tolist(),
@@ -192,31 +201,43 @@ def write_reference(structures: str | os.PathLike, cfg, out: str | os.PathLike) 
     """RDF g(r) (bins r, Å) and ADF (per degree, bins theta, °) of a training set, averaged
     over structures (A.6), as JSON."""
     ref = _distributions(read_structures(structures), cfg)
+    del ref["nn"]
     _write_json(out, ref)
     log.info("reference: %d structures of %s", ref["n_samples"], structures)
     return ref
 
 
-def structure_run(
-    samples: str | os.PathLike, reference: str | os.PathLike, model: str, n_steps: int, cfg, out: str | os.PathLike
-) -> dict:
-    """Averaged RDF and ADF of one run and their RMSD (Eq. 18) against the reference, as JSON.
+def run_metrics(frames: Sequence[Atoms], ref: Mapping, cfg) -> dict:
+    """Averaged RDF and ADF of generated frames and their RMSD (Eq. 18) against the reference
+    ``ref`` (``write_reference``'s dict), with ``close_fraction``: the share of generated atoms
+    whose nearest neighbour is closer than the closest pair of the training set (``nn_min``), a
+    physical-validity check that RDF averages blur; and the atoms per sample (mean, std).
 
     Generated structures without any atom (all ghosts) have no RDF: they are left out of the
     averages and counted in ``n_empty``. cfg: as for ``write_reference``.
     """
     from mdshortcut.properties.structure import rmsd
 
-    ref = json.loads(Path(reference).read_text())
-    run = _distributions(read_structures(samples), cfg)
+    run = _distributions(frames, cfg)
     if len(run["rdf"]) != len(ref["rdf"]) or len(run["adf"]) != len(ref["adf"]):
-        raise ValueError(f"{reference}: bins differ from the structure config (recompute the reference)")
+        raise ValueError("reference: bins differ from the structure config (recompute the reference)")
+    nearest = run.pop("nn")
     run.update(
-        model=model, n_steps=n_steps, rdf_rmsd=rmsd(run["rdf"], ref["rdf"]), adf_rmsd=rmsd(run["adf"], ref["adf"])
-    )
+        rdf_rmsd=rmsd(run["rdf"], ref["rdf"]), adf_rmsd=rmsd(run["adf"], ref["adf"]),
+        close_fraction=float(np.mean(nearest < ref["nn_min"])) if len(nearest) else math.nan,
+    )  # fmt: skip
+    return run
+
+
+def structure_run(
+    samples: str | os.PathLike, reference: str | os.PathLike, model: str, n_steps: int, cfg, out: str | os.PathLike
+) -> dict:
+    """``run_metrics`` of one run's samples file against the reference JSON, as JSON."""
+    ref = json.loads(Path(reference).read_text())
+    run = {**run_metrics(read_structures(samples), ref, cfg), "model": model, "n_steps": n_steps}
     _write_json(out, run)
-    log.info("%s n_s=%d: %d samples (%d empty), RDF RMSD %.5f, ADF RMSD %.6f", model, n_steps,
-             run["n_samples"], run["n_empty"], run["rdf_rmsd"], run["adf_rmsd"])  # fmt: skip
+    log.info("%s n_s=%d: %d samples (%d empty), RDF RMSD %.5f, ADF RMSD %.6f, close %.3f", model, n_steps,
+             run["n_samples"], run["n_empty"], run["rdf_rmsd"], run["adf_rmsd"], run["close_fraction"])  # fmt: skip
     return run
 
 

@@ -93,8 +93,10 @@ def generate(
     device: str | torch.device = "cpu",
     batch_size: int = 64,
     progress: bool = False,
+    flow: bool = False,
 ) -> list[Atoms]:
-    """Generate one structure per cell in n_steps sampling steps.
+    """Generate one structure per cell in n_steps sampling steps (``flow``: n_steps
+    deterministic Euler steps of the instantaneous network, ``Process.sample_flow``).
 
     cells (B, 3, 3) Å, row vectors; targets: property -> (B,) values in physical units (NaN
     or an absent property = null). Structures are generated ``batch_size`` at a time from
@@ -122,7 +124,8 @@ def generate(
         for start in tqdm(starts, disable=not progress, desc=f"generate n_s={n_steps}", unit="batch"):
             part = slice(start, start + batch_size)
             prior = draw_prior(cells[part], n_atoms[part], n_el, {k: v[part] for k, v in y.items()}, gen)
-            out = model.process.sample(model.denoiser, prior, n_steps, gen, model.denoiser.new_neighbours())
+            sampler = model.process.sample_flow if flow else model.process.sample
+            out = sampler(model.denoiser, prior, n_steps, gen, model.denoiser.new_neighbours())
             counts = n_atoms[part].tolist()
             for cell, pos, cls in zip(
                 prior.cell.cpu(), out.positions.cpu().split(counts), out.classes.cpu().split(counts)

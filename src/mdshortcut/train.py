@@ -35,7 +35,7 @@ import torch
 from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
-from mdshortcut.checkpoint import read_state, save_model, save_state
+from mdshortcut.checkpoint import read_model, read_state, save_model, save_state
 from mdshortcut.config import build_section, resolve_device
 from mdshortcut.data.dataset import StructureDataset, conditioning_properties, require_keys, typical_cell
 from mdshortcut.data.ghost import load_tensors
@@ -43,7 +43,7 @@ from mdshortcut.generative import Process, ProcessConfig, make_process
 from mdshortcut.model import Denoiser, ModelConfig
 
 # training settings that may change without invalidating a checkpoint
-RESUMABLE = ("steps", "checkpoint_every", "log_every", "compile", "threads", "spike_factor")
+RESUMABLE = ("steps", "cpu_budget_s", "checkpoint_every", "log_every", "compile", "threads", "spike_factor")
 SPIKE_WINDOW = 100  # steps of the running mean that a spike is measured against
 LOG_NAME = "train.log"  # the training log across resumes, in the checkpoint folder
 
@@ -51,9 +51,15 @@ LOG_NAME = "train.log"  # the training log across resumes, in the checkpoint fol
 @dataclass
 class TrainingConfig:
     """The ``training`` config section (defaults = the schema's): steps, batch_size
-    (structures), lr, weight_decay, ema_decay, grad_clip (max gradient norm),
-    checkpoint_every and log_every (steps), compile (torch.compile of the EGNN kernels),
-    threads (CPU), spike_factor (a loss term above this × its running mean is logged)."""
+    (structures), lr, weight_decay, ema_decay, grad_clip (max gradient norm), lr_warmup_steps
+    (linear warm-up), lr_schedule (constant | cosine: decay to 0 at the end of training),
+    target_ema_decay (MDShortcut's self-consistency targets: None = the model EMA, 0 = the live
+    network, else an EMA of its own), shortcut_init (scratch | baseline: MDShortcut starts from
+    the trained base model, ``warm_start``), cpu_budget_s (stop once training, a warm start's
+    baseline included, has used this many CPU seconds; progress for the LR schedule is then the
+    larger of the step and CPU-time fractions), checkpoint_every and log_every (steps), compile
+    (torch.compile of the EGNN kernels), threads (CPU), spike_factor (a loss term above this × its
+    running mean is logged)."""
 
     steps: int = 1000
     batch_size: int = 16
@@ -61,6 +67,11 @@ class TrainingConfig:
     weight_decay: float = 0.0
     ema_decay: float = 0.999
     grad_clip: float = 1.0
+    lr_warmup_steps: int = 0
+    lr_schedule: str = "constant"
+    target_ema_decay: float | None = None
+    shortcut_init: str = "scratch"
+    cpu_budget_s: float | None = None
     checkpoint_every: int = 100
     log_every: int = 10
     compile: bool = False
@@ -70,7 +81,29 @@ class TrainingConfig:
     @classmethod
     def from_dict(cls, d: Mapping) -> TrainingConfig:
         """Build from a (schema-validated) mapping; unknown keys are an error naming them."""
-        return build_section(cls, d, "training config")
+        cfg = build_section(cls, d, "training config")
+        for key, known in (("lr_schedule", ("constant", "cosine")), ("shortcut_init", ("scratch", "baseline"))):
+            if getattr(cfg, key) not in known:
+                raise ValueError(f"training config: {key} must be one of {', '.join(known)} (got {getattr(cfg, key)!r})")
+        return cfg
+
+    def resumable(self) -> tuple[str, ...]:
+        """Settings that may change without invalidating a checkpoint: ``RESUMABLE``, less the
+        run's length under a cosine schedule (it shapes every step's LR)."""
+        return tuple(k for k in RESUMABLE if not (k in ("steps", "cpu_budget_s") and self.lr_schedule == "cosine"))
+
+
+def lr_factor(cfg: TrainingConfig, step: int, cpu_seconds: float) -> float:
+    """Multiplier of ``cfg.lr`` at ``step``: linear warm-up over lr_warmup_steps, then constant
+    or a cosine to 0 over the rest of training (progress by steps, or by CPU time under a budget)."""
+    if step < cfg.lr_warmup_steps:
+        return (step + 1) / cfg.lr_warmup_steps
+    if cfg.lr_schedule == "constant":
+        return 1.0
+    progress = (step - cfg.lr_warmup_steps) / max(1, cfg.steps - cfg.lr_warmup_steps)
+    if cfg.cpu_budget_s:
+        progress = max(progress, cpu_seconds / cfg.cpu_budget_s)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
 class TrainingError(RuntimeError):
@@ -120,6 +153,40 @@ TRAINING_MODULES = (
     "train", "checkpoint", "data/dataset", "generative/common", "generative/ode", "generative/sde",
     "generative/shortcut", "model/graph", "model/egnn", "model/denoiser",
 )  # fmt: skip
+
+
+def warm_start(model: Denoiser, path: str | os.PathLike, base: str) -> float:
+    """Load the trained ``base`` model file ``path`` into the MDShortcut network ``model``: every
+    weight of the same name and shape, and node_in's columns of time, properties and elements.
+    The level embedding keeps its random start and its node_in columns start at 0, so every level
+    starts as the baseline's network and the levels separate as they train. Returns the
+    baseline's training CPU seconds (0 for files that did not record them)."""
+    meta = read_model(path)
+    theirs, ours = meta["state_dict"], model.state_dict()
+    mismatch = [
+        what for what, a, b in (
+            ("process", meta["process"], base), ("model config", meta["model_config"], model.config.to_dict()),
+            ("properties", list(meta["properties"]), model.properties),
+            ("elements", len(meta["elements"]), model.n_elements),
+        ) if a != b
+    ]  # fmt: skip
+    if mismatch:
+        raise TrainingError(f"{path}: cannot warm-start the shortcut from it (other {', '.join(mismatch)})")
+    lead = 1 + model.config.property_dim * len(model.properties)  # t, then the property embeddings
+    w = torch.zeros_like(ours["node_in.weight"])
+    w[:, :lead] = theirs["node_in.weight"][:, :lead]
+    w[:, lead + model.config.property_dim :] = theirs["node_in.weight"][:, lead:]
+    merged = {k: theirs[k] if k in theirs and theirs[k].shape == v.shape else v for k, v in ours.items()}
+    model.load_state_dict(merged | {"node_in.weight": w})
+    return float(meta.get("cpu_seconds", 0.0))
+
+
+def self_consistency_targets(model: torch.nn.Module, decay: float | None) -> AveragedModel | None:
+    """The EMA MDShortcut's targets come from when it is neither the model EMA (``decay`` None)
+    nor the live network (decay 0): an EMA of its own."""
+    if decay is None or decay == 0:
+        return None
+    return AveragedModel(model, multi_avg_fn=ema_update_fn(decay))
 
 
 def training_sources() -> list[Path]:
@@ -246,13 +313,25 @@ class _Run:
     opt: torch.optim.Optimizer
     key: str  # the fingerprint a resumable checkpoint carries
     state_path: Path
+    targets: AveragedModel | None = None  # the self-consistency targets' own EMA, if any
     start: int = 0  # first step to run
+    done: int = 0  # steps done
     elapsed: float = 0.0  # seconds of training so far, resumed runs included
+    cpu: float = 0.0  # CPU seconds of training so far, a warm start's baseline included
+    baseline_cpu: float = 0.0  # CPU seconds of the warm start's baseline
     saved: int | None = None  # step of the last checkpoint written or resumed
 
+    @property
+    def target_model(self) -> torch.nn.Module:
+        """Where MDShortcut's self-consistency targets come from (``target_ema_decay``)."""
+        if self.cfg.target_ema_decay == 0:
+            return self.model
+        return (self.targets or self.ema).module
 
-def _setup(tensors, checkpoints, process, conditioning, config: Mapping, threads: int | None) -> _Run:
-    """The run's data, network, EMA and optimiser from the config, and its checkpoint fingerprint."""
+
+def _setup(tensors, checkpoints, process, conditioning, config: Mapping, threads: int | None, init=None) -> _Run:
+    """The run's data, network (warm-started from ``init`` under shortcut_init: baseline), EMAs and
+    optimiser from the config, and its checkpoint fingerprint."""
     cfg = TrainingConfig.from_dict(config.get("training", {}))
     model_cfg = ModelConfig.from_dict(config.get("model", {}))
     process_cfg = ProcessConfig.from_dict(config.get("process", {}))
@@ -267,20 +346,25 @@ def _setup(tensors, checkpoints, process, conditioning, config: Mapping, threads
     proc = make_process(process, process_cfg)
     torch.manual_seed(seed)
     model = Denoiser(model_cfg, len(data.elements), props, proc.n_levels).to(device)
+    warm = process == "shortcut" and cfg.shortcut_init == "baseline"
+    if warm and init is None:
+        raise TrainingError("shortcut_init: baseline needs the trained base model (init=...)")
+    baseline_cpu = warm_start(model, init, process_cfg.shortcut_base) if warm else 0.0
     if cfg.compile:
-        model.compile_egnn()  # the EMA copy below inherits it
+        model.compile_egnn()  # the EMA copies below inherit it
     ema = AveragedModel(model, multi_avg_fn=ema_update_fn(cfg.ema_decay))
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
 
-    settings = {k: v for k, v in asdict(cfg).items() if k not in RESUMABLE}
+    settings = {k: v for k, v in asdict(cfg).items() if k not in cfg.resumable()}
     shapes = [(k, tuple(v.shape)) for k, v in model.state_dict().items()]  # a changed network restarts
-    key = fingerprint(training_sources(), {  # changed code restarts
+    key = fingerprint([*training_sources(), *([init] if warm else [])], {  # changed code restarts
         "model": model_cfg.to_dict(), "process": process_cfg.to_dict(), "training": settings,
         "seed": seed, "name": process, "properties": props, "weights": shapes, "data": content(raw),
     })  # fmt: skip
     return _Run(
         process, conditioning, cfg, model_cfg, process_cfg, seed, device, data, proc, model, ema, opt, key,
-        Path(checkpoints) / "state.pt",
+        Path(checkpoints) / "state.pt", targets=self_consistency_targets(model, cfg.target_ema_decay),
+        cpu=baseline_cpu, baseline_cpu=baseline_cpu,
     )  # fmt: skip
 
 
@@ -294,15 +378,18 @@ def _resume(run: _Run) -> str:
     run.model.load_state_dict(state["model"])
     run.ema.load_state_dict(state["ema"])
     run.opt.load_state_dict(state["optimizer"])
-    run.start = run.saved = int(state["step"])
-    run.elapsed = float(state["elapsed"])
+    if run.targets is not None:
+        run.targets.load_state_dict(state["targets"])
+    run.start = run.saved = run.done = int(state["step"])
+    run.elapsed, run.cpu = float(state["elapsed"]), float(state["cpu_seconds"])
     return f"resuming from {run.state_path} at"
 
 
 def _checkpoint(run: _Run, done: int) -> None:
     save_state(
-        run.state_path, fingerprint=run.key, step=done, elapsed=run.elapsed,
+        run.state_path, fingerprint=run.key, step=done, elapsed=run.elapsed, cpu_seconds=run.cpu,
         model=run.model.state_dict(), ema=run.ema.state_dict(), optimizer=run.opt.state_dict(),
+        **({"targets": run.targets.state_dict()} if run.targets is not None else {}),
     )  # fmt: skip
     run.saved = done
 
@@ -341,46 +428,59 @@ class _Health:
 
 
 def _loop(run: _Run, out: _Log) -> None:
-    """Steps ``run.start`` to ``training.steps``: one batch, loss, clipped AdamW step and EMA update
-    each. Loss parts stay on the device and are read only at log time (``_Curve``), so the host
-    never waits for the device inside a step."""
+    """Steps ``run.start`` to ``training.steps`` (or until the CPU budget is spent): one batch,
+    loss, clipped AdamW step at the scheduled LR and EMA updates each. Loss parts stay on the
+    device and are read only at log time (``_Curve``), so the host never waits for the device
+    inside a step."""
     cfg, data, health, curve = run.cfg, run.data, _Health(run.device), _Curve(run.cfg.spike_factor)
-    clock = time.perf_counter()
+    clock, cpu_clock = time.perf_counter(), time.process_time()
     for step in range(run.start, cfg.steps):
+        if cfg.cpu_budget_s and run.cpu >= cfg.cpu_budget_s:
+            out.line(f"# CPU budget of {cfg.cpu_budget_s:.0f} s spent after {step} steps")
+            break
+        for group in run.opt.param_groups:
+            group["lr"] = cfg.lr * lr_factor(cfg, step, run.cpu)
         gen = torch.Generator(run.device).manual_seed(step_seed(run.seed, step))
         batch = data.collate([data[i] for i in batch_indices(len(data), cfg.batch_size, step, run.seed)]).to(run.device)
-        loss, parts = run.proc.loss(run.model, batch, gen, target_model=run.ema.module)
+        loss, parts = run.proc.loss(run.model, batch, gen, target_model=run.target_model)
         run.opt.zero_grad(set_to_none=True)
         loss.backward()
         norm = torch.nn.utils.clip_grad_norm_(run.model.parameters(), cfg.grad_clip)
         health.watch(step, loss, norm, run.model.parameters())
         run.opt.step()
         run.ema.update_parameters(run.model)
-        done = step + 1
+        if run.targets is not None:
+            run.targets.update_parameters(run.model)
+        done = run.done = step + 1
         curve.add(done, {"loss": loss, **parts})
-        now = time.perf_counter()
+        now, cpu_now = time.perf_counter(), time.process_time()
         run.elapsed, clock = run.elapsed + now - clock, now
+        run.cpu, cpu_clock = run.cpu + cpu_now - cpu_clock, cpu_now
         out.bar.update(1)
         if done % cfg.log_every == 0 or done == cfg.steps:
             health.check(run)
             spikes, means = curve.read()
             for line in spikes:
                 out.line(line)
-            out.line(f"step={done} {means} lr={run.opt.param_groups[0]['lr']:.3g} seconds={run.elapsed:.1f}")
+            lr = run.opt.param_groups[0]["lr"]
+            out.line(f"step={done} {means} lr={lr:.3g} seconds={run.elapsed:.1f} cpu={run.cpu:.1f}")
         if done % cfg.checkpoint_every == 0 or done == cfg.steps:
             health.check(run)
             _checkpoint(run, done)
+    if run.saved != run.done:  # stopped by the CPU budget
+        health.check(run)
+        _checkpoint(run, run.done)
 
 
 def _save(run: _Run, output: str | os.PathLike) -> int:
     """Write the model file (the EMA weights); returns the number of steps trained."""
-    steps = max(run.start, run.cfg.steps)
+    steps = run.done
     save_model(
         output, process=run.process, dataset=run.data.dataset, elements=run.data.elements,
         properties=run.data.properties, label_stats=run.data.stats, model_config=run.model_cfg.to_dict(),
         process_config=run.process_cfg.to_dict(),
         state_dict={k: v.detach().cpu() for k, v in run.ema.module.state_dict().items()},
-        rho_max=run.data.rho_max, steps=steps, typical_cell=typical_cell(run.data.cell),
+        rho_max=run.data.rho_max, steps=steps, typical_cell=typical_cell(run.data.cell), cpu_seconds=run.cpu,
     )  # fmt: skip
     return steps
 
@@ -394,9 +494,12 @@ def train_model(
     config: Mapping,
     log: str | os.PathLike | None = None,
     threads: int | None = None,
+    *,
+    init: str | os.PathLike | None = None,
 ) -> None:
     """Train ``process`` (ode, sde, shortcut) conditioned on ``conditioning`` (none, all, a
-    label) and write the model file ``output``.
+    label) and write the model file ``output``. ``init``: the trained base model of a
+    ``shortcut_init: baseline`` warm start (``warm_start``).
 
     ``config``: the whole validated config (sections model, process, training; seed, device).
     ``checkpoints``: folder of the training state (resumed when it matches) and of the training
@@ -404,7 +507,7 @@ def train_model(
     curve (step, loss and its parts averaged since the last line, lr, seconds), loss spikes and a
     progress bar. ``threads``: CPU threads (default: training.threads).
     """
-    run = _setup(tensors, checkpoints, process, conditioning, config, threads)
+    run = _setup(tensors, checkpoints, process, conditioning, config, threads, init)
     note = _resume(run)
     history = Path(checkpoints) / LOG_NAME
     history.parent.mkdir(parents=True, exist_ok=True)
@@ -418,7 +521,11 @@ def train_model(
     try:
         _loop(run, out)
         steps = _save(run, output)
-        out.line(f"# wrote {output} (EMA weights after {steps} steps, {run.elapsed:.1f} s of training)")
+        baseline = f" with the baseline's {run.baseline_cpu:.1f}" if run.baseline_cpu else ""
+        out.line(
+            f"# wrote {output} (EMA weights after {steps} steps, {run.elapsed:.1f} s and {run.cpu:.1f} CPU s "
+            f"of training{baseline})"
+        )
     except TrainingError as exc:
         out.line(f"# ERROR {exc}")
         raise

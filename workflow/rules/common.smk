@@ -32,6 +32,15 @@ def code(*modules):
     return sources(*modules)
 
 
+def warm_start_model(w):
+    """The base model a shortcut warm-starts from (training.shortcut_init: baseline), else nothing."""
+    from mdshortcut.config import dataset_training
+
+    if w.process != "shortcut" or dataset_training(config, w.dataset)["shortcut_init"] != "baseline":
+        return []
+    return f"{RESULTS}/models/{w.dataset}/{config['process']['shortcut_base']}-{w.conditioning}.pt"
+
+
 def md_shards(dataset):
     """Shard indices of the melt-quench replicas of a dataset."""
     cfg = dataset_cfg(dataset)

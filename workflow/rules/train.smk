@@ -2,7 +2,8 @@
 # Checkpoints live in results/checkpoints/{dataset}/{process}-{conditioning}/ (a param, not an
 # output, so Snakemake does not delete them): an interrupted or re-run training resumes.
 # Reruns when the training code changes (its sources are inputs) or a config section does; a
-# checkpoint of other code, data or settings is then ignored, not resumed.
+# checkpoint of other code, data or settings is then ignored, not resumed. A shortcut with
+# training.shortcut_init: baseline starts from its base process's model of the same conditioning.
 from mdshortcut.config import dataset_training
 
 
@@ -14,6 +15,7 @@ wildcard_constraints:
 rule train:
     input:
         tensors=f"{RESULTS}/datasets/{{dataset}}/tensors.pt",
+        init=warm_start_model,
         code=code("mdshortcut.train"),
     output:
         f"{RESULTS}/models/{{dataset}}/{{process}}-{{conditioning}}.pt",

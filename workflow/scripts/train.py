@@ -14,4 +14,5 @@ train_model(
     config=snakemake.params.config,
     log=snakemake.log[0],
     threads=snakemake.threads,
+    init=snakemake.input.init or None,
 )

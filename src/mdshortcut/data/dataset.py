@@ -49,6 +49,16 @@ class Structures:
             self.graph.to(device), self.embeddings.to(device), {k: v.to(device) for k, v in self.properties.items()}
         )
 
+    def split(self, n: int) -> tuple[Structures, Structures]:
+        """The first ``n`` structures and the rest, as two batches (atoms are contiguous per structure)."""
+        g = self.graph
+        cut = int(g.n_atoms[:n].sum())
+        head = Batch(g.cell[:n], g.positions[:cut], g.batch[:cut], g.n_atoms[:n])
+        tail = Batch(g.cell[n:], g.positions[cut:], g.batch[cut:] - n, g.n_atoms[n:])
+        props_h = {k: v[:n] for k, v in self.properties.items()}
+        props_t = {k: v[n:] for k, v in self.properties.items()}
+        return Structures(head, self.embeddings[:cut], props_h), Structures(tail, self.embeddings[cut:], props_t)
+
 
 def require_keys(tensors: Mapping, source: str) -> None:
     """DatasetError naming ``source`` and the keys a tensors dict lacks."""

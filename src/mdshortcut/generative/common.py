@@ -16,6 +16,7 @@ structures concatenated (``Batch.batch`` gives each atom's structure). Time runs
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -35,10 +36,12 @@ class ProcessConfig:
 
     sigma_x_max (Å) and sigma_e_max: the SDE noise scales at t = 1; [t_min, t_max]: the times
     the SDE networks are trained and sampled at; element_weight: weight of the element term of
-    every L2 loss; shortcut_levels K: the finest shortcut step is 2^-K of the sampling span;
-    shortcut_fraction: share of batches that also get the self-consistency loss;
-    pf_ode_max_steps: n_steps up to this samples the SDE / shortcut with the probability-flow
-    ODE, above it with Euler-Maruyama.
+    every L2 loss. MDShortcut's recipe (shortcut.py; defaults: the paper's): shortcut_base, the
+    process the shortcut is built on (sde | ode); shortcut_levels K: the finest shortcut step is
+    2^-K of the sampling span; shortcut_share: what gets the self-consistency loss (batches: a
+    shortcut_fraction of whole batches; structures: that fraction of every batch).
+    pf_ode_max_steps: n_steps up to this samples the SDE with the probability-flow ODE and the
+    shortcut with its shortcut levels, above it with the (base's) instantaneous sampler.
     """
 
     sigma_x_max: float = 1.7
@@ -46,7 +49,9 @@ class ProcessConfig:
     t_min: float = 0.01
     t_max: float = 0.99
     element_weight: float = 0.5
+    shortcut_base: str = "sde"
     shortcut_levels: int = 7
+    shortcut_share: str = "batches"
     shortcut_fraction: float = 0.25
     pf_ode_max_steps: int = 10
 
@@ -56,6 +61,9 @@ class ProcessConfig:
         cfg = build_section(cls, d, "process config")
         if not 0 < cfg.t_min < cfg.t_max < 1:
             raise ValueError(f"process config: need 0 < t_min < t_max < 1 (got {cfg.t_min}, {cfg.t_max})")
+        for key, known in (("shortcut_base", ("sde", "ode")), ("shortcut_share", ("batches", "structures"))):
+            if getattr(cfg, key) not in known:
+                raise ValueError(f"process config: {key} must be one of {', '.join(known)} (got {getattr(cfg, key)!r})")
         return cfg
 
     def to_dict(self) -> dict:
@@ -133,9 +141,18 @@ class Process(ABC):
     """A generative process: a training loss and a sampler (see the module docstring)."""
 
     name: str = ""
+    #: the level input of every network call (None: the network takes no level); MDShortcut
+    #: sets it to its instantaneous level on the base process it trains and samples with
+    instant_level: int | None = None
 
     def __init__(self, config: ProcessConfig):
         self.config = config
+
+    def predict(self, model, graph, e: Tensor, t: Tensor, y, neighbours, generator, level: int | None = None):
+        """The network's outputs at times t (B,), at ``level`` (default: ``instant_level``) for every structure."""
+        level = self.instant_level if level is None else level
+        levels = None if level is None else torch.full((len(t),), level, dtype=torch.long, device=t.device)
+        return model(graph, e, t, y, levels, neighbours, generator=generator)
 
     @property
     def n_levels(self) -> int:
@@ -149,6 +166,20 @@ class Process(ABC):
     @abstractmethod
     def sample(self, model, prior: Prior, n_steps: int, generator: torch.Generator, neighbours=None) -> Sample:
         """n_steps network evaluations from ``prior`` (t = 1) to t = 0."""
+
+    def sample_flow(self, model, prior: Prior, n_steps: int, generator: torch.Generator, neighbours=None) -> Sample:
+        """n_steps deterministic (probability-flow) Euler steps of the instantaneous network."""
+        return self.sample(model, prior, n_steps, generator, neighbours)
+
+
+def host_draw(generator: torch.Generator) -> float:
+    """A U[0, 1) number on the host that follows ``generator``, without a device synchronisation:
+    drawn from a CPU generator itself, and from a device generator's host-side state otherwise
+    (reading a CUDA draw back would wait for the queued kernels)."""
+    if generator.device.type == "cpu":
+        return float(torch.rand((), generator=generator))
+    digest = hashlib.blake2b(generator.get_state().numpy().tobytes(), digest_size=8).digest()
+    return float(torch.rand((), generator=torch.Generator().manual_seed(int.from_bytes(digest, "little") >> 1)))
 
 
 def check_steps(n_steps: int) -> None:

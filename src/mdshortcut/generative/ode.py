@@ -18,21 +18,34 @@ from .common import Prior, Process, Sample, check_steps, draw_prior, graph_at, p
 
 class MaterialODE(Process):
     name = "ode"
+    #: the sampling span [0, span] in t
+    span = 1.0
+    #: shortcut outputs (shortcut.py) are velocities in the instantaneous output's own units
+    velocity_scale = 1.0
+
+    def path(self, x0: Tensor, e0: Tensor, t: Tensor, graph, generator: torch.Generator):
+        """M_t on the path from clean (X_0 (N, 3) Å, E_0 (N, n_el)) at t (B,): wrapped X_t, E_t and
+        the velocity (pbc(X_1 - X_0), E_1 - E_0) with a fresh prior draw (X_1, E_1)."""
+        noise = draw_prior(graph.cell, graph.n_atoms, e0.shape[1], generator=generator)
+        vx = minimum_image(noise.positions - x0, graph.cell, graph.batch)
+        ve = noise.embeddings - e0
+        ta = per_atom(t, graph.batch)
+        return wrap(x0 + ta * vx, graph.cell, graph.batch), e0 + ta * ve, vx, ve
+
+    def start(self, prior: Prior) -> tuple[Tensor, Tensor]:
+        """(X, E) at t = span: the prior itself (exact: X_1 uniform, E_1 ~ N(0, I))."""
+        return prior.positions, prior.embeddings
+
+    def drift(self, e: Tensor, t: Tensor, out_x: Tensor, out_e: Tensor) -> tuple[Tensor, Tensor]:
+        """Velocity of the network's instantaneous outputs: the outputs themselves."""
+        return out_x, out_e
 
     def loss(self, model, data, generator: torch.Generator, target_model=None) -> tuple[Tensor, dict[str, Tensor]]:
         """L_ODE of a batch of clean structures at t ~ U[0, 1) per structure."""
         g = data.graph
-        x0, e0 = g.positions, data.embeddings
-        t = torch.rand(len(g.cell), generator=generator, device=x0.device, dtype=x0.dtype)
-        noise = draw_prior(g.cell, g.n_atoms, e0.shape[1], generator=generator)
-        vx = minimum_image(noise.positions - x0, g.cell, g.batch)
-        ve = noise.embeddings - e0
-        ta = per_atom(t, g.batch)
-        xt = wrap(x0 + ta * vx, g.cell, g.batch)
-        et = e0 + ta * ve
-        px, pe = model(
-            graph_at(xt, g.cell, g.batch, g.n_atoms), et, t, data.properties, None, None, generator=generator
-        )
+        t = torch.rand(len(g.cell), generator=generator, device=g.positions.device, dtype=g.positions.dtype)
+        xt, et, vx, ve = self.path(g.positions, data.embeddings, t, g, generator)
+        px, pe = self.predict(model, graph_at(xt, g.cell, g.batch, g.n_atoms), et, t, data.properties, None, generator)
         return weighted_l2(px - vx, pe - ve, self.config.element_weight)
 
     def sample(self, model, prior: Prior, n_steps: int, generator: torch.Generator, neighbours=None) -> Sample:
@@ -42,9 +55,7 @@ class MaterialODE(Process):
         x, e = prior.positions, prior.embeddings
         for i in range(n_steps):
             t = torch.full((len(cell),), (n_steps - i) / n_steps, device=x.device, dtype=x.dtype)
-            vx, ve = model(
-                graph_at(x, cell, batch, prior.n_atoms), e, t, prior.properties, None, neighbours, generator=generator
-            )
+            vx, ve = self.predict(model, graph_at(x, cell, batch, prior.n_atoms), e, t, prior.properties, neighbours, generator)
             x = wrap(x - vx / n_steps, cell, batch)
             e = e - ve / n_steps
         return Sample(x, e)

@@ -38,8 +38,16 @@ from .common import Prior, Process, Sample, check_steps, graph_at, per_atom, wei
 
 class MaterialSDE(Process):
     name = "sde"
-    #: the level input marking the instantaneous (Δt = 0) network; None: no level input
-    instant_level: int | None = None
+
+    @property
+    def span(self) -> float:
+        """The sampling span [0, t_max] in t."""
+        return self.config.t_max
+
+    @property
+    def velocity_scale(self) -> float:
+        """Shortcut position outputs (shortcut.py) are velocities in units of σ_X^max Å, like ε̂_X."""
+        return self.config.sigma_x_max
 
     # --- schedules; t may have any shape -----------------------------------------------
     def sigma_x(self, t: Tensor) -> Tensor:
@@ -91,10 +99,18 @@ class MaterialSDE(Process):
         ta = per_atom(t, batch)
         return x0 + self.sigma_x(ta) * eps_x, self.alpha(ta) * e0 + self.sigma_e(ta) * eps_e, eps_x, eps_e
 
-    def predict(self, model, graph, e: Tensor, t: Tensor, y, level: int | None, neighbours, generator):
-        """The network's (ε̂_X, ε̂_E) at times t (B,) and step-size level (same for all structures)."""
-        levels = None if level is None else torch.full((len(t),), level, dtype=torch.long, device=t.device)
-        return model(graph, e, t, y, levels, neighbours, generator=generator)
+    def path(self, x0: Tensor, e0: Tensor, t: Tensor, graph, generator: torch.Generator):
+        """M_t from clean (X_0, E_0) at t (B,) as ``noised``, with X_t wrapped into the cells."""
+        xt, et, eps_x, eps_e = self.noised(x0, e0, t, graph.batch, generator)
+        return wrap(xt, graph.cell, graph.batch), et, eps_x, eps_e
+
+    def start(self, prior: Prior) -> tuple[Tensor, Tensor]:
+        """(X, E) at t = t_max: the prior's positions (the paper's M_1) and its embeddings scaled to σ_E(t_max)."""
+        return prior.positions, prior.embeddings * self.config.sigma_e_max * math.sin(0.5 * math.pi * self.config.t_max)
+
+    def drift(self, e: Tensor, t: Tensor, out_x: Tensor, out_e: Tensor) -> tuple[Tensor, Tensor]:
+        """Velocity of the network's instantaneous outputs: the PF drift of the predicted noise."""
+        return self.pf_drift(e, t, out_x, out_e)
 
     def loss(self, model, data, generator: torch.Generator, target_model=None) -> tuple[Tensor, dict[str, Tensor]]:
         """L_SDE of a batch of clean structures at t ~ U[t_min, t_max] per structure."""
@@ -103,29 +119,30 @@ class MaterialSDE(Process):
         t = cfg.t_min + (cfg.t_max - cfg.t_min) * torch.rand(
             len(g.cell), generator=generator, device=g.positions.device, dtype=g.positions.dtype
         )
-        xt, et, eps_x, eps_e = self.noised(g.positions, data.embeddings, t, g.batch, generator)
-        graph = graph_at(wrap(xt, g.cell, g.batch), g.cell, g.batch, g.n_atoms)
-        px, pe = self.predict(model, graph, et, t, data.properties, self.instant_level, None, generator)
+        xt, et, eps_x, eps_e = self.path(g.positions, data.embeddings, t, g, generator)
+        px, pe = self.predict(model, graph_at(xt, g.cell, g.batch, g.n_atoms), et, t, data.properties, None, generator)
         return weighted_l2(px - eps_x, pe - eps_e, cfg.element_weight)
 
-    def sample(self, model, prior: Prior, n_steps: int, generator: torch.Generator, neighbours=None) -> Sample:
-        """n_steps network evaluations from t_max (PF-ODE or Euler-Maruyama) ending at t = 0."""
+    def sample_flow(self, model, prior: Prior, n_steps: int, generator: torch.Generator, neighbours=None) -> Sample:
+        """n_steps probability-flow Euler steps, whatever pf_ode_max_steps says."""
+        return self.sample(model, prior, n_steps, generator, neighbours, pf=True)
+
+    def sample(
+        self, model, prior: Prior, n_steps: int, generator: torch.Generator, neighbours=None, pf: bool | None = None
+    ) -> Sample:
+        """n_steps network evaluations from t_max ending at t = 0: probability-flow Euler steps
+        (``pf``; default: when n_steps <= pf_ode_max_steps), else Euler-Maruyama."""
         check_steps(n_steps)
         cfg = self.config
-        pf = n_steps <= cfg.pf_ode_max_steps
-        times = (
-            torch.linspace(cfg.t_max, cfg.t_min, n_steps, dtype=torch.float64).tolist() if n_steps > 1 else [cfg.t_max]
-        )
+        pf = n_steps <= cfg.pf_ode_max_steps if pf is None else pf
+        times = torch.linspace(cfg.t_max, cfg.t_min, n_steps, dtype=torch.float64).tolist() if n_steps > 1 else [cfg.t_max]
         batch, cell, n_atoms = prior.batch, prior.cell, prior.n_atoms
-        x = prior.positions
-        e = prior.embeddings * cfg.sigma_e_max * math.sin(0.5 * math.pi * cfg.t_max)
+        x, e = self.start(prior)
         for k, t in enumerate(times):
             tb = torch.full((len(cell),), t, device=x.device, dtype=x.dtype)
             ta = per_atom(tb, batch)
             graph = graph_at(x, cell, batch, n_atoms)
-            eps_x, eps_e = self.predict(
-                model, graph, e, tb, prior.properties, self.instant_level, neighbours, generator
-            )
+            eps_x, eps_e = self.predict(model, graph, e, tb, prior.properties, neighbours, generator)
             if k == len(times) - 1:
                 x, e = self.denoise(x, e, ta, eps_x, eps_e)
             elif pf:

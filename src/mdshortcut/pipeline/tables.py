@@ -25,7 +25,7 @@ INVERSE_DATASET = "a-sio2"  # Table 2, figures 3, 4 and 6
 
 PROCESSES = ("ode", "sde", "shortcut")
 PROCESS_NAMES = {"ode": "Material ODE", "sde": "Material SDE", "shortcut": "MDShortcut"}
-TABLE1_COLUMNS = ["model", "n_s", "rdf_rmsd", "adf_rmsd", "seconds_per_10k"]
+TABLE1_COLUMNS = ["model", "n_s", "rdf_rmsd", "adf_rmsd", "close_fraction", "atoms_mean", "seconds_per_10k"]
 TABLE2_COLUMNS = ["property", "model", "n_s", "mae", "rmse", "mape_percent", "n_samples", "n_failed"]
 TABLE2_MODELS = [f"{p}-{c}" for p in PROCESSES for c in ("all", "target")]
 # Display names of Table 1 and Table 2 columns, as in the paper
@@ -91,7 +91,12 @@ def reference_files(config: Mapping) -> list[str]:
         files.append(f"evaluation/{STRUCTURE_DATASET}/structure.csv")
     if "tables/table2.csv" in files:
         files.append(f"evaluation/{INVERSE_DATASET}/inverse.csv")
-    return files
+    return files + ablation_files(config)
+
+
+def ablation_files(config: Mapping) -> list[str]:
+    """The recipe ablation's table and figure (paths under the results folder), if configured."""
+    return ["tables/ablation.csv", "figures/ablation.png"] if "ablation" in config else []
 
 
 def process_of(model: str) -> str:

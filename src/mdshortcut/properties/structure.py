@@ -106,6 +106,16 @@ def rdf_adf(atoms: Atoms, cfg: StructureConfig) -> tuple[np.ndarray, np.ndarray]
     return g, p
 
 
+def nearest_neighbour_distances(atoms: Atoms, cutoff: float) -> np.ndarray:
+    """(N,) distance (Å) from each atom (ghosts removed) to its nearest neighbour, periodic
+    images included; inf where none lies within ``cutoff`` Å."""
+    atoms = remove_ghosts(atoms)
+    centres, vectors = _pairs(atoms, cutoff)
+    nearest = np.full(len(atoms), np.inf)
+    np.minimum.at(nearest, centres, np.sqrt(np.add.reduce(vectors**2, axis=1)))
+    return nearest
+
+
 def average_rdf_adf(frames: Iterable[Atoms], cfg: StructureConfig) -> tuple[np.ndarray, np.ndarray]:
     """Mean RDF and mean ADF over structures (A.6); raises ValueError for no structures."""
     total_g, total_p, n = np.zeros(cfg.rdf_bins), np.zeros(cfg.adf_bins), 0

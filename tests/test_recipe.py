@@ -1,0 +1,172 @@
+"""MDShortcut's recipe in isolation: does one shortcut step land where the flow it distils goes?
+
+Data: the Gaussian toy of test_processes.py (positions N(m_X, v_X) in the middle of a 40 Å
+cube, element embeddings N(m_E, v_E), independent per atom), so a per-atom MLP with the
+Denoiser's signature can represent every exact velocity and shortcut. Each recipe trains the
+same network for the same number of steps; the score is the RMS distance, in units of the
+data's standard deviation, between a 1-step sample and the same network's 128-step flow
+(``sample_flow``, the instantaneous level) from the same prior draw: how well the shortcut
+levels distil the flow they are trained on. Thresholds fixed before the first run: the default
+recipe (config/config.yaml) within 0.25 on positions and elements, and the paper's preset
+(the schema defaults) at least 1.5× further off.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from torch import nn
+from torch.optim.swa_utils import AveragedModel
+
+from mdshortcut.generative import MDShortcut, ProcessConfig, draw_prior
+from mdshortcut.train import TrainingConfig, ema_update_fn, lr_factor, self_consistency_targets
+from test_processes import ME, MX, VE, VX, cube, toy_data
+
+REPO = Path(__file__).resolve().parents[1]
+D = torch.float64
+STEPS, N_STRUCT, N_ATOMS = 1500, 8, 32
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+class ToyNet(nn.Module):
+    """Per-atom MLP: (X, E, t, level) -> (x_out (N, 3), e_out (N, 3)); positions in and out in
+    units of ``x_scale`` Å around the cube's centre."""
+
+    def __init__(self, n_levels: int, x_scale: float, width: int = 128):
+        super().__init__()
+        self.level = nn.Embedding(n_levels, 8)
+        self.x_scale = x_scale
+        self.net = nn.Sequential(
+            nn.Linear(3 + 3 + 1 + 8, width), nn.SiLU(), nn.Linear(width, width), nn.SiLU(), nn.Linear(width, 6)
+        ).to(D)
+        self.level.to(D)
+
+    def forward(self, graph, e, t, y=None, level=None, neighbours=None, generator=None):
+        b = graph.batch
+        h = torch.cat([(graph.positions - 20.0) / 10.0, e, t[b][:, None], self.level(level)[b]], dim=1)
+        out = self.net(h)
+        return self.x_scale * out[:, :3], out[:, 3:]
+
+
+def recipe(which: str) -> tuple[ProcessConfig, TrainingConfig]:
+    """The paper's preset (schema defaults) or the recipe of config/config.yaml."""
+    if which == "paper":
+        return ProcessConfig(), TrainingConfig(lr=1e-3)
+    cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    training = {k: v for k, v in cfg["training"].items() if k not in ("steps", "threads", "batch_size", "checkpoint_every")}
+    return ProcessConfig.from_dict(cfg.get("process", {})), TrainingConfig.from_dict(training | {"lr": 1e-3})
+
+
+def train(proc: MDShortcut, cfg: TrainingConfig, seed: int) -> nn.Module:
+    torch.manual_seed(seed)
+    model = ToyNet(proc.n_levels, x_scale=10.0 if proc.config.shortcut_base == "ode" else 1.0)
+    ema = AveragedModel(model, multi_avg_fn=ema_update_fn(cfg.ema_decay))
+    targets = self_consistency_targets(model, ema, cfg.target_ema_decay)
+    target = model if cfg.target_ema_decay == 0 else (targets or ema).module
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
+    cfg.steps = STEPS
+    data_gen = torch.Generator().manual_seed(seed)
+    for step in range(STEPS):
+        for group in opt.param_groups:
+            group["lr"] = cfg.lr * lr_factor(cfg, step, 0.0)
+        gen = torch.Generator().manual_seed(seed * 100_000 + step)
+        loss, _ = proc.loss(model, toy_data(N_STRUCT, N_ATOMS, data_gen), gen, target_model=target)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        ema.update_parameters(model)
+        if targets is not None:
+            targets.update_parameters(model)
+    return ema.module
+
+
+def distillation_error(proc: MDShortcut, model: nn.Module, seed: int) -> tuple[float, float]:
+    """RMS |1-step - 128-step flow| over atoms, per data std, for positions and elements."""
+    gen = torch.Generator().manual_seed(seed)
+    prior = draw_prior(cube(16), torch.full((16,), 64), 3, generator=gen)
+    with torch.no_grad():
+        one = proc.sample(model, prior, 1, torch.Generator().manual_seed(1))
+        flow = proc.sample_flow(model, prior, 128, torch.Generator().manual_seed(1))
+    ex = ((one.positions - flow.positions) / VX.sqrt()).square().mean().sqrt().item()
+    ee = ((one.embeddings - flow.embeddings) / VE.sqrt()).square().mean().sqrt().item()
+    return ex, ee
+
+
+@pytest.mark.slow
+def test_default_recipe_distils_the_flow_and_the_paper_preset_does_worse():
+    errors = {}
+    for which in ("default", "paper"):
+        process_cfg, training_cfg = recipe(which)
+        proc = MDShortcut(process_cfg)
+        errors[which] = distillation_error(proc, train(proc, training_cfg, seed=3), seed=4)
+    (dx, de), (px, pe) = errors["default"], errors["paper"]
+    assert dx < 0.25 and de < 0.25, f"default recipe: 1-step vs flow {dx:.3f} (X), {de:.3f} (E) data std"
+    assert max(px, pe) > 1.5 * max(dx, de), f"paper preset {px:.3f}/{pe:.3f} vs default {dx:.3f}/{de:.3f}"
+
+
+def test_structures_share_spreads_levels_evenly_over_each_batch():
+    """shortcut_share: structures -> every batch has round(f·B) L_SC structures at consecutive levels."""
+    seen: list[torch.Tensor] = []
+
+    class Spy(ToyNet):
+        def forward(self, graph, e, t, y=None, level=None, neighbours=None, generator=None):
+            seen.append(level)
+            return super().forward(graph, e, t, y, level, neighbours, generator)
+
+    proc = MDShortcut(ProcessConfig(shortcut_base="ode", shortcut_levels=3, shortcut_share="structures", shortcut_fraction=0.5))
+    model = Spy(proc.n_levels, 10.0)
+    gen = torch.Generator().manual_seed(0)
+    loss, parts = proc.loss(model, toy_data(8, 4, gen), gen)
+    assert {"x", "e", "sc_x", "sc_e"} <= set(parts)
+    teacher1, teacher2, student, instant = seen
+    assert len(student) == 4 and len(instant) == 4
+    assert sorted(student.tolist()) == [0, 1, 2, 3]  # K + 1 = 4 levels over 4 structures
+    assert torch.equal(teacher1, torch.clamp(student + 1, max=4)) and torch.equal(teacher2, teacher1)
+    assert set(instant.tolist()) == {4}
+
+
+def test_warm_start_makes_every_level_the_baseline(tmp_path):
+    """shortcut_init: baseline -> at step 0 every level outputs exactly the baseline network."""
+    from mdshortcut.checkpoint import save_model
+    from mdshortcut.model import Denoiser, ModelConfig
+    from mdshortcut.model.graph import Batch
+    from mdshortcut.train import warm_start
+
+    mc = ModelConfig(n_layers=1, hidden=16, vector_channels=2, property_dim=4)
+    torch.manual_seed(0)
+    base = Denoiser(mc, 3, ["a"], 0)
+    path = tmp_path / "ode.pt"
+    save_model(
+        path, process="ode", dataset="toy", elements=["X", "Si", "O"], properties=["a"], label_stats={},
+        model_config=mc.to_dict(), process_config={}, state_dict=base.state_dict(), rho_max=0.05, steps=1,
+        cpu_seconds=12.5,
+    )  # fmt: skip
+    short = Denoiser(mc, 3, ["a"], 5)
+    assert warm_start(short, path, "ode") == 12.5
+    gen = torch.Generator().manual_seed(1)
+    x = 8.0 * torch.rand(10, 3, generator=gen)
+    graph = Batch.from_structures(8.0 * torch.eye(3)[None], [x])
+    e, t, y = torch.randn(10, 3, generator=gen), torch.tensor([0.4]), {"a": torch.tensor([0.3])}
+    want = base(graph, e, t, y)
+    for level in range(5):
+        got = short(graph, e, t, y, torch.tensor([level]))
+        assert torch.allclose(got[0], want[0], atol=1e-6) and torch.allclose(got[1], want[1], atol=1e-6)
+    with pytest.raises(Exception, match="other process"):
+        warm_start(short, path, "sde")
+
+
+def test_cosine_schedule_with_warm_up():
+    cfg = TrainingConfig(steps=110, lr_warmup_steps=10, lr_schedule="cosine")
+    assert lr_factor(cfg, 0, 0.0) == pytest.approx(0.1)
+    assert lr_factor(cfg, 9, 0.0) == pytest.approx(1.0)
+    assert lr_factor(cfg, 10, 0.0) == pytest.approx(1.0)
+    assert lr_factor(cfg, 60, 0.0) == pytest.approx(0.5)
+    assert lr_factor(cfg, 110, 0.0) == pytest.approx(0.0, abs=1e-12)
+    budget = TrainingConfig(steps=10_000, lr_schedule="cosine", cpu_budget_s=100.0)
+    assert lr_factor(budget, 0, 50.0) == pytest.approx(0.5)  # half the CPU budget spent
+    assert lr_factor(TrainingConfig(), 500, 0.0) == 1.0
