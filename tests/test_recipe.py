@@ -1,8 +1,9 @@
 """MDShortcut's recipe in isolation: does one shortcut step land where the flow it distils goes?
 
-Data: the Gaussian toy of test_processes.py (positions N(m_X, v_X) in the middle of a 40 Å
-cube, element embeddings N(m_E, v_E), independent per atom), so a per-atom MLP with the
-Denoiser's signature can represent every exact velocity and shortcut. Each recipe trains the
+Data: a Gaussian toy (positions N(m_X, v_X) in the middle of a 12 Å cube, about the a-Si
+cells' size, so that the position and element terms of the loss weigh as they do there;
+element embeddings N(m_E, v_E); independent per atom), so a per-atom MLP with the Denoiser's
+signature can represent every exact velocity and shortcut. Each recipe trains the
 same network for the same number of steps; the score is the RMS distance, in units of the
 data's standard deviation, between a 1-step sample and the same network's 128-step flow
 (``sample_flow``, the instantaneous level) from the same prior draw: how well the shortcut
@@ -23,11 +24,28 @@ from torch.optim.swa_utils import AveragedModel
 
 from mdshortcut.generative import MDShortcut, ProcessConfig, draw_prior
 from mdshortcut.train import TrainingConfig, ema_update_fn, lr_factor, self_consistency_targets
-from test_processes import ME, MX, VE, VX, cube, toy_data
+from mdshortcut.data.dataset import Structures
+from mdshortcut.model.graph import Batch
 
 REPO = Path(__file__).resolve().parents[1]
 D = torch.float64
-STEPS, N_STRUCT, N_ATOMS = 1500, 8, 32
+STEPS, N_STRUCT, N_ATOMS = 3000, 8, 32
+L = 12.0
+MX = torch.tensor([6.0, 5.7, 6.3], dtype=D)
+VX = torch.tensor([0.6, 0.75, 0.45], dtype=D) ** 2
+ME = torch.tensor([1.0, -0.5, 0.3], dtype=D)
+VE = torch.tensor([0.3, 0.5, 0.2], dtype=D) ** 2
+
+
+def cube(n_struct: int) -> torch.Tensor:
+    return L * torch.eye(3, dtype=D).repeat(n_struct, 1, 1)
+
+
+def toy_data(n_struct: int, n_atoms: int, gen: torch.Generator) -> Structures:
+    n = n_struct * n_atoms
+    x = MX + VX.sqrt() * torch.randn(n, 3, generator=gen, dtype=D)
+    e = ME + VE.sqrt() * torch.randn(n, 3, generator=gen, dtype=D)
+    return Structures(Batch.from_structures(cube(n_struct), list(x.split(n_atoms))), e, {})
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -47,7 +65,7 @@ class ToyNet(nn.Module):
 
     def forward(self, graph, e, t, y=None, level=None, neighbours=None, generator=None):
         b = graph.batch
-        h = torch.cat([(graph.positions - 20.0) / 10.0, e, t[b][:, None], self.level(level)[b]], dim=1)
+        h = torch.cat([(graph.positions - L / 2) / (L / 4), e, t[b][:, None], self.level(level)[b]], dim=1)
         out = self.net(h)
         return self.x_scale * out[:, :3], out[:, 3:]
 
@@ -63,7 +81,7 @@ def recipe(which: str) -> tuple[ProcessConfig, TrainingConfig]:
 
 def train(proc: MDShortcut, cfg: TrainingConfig, seed: int) -> nn.Module:
     torch.manual_seed(seed)
-    model = ToyNet(proc.n_levels, x_scale=10.0 if proc.config.shortcut_base == "ode" else 1.0)
+    model = ToyNet(proc.n_levels, x_scale=L / 4 if proc.config.shortcut_base == "ode" else 1.0)
     ema = AveragedModel(model, multi_avg_fn=ema_update_fn(cfg.ema_decay))
     targets = self_consistency_targets(model, ema, cfg.target_ema_decay)
     target = model if cfg.target_ema_decay == 0 else (targets or ema).module
@@ -86,12 +104,15 @@ def train(proc: MDShortcut, cfg: TrainingConfig, seed: int) -> nn.Module:
 
 
 def distillation_error(proc: MDShortcut, model: nn.Module, seed: int) -> tuple[float, float]:
-    """RMS |1-step - 128-step flow| over atoms, per data std, for positions and elements."""
+    """RMS |1-step - flow| over atoms, per data std, for positions and elements; the flow is the
+    one the levels distil: 2^(K+1) Euler steps of the instantaneous level (the finest target is
+    two Euler half steps of 2^-(K+1))."""
     gen = torch.Generator().manual_seed(seed)
     prior = draw_prior(cube(16), torch.full((16,), 64), 3, generator=gen)
     with torch.no_grad():
         one = proc.sample(model, prior, 1, torch.Generator().manual_seed(1))
-        flow = proc.sample_flow(model, prior, 128, torch.Generator().manual_seed(1))
+        fine = 2 ** (proc.config.shortcut_levels + 1)
+        flow = proc.sample_flow(model, prior, fine, torch.Generator().manual_seed(1))
     ex = ((one.positions - flow.positions) / VX.sqrt()).square().mean().sqrt().item()
     ee = ((one.embeddings - flow.embeddings) / VE.sqrt()).square().mean().sqrt().item()
     return ex, ee
@@ -119,7 +140,7 @@ def test_structures_share_spreads_levels_evenly_over_each_batch():
             return super().forward(graph, e, t, y, level, neighbours, generator)
 
     proc = MDShortcut(ProcessConfig(shortcut_base="ode", shortcut_levels=3, shortcut_share="structures", shortcut_fraction=0.5))
-    model = Spy(proc.n_levels, 10.0)
+    model = Spy(proc.n_levels, 3.0)
     gen = torch.Generator().manual_seed(0)
     loss, parts = proc.loss(model, toy_data(8, 4, gen), gen)
     assert {"x", "e", "sc_x", "sc_e"} <= set(parts)
