@@ -22,10 +22,10 @@ import yaml
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
-from mdshortcut.generative import MDShortcut, ProcessConfig, draw_prior
-from mdshortcut.train import TrainingConfig, ema_update_fn, lr_factor, self_consistency_targets
 from mdshortcut.data.dataset import Structures
+from mdshortcut.generative import MDShortcut, ProcessConfig, draw_prior
 from mdshortcut.model.graph import Batch
+from mdshortcut.train import TrainingConfig, ema_update_fn, lr_factor, self_consistency_targets
 
 REPO = Path(__file__).resolve().parents[1]
 D = torch.float64
@@ -46,6 +46,7 @@ def toy_data(n_struct: int, n_atoms: int, gen: torch.Generator) -> Structures:
     x = MX + VX.sqrt() * torch.randn(n, 3, generator=gen, dtype=D)
     e = ME + VE.sqrt() * torch.randn(n, 3, generator=gen, dtype=D)
     return Structures(Batch.from_structures(cube(n_struct), list(x.split(n_atoms))), e, {})
+
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -75,7 +76,9 @@ def recipe(which: str) -> tuple[ProcessConfig, TrainingConfig]:
     if which == "paper":
         return ProcessConfig(), TrainingConfig(lr=1e-3)
     cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    training = {k: v for k, v in cfg["training"].items() if k not in ("steps", "threads", "batch_size", "checkpoint_every")}
+    training = {
+        k: v for k, v in cfg["training"].items() if k not in ("steps", "threads", "batch_size", "checkpoint_every")
+    }
     return ProcessConfig.from_dict(cfg.get("process", {})), TrainingConfig.from_dict(training | {"lr": 1e-3})
 
 
@@ -83,7 +86,7 @@ def train(proc: MDShortcut, cfg: TrainingConfig, seed: int) -> nn.Module:
     torch.manual_seed(seed)
     model = ToyNet(proc.n_levels, x_scale=L / 4 if proc.config.shortcut_base == "ode" else 1.0)
     ema = AveragedModel(model, multi_avg_fn=ema_update_fn(cfg.ema_decay))
-    targets = self_consistency_targets(model, ema, cfg.target_ema_decay)
+    targets = self_consistency_targets(model, cfg.target_ema_decay)
     target = model if cfg.target_ema_decay == 0 else (targets or ema).module
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
     cfg.steps = STEPS
@@ -139,7 +142,9 @@ def test_structures_share_spreads_levels_evenly_over_each_batch():
             seen.append(level)
             return super().forward(graph, e, t, y, level, neighbours, generator)
 
-    proc = MDShortcut(ProcessConfig(shortcut_base="ode", shortcut_levels=3, shortcut_share="structures", shortcut_fraction=0.5))
+    proc = MDShortcut(
+        ProcessConfig(shortcut_base="ode", shortcut_levels=3, shortcut_share="structures", shortcut_fraction=0.5)
+    )
     model = Spy(proc.n_levels, 3.0)
     gen = torch.Generator().manual_seed(0)
     loss, parts = proc.loss(model, toy_data(8, 4, gen), gen)

@@ -63,7 +63,9 @@ def _inverse_summary():
 
 def test_table1_long_form_order_and_names():
     t1 = tables.table1(_structure_summary())
-    assert list(t1.columns) == ["model", "n_s", "rdf_rmsd", "adf_rmsd", "close_fraction", "atoms_mean", "seconds_per_10k"]
+    assert list(t1.columns) == [
+        "model", "n_s", "rdf_rmsd", "adf_rmsd", "close_fraction", "atoms_mean", "seconds_per_10k",
+    ]  # fmt: skip
     assert list(t1["model"]) == ["ode"] * 3 + ["sde"] * 3 + ["shortcut"] * 3
     assert list(t1["n_s"]) == N_S * 3
 

@@ -95,7 +95,9 @@ BAD = {
     "unknown shortcut base": ("process.shortcut_base", "vae", r"process\.shortcut_base: 'vae' is not one of"),
     "unknown LR schedule": ("training.lr_schedule", "step", r"training\.lr_schedule: 'step' is not one of"),
     "ablation on an unknown dataset": ("ablation.dataset", "a-ge", r"ablation\.dataset: 'a-ge' is not a dataset"),
-    "ablation on an inverse-design dataset": ("ablation.dataset", "a-sio2", r"ablation\.dataset: 'a-sio2' needs rho_max and no sampling targets"),
+    "ablation on an inverse-design dataset": (
+        "ablation.dataset", "a-sio2", r"ablation\.dataset: 'a-sio2' needs rho_max and no sampling targets",
+    ),
     "ablation variant sets a non-recipe key": (
         "ablation.variants.paper", {"training": {"lr": 1.0}},
         r"ablation\.variants\.paper\.training: \['lr'\] are not recipe keys",

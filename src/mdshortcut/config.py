@@ -88,16 +88,16 @@ def _check_ablation(config: Mapping) -> None:
     ab = config["ablation"]
     ds = config["datasets"].get(ab["dataset"])
     if ds is None:
-        raise ConfigError(f"ablation.dataset: '{ab['dataset']}' is not a dataset (datasets: {sorted(config['datasets'])})")
+        known = sorted(config["datasets"])
+        raise ConfigError(f"ablation.dataset: '{ab['dataset']}' is not a dataset (datasets: {known})")
     if "rho_max" not in ds or ds.get("sampling", {}).get("targets"):
         raise ConfigError(f"ablation.dataset: '{ab['dataset']}' needs rho_max and no sampling targets (unconditional)")
     for name, variant in ab["variants"].items():
         for section, keys in variant.items():
             unknown = sorted(set(keys) - set(RECIPE[section]))
             if unknown:
-                raise ConfigError(
-                    f"ablation.variants.{name}.{section}: {unknown} are not recipe keys (recipe: {list(RECIPE[section])})"
-                )
+                key, recipe = f"ablation.variants.{name}.{section}", list(RECIPE[section])
+                raise ConfigError(f"{key}: {unknown} are not recipe keys (recipe: {recipe})")
 
 
 def dataset_training(config: Mapping, dataset: str) -> dict:

@@ -84,7 +84,8 @@ class TrainingConfig:
         cfg = build_section(cls, d, "training config")
         for key, known in (("lr_schedule", ("constant", "cosine")), ("shortcut_init", ("scratch", "baseline"))):
             if getattr(cfg, key) not in known:
-                raise ValueError(f"training config: {key} must be one of {', '.join(known)} (got {getattr(cfg, key)!r})")
+                got = getattr(cfg, key)
+                raise ValueError(f"training config: {key} must be one of {', '.join(known)} (got {got!r})")
         return cfg
 
     def resumable(self) -> tuple[str, ...]:

@@ -1,35 +1,28 @@
 # The MDShortcut recipe ablation (config `ablation`): every variant trains a shortcut for the same
 # CPU time on one dataset (a warm start's baseline included), then samples through its shortcut
 # levels and through its own flow; one table and one figure (`snakemake ablation`; not part of
-# `all`, published with the reference run). Variants live in their own folder.
+# `all`, published with the reference run). Variants live in results/ablation/{variant}/.
 import re
 
 from mdshortcut.config import dataset_training
 from mdshortcut.pipeline.ablation import variant_config
-from mdshortcut.report import ablation_files
-from mdshortcut.train import training_sources
+from mdshortcut.pipeline.tables import ablation_files
 
-ABLATION_CODE = [str(path) for path in training_sources()] + [
-    f"{workflow.basedir}/src/mdshortcut/pipeline/ablation.py",
-    f"{workflow.basedir}/src/mdshortcut/evaluate.py",
-    f"{workflow.basedir}/src/mdshortcut/sample.py",
-]
-ABLATION_VARIANTS = list(config["ablation"]["variants"]) if "ablation" in config else []
+ABLATION = config.get("ablation", {})
 
 
 wildcard_constraints:
-    variant="|".join(map(re.escape, ABLATION_VARIANTS)) or "no-ablation",
+    variant="|".join(map(re.escape, ABLATION.get("variants", {}))) or "no-ablation",
 
 
-def ablation_cfg(w):
+def ablation_model_config(w):
     """train_model's config of one variant's model (the shortcut or its warm start's baseline)."""
-    training = dataset_training(config, config["ablation"]["dataset"])
-    return variant_config(config, training, w.variant, w.process)
+    return variant_config(config, dataset_training(config, ABLATION["dataset"]), w.variant, w.process)
 
 
 def ablation_init(w):
     """The baseline a variant's shortcut warm-starts from, if its recipe says so."""
-    cfg = ablation_cfg(w)
+    cfg = ablation_model_config(w)
     if w.process != "shortcut" or cfg["training"]["shortcut_init"] != "baseline":
         return []
     return f"{RESULTS}/ablation/{w.variant}/models/{cfg['process']['shortcut_base']}-none.pt"
@@ -37,14 +30,17 @@ def ablation_init(w):
 
 rule ablation_train:
     input:
-        tensors=lambda w: f"{RESULTS}/datasets/{config['ablation']['dataset']}/tensors.pt",
+        tensors=lambda w: f"{RESULTS}/datasets/{ABLATION['dataset']}/tensors.pt",
         init=ablation_init,
-        code=ABLATION_CODE,
+        code=code("mdshortcut.train"),
     output:
         f"{RESULTS}/ablation/{{variant}}/models/{{process}}-{{conditioning}}.pt",
+    wildcard_constraints:
+        process="ode|sde|shortcut",
+        conditioning="none",
     params:
         checkpoints=lambda w: f"{RESULTS}/checkpoints/ablation/{w.variant}/{w.process}-{w.conditioning}",
-        config=ablation_cfg,
+        config=ablation_model_config,
     log:
         f"{RESULTS}/logs/ablation/{{variant}}/{{process}}-{{conditioning}}.log",
     benchmark:
@@ -61,13 +57,13 @@ rule ablation_train:
 rule ablation_evaluate:
     input:
         model=f"{RESULTS}/ablation/{{variant}}/models/shortcut-none.pt",
-        structures=lambda w: f"{RESULTS}/datasets/{config['ablation']['dataset']}/structures.extxyz",
-        reference=lambda w: f"{RESULTS}/evaluation/{config['ablation']['dataset']}/reference.json",
-        code=ABLATION_CODE,
+        structures=lambda w: f"{RESULTS}/datasets/{ABLATION['dataset']}/structures.extxyz",
+        reference=lambda w: f"{RESULTS}/evaluation/{ABLATION['dataset']}/reference.json",
+        code=code("mdshortcut.pipeline.ablation"),
     output:
         f"{RESULTS}/ablation/{{variant}}/evaluation.csv",
     params:
-        ablation=lambda w: config["ablation"],
+        ablation=ABLATION,
         structure=config["structure"],
         seed=config["seed"],
         device=config["device"],
@@ -75,7 +71,6 @@ rule ablation_evaluate:
         f"{RESULTS}/logs/ablation/{{variant}}/evaluation.log",
     benchmark:
         f"{RESULTS}/benchmarks/ablation/{{variant}}/evaluation.tsv"
-    threads: 1
     resources:
         gpu=LOCAL_GPU,
     conda:
@@ -86,10 +81,10 @@ rule ablation_evaluate:
 
 rule ablation_table:
     input:
-        expand(f"{RESULTS}/ablation/{{variant}}/evaluation.csv", variant=ABLATION_VARIANTS),
+        expand(f"{RESULTS}/ablation/{{variant}}/evaluation.csv", variant=ABLATION.get("variants", {})),
     output:
-        table=f"{RESULTS}/{ablation_files(config)[0]}",
-        figure=f"{RESULTS}/{ablation_files(config)[1]}",
+        table=f"{RESULTS}/{ablation_files(config)[0]}" if ABLATION else [],
+        figure=f"{RESULTS}/{ablation_files(config)[1]}" if ABLATION else [],
     log:
         f"{RESULTS}/logs/ablation/table.log",
     conda:

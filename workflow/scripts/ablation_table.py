@@ -1,5 +1,8 @@
-"""Rule ablation_table: the variants' rows as one table and a figure (mdshortcut.pipeline.ablation)."""
+"""Rule ablation_table: the variants' rows as one table (mdshortcut.pipeline.ablation) and a figure."""
 
-from mdshortcut.pipeline.ablation import ablation_figure, ablation_table
+from mdshortcut.pipeline.ablation import ablation_table
+from mdshortcut.pipeline.figures import ablation_figure
+from mdshortcut.pipeline.rulelog import to_rule_log
 
-ablation_figure(ablation_table(snakemake.input, snakemake.output.table), snakemake.output.figure)  # noqa: F821
+to_rule_log(snakemake.log[0])
+ablation_figure(ablation_table(snakemake.input, snakemake.output.table), snakemake.output.figure)

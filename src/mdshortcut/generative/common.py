@@ -100,7 +100,6 @@ class Sample(NamedTuple):
         return self.embeddings.argmax(dim=-1)
 
 
-
 def draw_prior(
     cell: Tensor,
     n_atoms: Tensor,

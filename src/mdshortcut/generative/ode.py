@@ -55,7 +55,9 @@ class MaterialODE(Process):
         x, e = prior.positions, prior.embeddings
         for i in range(n_steps):
             t = torch.full((len(cell),), (n_steps - i) / n_steps, device=x.device, dtype=x.dtype)
-            vx, ve = self.predict(model, graph_at(x, cell, batch, prior.n_atoms), e, t, prior.properties, neighbours, generator)
+            vx, ve = self.predict(
+                model, graph_at(x, cell, batch, prior.n_atoms), e, t, prior.properties, neighbours, generator
+            )
             x = wrap(x - vx / n_steps, cell, batch)
             e = e - ve / n_steps
         return Sample(x, e)

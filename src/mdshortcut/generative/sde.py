@@ -135,7 +135,9 @@ class MaterialSDE(Process):
         check_steps(n_steps)
         cfg = self.config
         pf = n_steps <= cfg.pf_ode_max_steps if pf is None else pf
-        times = torch.linspace(cfg.t_max, cfg.t_min, n_steps, dtype=torch.float64).tolist() if n_steps > 1 else [cfg.t_max]
+        times = (
+            torch.linspace(cfg.t_max, cfg.t_min, n_steps, dtype=torch.float64).tolist() if n_steps > 1 else [cfg.t_max]
+        )
         batch, cell, n_atoms = prior.batch, prior.cell, prior.n_atoms
         x, e = self.start(prior)
         for k, t in enumerate(times):

@@ -130,7 +130,9 @@ class MDShortcut(Process):
         x0 = g.positions
         levels = k.to(x0.dtype)
         step = self.base.span * torch.pow(2.0, -levels)
-        j = torch.floor(torch.rand(len(k), generator=generator, device=x0.device, dtype=x0.dtype) * torch.pow(2.0, levels))
+        j = torch.floor(
+            torch.rand(len(k), generator=generator, device=x0.device, dtype=x0.dtype) * torch.pow(2.0, levels)
+        )
         t = (j + 1) * step
         xt, et, _, _ = self.base.path(x0, data.embeddings, t, g, generator)
         graph = graph_at(xt, g.cell, g.batch, g.n_atoms)

@@ -83,7 +83,7 @@ def evaluate_variant(
 
     from mdshortcut.checkpoint import read_model
     from mdshortcut.evaluate import run_metrics
-    from mdshortcut.sweep import draw_cells
+    from mdshortcut.pipeline.sweep import draw_cells
     from mdshortcut.sample import generate, load_model
 
     meta = read_model(model_path)
@@ -93,8 +93,9 @@ def evaluate_variant(
     for sampler, n_s in [("shortcut", n) for n in n_steps] + [("flow", flow_steps)]:
         frames = generate(model, cells, n_s, seed=seed, device=device, flow=sampler == "flow")
         m = run_metrics(frames, reference, cfg)
-        rows.append({"variant": variant, "sampler": sampler, "n_s": n_s, **{k: m[k] for k in COLUMNS[3:9]},
-                     "train_cpu_s": float(meta.get("cpu_seconds", np.nan)), "train_steps": int(meta["steps"])})  # fmt: skip
+        scores = {k: m[k] for k in COLUMNS[3:9]}
+        training = {"train_cpu_s": float(meta.get("cpu_seconds", np.nan)), "train_steps": int(meta["steps"])}
+        rows.append({"variant": variant, "sampler": sampler, "n_s": n_s, **scores, **training})
         log.info("%s %s n_s=%d: RDF RMSD %.4f, close %.3f, atoms %.1f", variant, sampler, n_s, m["rdf_rmsd"],
                  m["close_fraction"], m["atoms_mean"])  # fmt: skip
     return pd.DataFrame(rows, columns=COLUMNS)
@@ -105,31 +106,3 @@ def ablation_table(parts: Sequence[str | os.PathLike], out: str | os.PathLike) -
     table = pd.concat([pd.read_csv(p) for p in parts], ignore_index=True)[COLUMNS]
     write_csv(out, table)
     return table
-
-
-def ablation_figure(table: pd.DataFrame, out: str | os.PathLike) -> None:
-    """RDF RMSD against n_s through the shortcut levels, one line per variant, and each
-    variant's flow (instantaneous level, ``flow_steps``) as a dashed level of the same colour."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from mdshortcut.io import atomic_path
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=150)
-    for k, (variant, rows) in enumerate(table.groupby("variant", sort=False)):
-        colour = f"C{k}"
-        short = rows[rows["sampler"] == "shortcut"]
-        ax.plot(short["n_s"], short["rdf_rmsd"], "o-", color=colour, label=variant)
-        for _, flow in rows[rows["sampler"] == "flow"].iterrows():
-            ax.axhline(flow["rdf_rmsd"], color=colour, ls="--", lw=1)
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("sampling steps n_s (shortcut levels)", fontsize=11)
-    ax.set_ylabel("RDF RMSD", fontsize=11)
-    ax.set_title("Recipe ablation (dashed: the same network's flow)", fontsize=11)
-    ax.legend(fontsize=9)
-    fig.tight_layout()
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)

@@ -1,7 +1,7 @@
-"""The paper's figures 2–6 (PNG), after the paper's (§3.3, §3.4, appendix A.1); every axis names its unit.
-Beside each PNG, a CSV of the data drawn in it, read back from the figure (``plotted``). Figures 5
-and 6 share one time axis (``TIME_AXIS``) with n_s on a top axis; no text is below matplotlib's
-default size (10 pt).
+"""The paper's figures 2–6 (PNG), after the paper's (§3.3, §3.4, appendix A.1), and the recipe ablation's;
+every axis names its unit. Beside each PNG, a CSV of the data drawn in it, read back from the figure
+(``plotted``). Figures 5 and 6 share one time axis (``TIME_AXIS``) with n_s on a top axis; no text is
+below matplotlib's default size (10 pt).
 
 Figures are ``matplotlib.figure.Figure`` objects drawn on the Agg canvas that ``savefig`` picks for
 PNG: no pyplot, so importing this module selects no backend and keeps no global figure state.
@@ -238,3 +238,22 @@ def write_fig5(table1_csv: str | os.PathLike, out: str | os.PathLike) -> None:
 
 def write_fig6(summary_csv: str | os.PathLike, out: str | os.PathLike) -> None:
     fig6_mape_vs_time(pd.read_csv(summary_csv), out)
+
+
+def ablation_figure(table: pd.DataFrame, out: str | os.PathLike) -> None:
+    """RDF RMSD against n_s through the shortcut levels, one line per recipe variant
+    (``mdshortcut.pipeline.ablation``), and each variant's flow (its instantaneous level in
+    ``flow_steps`` Euler steps) as a dashed level of the same colour."""
+    fig, ax = _subplots(1, 1, (7.5, 4.8))
+    for k, (variant, rows) in enumerate(table.groupby("variant", sort=False)):
+        short = rows[rows["sampler"] == "shortcut"].sort_values("n_s")
+        ax.plot(short["n_s"], short["rdf_rmsd"], "o-", color=f"C{k}", label=variant)
+        for _, flow in rows[rows["sampler"] == "flow"].iterrows():
+            ax.axhline(flow["rdf_rmsd"], color=f"C{k}", ls="--", lw=1, label=f"{variant} flow, {flow['n_s']} steps")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("sampling steps n_s through the shortcut levels")
+    ax.set_ylabel("RDF RMSD (dimensionless)")
+    ax.set_title("MDShortcut recipe ablation, equal training CPU time (dashed: each network's flow)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, ncol=2)
+    _save(fig, out)
