@@ -255,5 +255,5 @@ def ablation_figure(table: pd.DataFrame, out: str | os.PathLike) -> None:
     ax.set_ylabel("RDF RMSD (dimensionless)")
     ax.set_title("MDShortcut recipe ablation, equal training CPU time (dashed: each network's flow)")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8, ncol=2)
+    ax.legend(ncol=2)
     _save(fig, out)
