@@ -44,6 +44,7 @@ include: "workflow/rules/bench.smk"
 
 
 rule all:
+    localrule: True
     input:
         all_targets(),
     default_target: True

@@ -17,13 +17,17 @@ TEST_CONFIG = REPO / "config/test.yaml"
 TEST_RESULTS = yaml.safe_load(TEST_CONFIG.read_text())["results_dir"]  # the test config's results folder
 
 
+def snakemake_command(workdir: Path, *args: str) -> list[str]:
+    """The command line of the workflow on config/test.yaml in ``workdir``."""
+    snakefile, config = str(REPO / "Snakefile"), str(TEST_CONFIG)
+    return [SNAKEMAKE, "--snakefile", snakefile, "--directory", str(workdir), "--configfile", config, *args]
+
+
 def snakemake(workdir: Path, *args: str, timeout: int = 1800, **kwargs) -> subprocess.CompletedProcess:
     """The workflow on config/test.yaml in ``workdir`` (its output captured)."""
     return subprocess.run(
-        [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-         "--configfile", str(TEST_CONFIG), *args],
-        cwd=workdir, capture_output=True, text=True, timeout=timeout, **kwargs,
-    )  # fmt: skip
+        snakemake_command(workdir, *args), cwd=workdir, capture_output=True, text=True, timeout=timeout, **kwargs
+    )
 
 
 @pytest.fixture(scope="session")

@@ -215,14 +215,25 @@ def test_conda_env_names_the_pyproject_packages():
     assert conda == expected
 
 
+GPU_RULES = ("train", "sample", "bench_model", "bench_sampler")
+PROFILES = ("slurm", "slurm-gpu")
+
+
 def test_profiles():
+    """The local profile caps GPU and benchmark jobs at one; the SLURM profiles ask for no
+    partition, account or CPU count of their own (site settings from the environment, CPUs =
+    threads), and slurm-gpu is slurm plus one GPU for each GPU rule, nothing else."""
     local = yaml.safe_load((REPO / "workflow/profiles/default/config.yaml").read_text())
     assert local["resources"]["gpu"] == 1 and local["resources"]["bench"] == 1
-    slurm = yaml.safe_load((REPO / "workflow/profiles/slurm/config.yaml").read_text())
-    assert slurm["executor"] == "slurm"
-    for rule in ("train", "sample"):
-        assert slurm["set-resources"][rule]["gpu"] == 1
-        assert slurm["set-resources"][rule]["runtime"] > 0
+    cpu, gpu = (yaml.safe_load((REPO / f"workflow/profiles/{p}/config.yaml").read_text()) for p in PROFILES)
+    assert cpu["executor"] == "slurm" and cpu["slurm-status-command"] == "squeue"
+    assert all("environ.get" in cpu["default-resources"][key] for key in ("slurm_partition", "slurm_account"))
+    assert not any("cpus_per_task" in r for r in [cpu["default-resources"], *cpu["set-resources"].values()])
+    for rule in GPU_RULES:
+        assert cpu["set-resources"][rule] == {"gpu": 0}
+        assert gpu["set-resources"].pop(rule)["gpu"] == 1
+        del cpu["set-resources"][rule]
+    assert gpu == cpu
 
 
 def test_make_run_command_dry_runs(tmp_path):

@@ -9,6 +9,7 @@ BENCH_CODE = code("mdshortcut.pipeline.bench")
 
 
 rule bench:
+    localrule: True
     input:
         expand(f"{RESULTS}/bench/{{name}}.csv", name=BENCH),
 

@@ -69,6 +69,29 @@ def eval_shards(dataset):
     return range(math.ceil(sampling(dataset).n_samples / config["properties"]["structures_per_shard"]))
 
 
+# SLURM limits of the network jobs (train, sample) from the config's sizes. One network evaluation
+# of a structure costs ~ atoms × layers × hidden² units; one CPU thread took 0.5-1.2e-7 s a unit in
+# the reference run (results/reference/benchmarks.csv: a-Si 64 atoms and a-SiO2 <= 120 atoms, 3 × 64,
+# trained 3000 and 1000 steps × 8 structures in 990-1430 s; a-Si sampled 250 steps × 64 in 205 s).
+# Limits: twice the slowest (slower cores), at least 10 min, at most 2 days (a training that times
+# out resumes from its checkpoint on the next attempt or run). Memory: 1 GB + 15 kB per atom × layer
+# × hidden channel of a batch (peak RSS there 0.8-2.7 GB where this gives 2.5-3.8 GB).
+def max_atoms(dataset):
+    initial = dataset_cfg(dataset)["initial"]
+    return 8 * math.prod(initial["repeat"]) if initial["kind"] == "diamond" else initial["n_atoms"][1]
+
+
+def network_minutes(dataset, evaluations):
+    """SLURM runtime (min) of ``evaluations`` network evaluations of one structure each."""
+    units = evaluations * max_atoms(dataset) * config["model"]["n_layers"] * config["model"]["hidden"] ** 2
+    return min(2880, max(10, math.ceil(2 * 1.2e-7 * units / 60)))
+
+
+def network_mem_mb(dataset, batch):
+    """SLURM memory (MB) of a job that evaluates the network on ``batch`` structures at once."""
+    return 1000 + math.ceil(0.015 * batch * max_atoms(dataset) * config["model"]["n_layers"] * config["model"]["hidden"])
+
+
 def all_targets():
     """Datasets, labels, tensors, trained models, tables and figures of the config."""
     return (

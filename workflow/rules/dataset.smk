@@ -24,6 +24,7 @@ rule melt_quench:
 
 
 rule merge_dataset:
+    localrule: True
     input:
         structures=lambda w: expand(
             f"{RESULTS}/datasets/{w.dataset}/shards/{{k}}.extxyz", k=md_shards(w.dataset)

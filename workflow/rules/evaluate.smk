@@ -59,6 +59,7 @@ rule evaluate_shard:
 
 
 rule merge_evaluation:
+    localrule: True
     input:
         shards=lambda w: expand(
             f"{RESULTS}/evaluation/{w.dataset}/{w.run}/ns{w.n_s}/shard{{k}}.csv", k=eval_shards(w.dataset)
@@ -77,6 +78,7 @@ rule merge_evaluation:
 
 
 rule structure_summary:
+    localrule: True
     input:
         runs=lambda w: [f"{RESULTS}/evaluation/{w.dataset}/{s}.json" for s in runs(w.dataset)],
         timings=lambda w: [f"{RESULTS}/samples/{w.dataset}/{s}.json" for s in runs(w.dataset)],
@@ -94,6 +96,7 @@ rule structure_summary:
 
 
 rule inverse_summary:
+    localrule: True
     input:
         runs=lambda w: [f"{RESULTS}/evaluation/{w.dataset}/{s}.csv" for s in runs(w.dataset)],
         timings=lambda w: [f"{RESULTS}/samples/{w.dataset}/{s}.json" for s in runs(w.dataset)],

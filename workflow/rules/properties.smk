@@ -20,6 +20,7 @@ rule label_shard:
 
 
 rule merge_labels:
+    localrule: True
     input:
         structures=f"{RESULTS}/datasets/{{dataset}}/structures.extxyz",
         shards=lambda w: expand(f"{RESULTS}/datasets/{w.dataset}/labels/{{k}}.csv", k=label_shards(w.dataset)),

@@ -5,6 +5,7 @@ from mdshortcut.pipeline.tables import INVERSE_DATASET, STRUCTURE_DATASET, claim
 
 
 rule table1:
+    localrule: True
     input:
         summary=f"{RESULTS}/evaluation/{STRUCTURE_DATASET}/structure.csv",
         code=code("mdshortcut.pipeline.tables"),
@@ -22,6 +23,7 @@ rule table1:
 
 
 rule table2:
+    localrule: True
     input:
         summary=f"{RESULTS}/evaluation/{INVERSE_DATASET}/inverse.csv",
         code=code("mdshortcut.pipeline.tables"),
@@ -39,6 +41,7 @@ rule table2:
 
 
 rule fig2:
+    localrule: True
     input:
         code=code("mdshortcut.pipeline.figures"),
         reference=f"{RESULTS}/evaluation/{STRUCTURE_DATASET}/reference.json",
@@ -57,6 +60,7 @@ rule fig2:
 
 
 rule fig3:
+    localrule: True
     input:
         code=code("mdshortcut.pipeline.figures"),
         labels=f"{RESULTS}/datasets/{INVERSE_DATASET}/labels.csv",
@@ -75,6 +79,7 @@ rule fig3:
 
 
 rule fig4:
+    localrule: True
     input:
         code=code("mdshortcut.pipeline.figures"),
         runs=lambda w: [f"{RESULTS}/evaluation/{INVERSE_DATASET}/{s}.csv" for s in runs(INVERSE_DATASET)],
@@ -92,6 +97,7 @@ rule fig4:
 
 
 rule fig5:
+    localrule: True
     input:
         table=f"{RESULTS}/tables/table1.csv",
         code=code("mdshortcut.pipeline.figures"),
@@ -109,6 +115,7 @@ rule fig5:
 
 
 rule fig6:
+    localrule: True
     input:
         summary=f"{RESULTS}/evaluation/{INVERSE_DATASET}/inverse.csv",
         code=code("mdshortcut.pipeline.figures"),
@@ -126,6 +133,7 @@ rule fig6:
 
 
 rule claims:
+    localrule: True
     input:
         **{name: f"{RESULTS}/{path}" for name, path in claim_tables(report_files(config)).items()},
         code=code("mdshortcut.pipeline.claims"),
@@ -148,6 +156,7 @@ rule claims:
 # The folder is no output (Snakemake would delete it before the job, with any hand-made file in
 # it): the script writes each file atomically, and the output lists what it wrote.
 rule reference:
+    localrule: True
     input:
         files=[f"{RESULTS}/{f}" for f in reference_files(config)],
         code=code("mdshortcut.pipeline.provenance"),

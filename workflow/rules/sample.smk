@@ -10,6 +10,7 @@ wildcard_constraints:
 
 
 rule sampling_cells:
+    localrule: True
     input:
         structures=f"{RESULTS}/datasets/{{dataset}}/structures.extxyz",
         code=code("mdshortcut.pipeline.sweep"),
@@ -49,6 +50,8 @@ rule sample:
     threads: 1
     resources:
         gpu=LOCAL_GPU,
+        runtime=lambda w: network_minutes(w.dataset, int(w.n_s) * sampling(w.dataset).samples_per_shard),
+        mem_mb=lambda w: network_mem_mb(w.dataset, sampling(w.dataset).batch_size),
     conda:
         ENV
     script:
@@ -56,6 +59,7 @@ rule sample:
 
 
 rule merge_samples:
+    localrule: True
     input:
         structures=lambda w: expand(
             f"{RESULTS}/samples/{w.dataset}/{w.run}/ns{w.n_s}/shard{{k}}.extxyz",

@@ -29,6 +29,8 @@ rule train:
     threads: config["training"]["threads"]
     resources:
         gpu=LOCAL_GPU,
+        runtime=lambda w: network_minutes(w.dataset, dataset_training(config, w.dataset)["steps"] * config["training"]["batch_size"]),
+        mem_mb=lambda w: network_mem_mb(w.dataset, config["training"]["batch_size"]),
     conda:
         ENV
     script:

@@ -1,0 +1,160 @@
+"""The SLURM profile on a real one-node SLURM (tests/cluster/start-slurm.sh: Debian's SLURM with
+slurmdbd accounting, installed when missing): the CI-scale a-Si SDE model and one sampling run are
+built through workflow/profiles/slurm unedited, as SLURM jobs, equal to a local run's; a scancel
+of the training job neither hangs the run nor loses work. Needs root (CI runs as root)."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import REPO, TEST_RESULTS, snakemake, snakemake_command
+
+pytestmark = pytest.mark.slow
+
+START = REPO / "tests/cluster/start-slurm.sh"
+PROFILE = REPO / "workflow/profiles/slurm"
+MODEL = f"{TEST_RESULTS}/models/a-si/sde-none.pt"
+SAMPLES = f"{TEST_RESULTS}/samples/a-si/sde-none/ns1.extxyz"
+STRUCTURES = f"{TEST_RESULTS}/datasets/a-si/structures.extxyz"
+# the SLURM jobs of those targets (rule -> jobs); the merges and the sampling cells run locally
+REMOTE = {"melt_quench": 2, "tensors": 1, "train": 1, "sample": 1}
+HUNG_AFTER = 900  # s: a run still going after this has hung (it takes ~5 min on 2 busy cores)
+
+
+def stop(pid: int, name: str) -> None:
+    """SIGTERM to ``pid`` while it is still ``name``; wait until it is gone (or a zombie)."""
+    stat = Path(f"/proc/{pid}/stat")
+    if not stat.exists() or f"({name})" not in stat.read_text():
+        return
+    os.kill(pid, signal.SIGTERM)
+    for _ in range(60):
+        if not stat.exists() or stat.read_text().split(") ")[1].startswith("Z"):
+            return
+        time.sleep(0.5)
+    os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="module")
+def slurm():
+    """A one-node SLURM on this host; afterwards stops, by PID, the daemons this fixture started
+    (a cluster already running is used and left running)."""
+    if os.geteuid() != 0:
+        pytest.skip("starting a one-node SLURM needs root")
+    subprocess.run(["bash", str(START), "install"], check=True, timeout=1200)  # apt-get where missing
+    res = subprocess.run(["bash", str(START)], capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stdout + res.stderr
+    started = [line.split()[1:] for line in res.stdout.splitlines() if line.startswith(("started ", "linked "))]
+    yield
+    for entry in reversed(started):
+        if len(entry) == 2:
+            stop(int(entry[1]), entry[0])
+        else:
+            Path(entry[0]).unlink()
+
+
+def running_job(comment_prefix: str) -> str | None:
+    """The id of a RUNNING SLURM job whose comment (Snakemake: rule_<rule>_...) starts so."""
+    out = subprocess.run(["squeue", "-h", "-t", "RUNNING", "-o", "%i %k"], capture_output=True, text=True).stdout
+    jobs = (line.split() for line in out.splitlines())
+    return next((job for job, comment in jobs if comment.startswith(comment_prefix)), None)
+
+
+@pytest.fixture(scope="module")
+def slurm_run(slurm, tmp_path_factory) -> dict:
+    """The targets built through the SLURM profile, the training job scancelled once it runs.
+    Keys: workdir, returncode and log of that run, the SLURM run id, the cancelled job id and the
+    seconds until Snakemake reported the cancel, and the output of a dry run after a rerun."""
+    work = tmp_path_factory.mktemp("slurm")
+    command = snakemake_command(work, "--workflow-profile", str(PROFILE), MODEL, SAMPLES)
+    log = work / "snakemake.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(command, cwd=work, stdout=out, stderr=subprocess.STDOUT)
+    start, running, cancelled, cancel_time, noticed = time.monotonic(), (None, 0.0), None, None, None
+    while proc.poll() is None and time.monotonic() - start < HUNG_AFTER:
+        if cancelled is None:  # once it has run 5 s: inside Snakemake's start-up in the job (~20 s)
+            job = running_job("rule_train_")
+            if job != running[0]:
+                running = (job, time.monotonic())
+            elif job and time.monotonic() - running[1] > 5:
+                cancelled, cancel_time = job, time.monotonic()
+                subprocess.run(["scancel", job], check=True)
+        elif noticed is None and f"SLURM-job '{cancelled}' failed, SLURM status is: 'CANCELLED'" in log.read_text():
+            noticed = time.monotonic() - cancel_time
+        time.sleep(0.5)
+    if proc.poll() is None:
+        proc.kill()
+        subprocess.run(["scancel", "--user", "root"])
+        pytest.fail(f"the SLURM run hung: still going {HUNG_AFTER} s after its start (scancel of job {cancelled})")
+    text = log.read_text()
+    run_id = re.search(r"SLURM run ID: (\S+)", text).group(1)
+    rerun = subprocess.run(command, cwd=work, capture_output=True, text=True, timeout=HUNG_AFTER)
+    assert rerun.returncode == 0, rerun.stderr[-4000:]
+    dry = subprocess.run([*command, "-n"], cwd=work, capture_output=True, text=True, timeout=300)
+    return {"workdir": work, "returncode": proc.returncode, "log": text, "run_id": run_id,
+            "cancelled": cancelled, "noticed_s": noticed, "dry_run": dry.stdout + dry.stderr}  # fmt: skip
+
+
+def test_scancel_neither_hangs_nor_loses_work(slurm_run):
+    """The cancelled training is reported (not taken for a running job) and retried or failed
+    with a message naming the cancel; after a rerun nothing is left to do, metadata included."""
+    assert slurm_run["cancelled"], "the training job was never seen RUNNING"
+    assert slurm_run["noticed_s"] is not None, slurm_run["log"][-4000:]
+    print(f"scancel of SLURM job {slurm_run['cancelled']} reported after {slurm_run['noticed_s']:.0f} s")
+    if slurm_run["returncode"] != 0:
+        assert "CANCELLED" in slurm_run["log"], slurm_run["log"][-4000:]
+    assert "Nothing to be done" in slurm_run["dry_run"], slurm_run["dry_run"][-3000:]
+    assert "missing metadata" not in slurm_run["dry_run"], slurm_run["dry_run"][-3000:]
+    for path in (MODEL, SAMPLES):
+        assert (slurm_run["workdir"] / path).is_file(), path
+
+
+def test_jobs_ran_as_slurm_jobs(slurm_run):
+    """sacct holds one completed SLURM job per remote job of the targets (and the cancelled
+    training); the local rules (merges, sampling cells) submitted nothing."""
+    since = (datetime.now() - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    out = subprocess.run(
+        ["sacct", "-X", "-P", "-n", "-S", since, "--name", slurm_run["run_id"], "-o", "JobID,State,Comment"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    jobs = [line.split("|") for line in out.splitlines()]
+    completed: dict[str, int] = {}
+    for job, state, comment in jobs:
+        rule = re.match(r"rule_(.+?)(_wildcards_.*)?$", comment).group(1)
+        if job == slurm_run["cancelled"]:
+            assert (rule, state.split()[0]) == ("train", "CANCELLED"), jobs
+        else:
+            assert state == "COMPLETED", jobs
+            completed[rule] = completed.get(rule, 0) + 1
+    assert completed == REMOTE, jobs
+
+
+def same_content(a, b) -> bool:
+    """Nested dicts/lists of tensors and plain values, equal bit for bit."""
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b)
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(same_content(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(map(same_content, a, b))
+    return a == b
+
+
+def test_outputs_equal_a_local_run(slurm_run, tmp_path):
+    """The same targets run locally: the dataset and samples byte for byte, the model's weights
+    bit for bit (torch.save's zip names the temporary file it was written to, so the bytes of the
+    .pt files differ; training ran on 4 threads on SLURM, 2 here)."""
+    res = snakemake(tmp_path, "--cores", "2", MODEL, SAMPLES, timeout=HUNG_AFTER)
+    assert res.returncode == 0, res.stderr[-4000:]
+    for path in (STRUCTURES, SAMPLES):
+        assert (slurm_run["workdir"] / path).read_bytes() == (tmp_path / path).read_bytes(), path
+    model = torch.load(slurm_run["workdir"] / MODEL, weights_only=True)
+    assert same_content(model, torch.load(tmp_path / MODEL, weights_only=True))
