@@ -80,6 +80,7 @@ rule ablation_evaluate:
 
 
 rule ablation_table:
+    localrule: True
     input:
         expand(f"{RESULTS}/ablation/{{variant}}/evaluation.csv", variant=ABLATION.get("variants", {})),
     output:
@@ -94,5 +95,6 @@ rule ablation_table:
 
 
 rule ablation:
+    localrule: True
     input:
         [f"{RESULTS}/{f}" for f in ablation_files(config)],
