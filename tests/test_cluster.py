@@ -150,11 +150,14 @@ def same_content(a, b) -> bool:
 
 def test_outputs_equal_a_local_run(slurm_run, tmp_path):
     """The same targets run locally: the dataset and samples byte for byte, the model's weights
-    bit for bit (torch.save's zip names the temporary file it was written to, so the bytes of the
-    .pt files differ; training ran on 4 threads on SLURM, 2 here)."""
+    and metadata bit for bit (torch.save's zip names the temporary file it was written to, so the
+    bytes of the .pt files differ; training ran on 4 threads on SLURM, 2 here), all but the
+    training CPU seconds it records, a measurement."""
     res = snakemake(tmp_path, "--cores", "2", MODEL, SAMPLES, timeout=HUNG_AFTER)
     assert res.returncode == 0, res.stderr[-4000:]
     for path in (STRUCTURES, SAMPLES):
         assert (slurm_run["workdir"] / path).read_bytes() == (tmp_path / path).read_bytes(), path
     model = torch.load(slurm_run["workdir"] / MODEL, weights_only=True)
-    assert same_content(model, torch.load(tmp_path / MODEL, weights_only=True))
+    local = torch.load(tmp_path / MODEL, weights_only=True)
+    assert model.pop("cpu_seconds") > 0 and local.pop("cpu_seconds") > 0
+    assert same_content(model, local)
