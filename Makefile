@@ -29,9 +29,9 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# the paper-size training and sampling on the accelerator, timed (src/mdshortcut/gpu_check.py)
+# the paper-size training and sampling on the accelerator, timed (src/mdshortcut/pipeline/gpu_check.py)
 gpu-check: $(STAMP)
-	$(BIN)/python -m mdshortcut.gpu_check
+	$(BIN)/python -m mdshortcut.pipeline.gpu_check
 
 clean:
 	rm -rf $(VENV) .snakemake

@@ -156,7 +156,7 @@ def test_md_and_properties_benchmarks(tmp_path):
 def test_gpu_check_runs_on_the_cpu_at_a_tiny_size(one_thread, capsys):
     """`make gpu-check`'s script, shrunk (2 steps, 2 structures of 8 Si, n_s = 250 projected
     from 2 steps), so that it keeps working where no accelerator is at hand."""
-    from mdshortcut.gpu_check import main
+    from mdshortcut.pipeline.gpu_check import main
 
     out = main(["--device", "cpu", "--steps", "2", "--batch", "2", "--samples", "2", "--long-steps", "2",
                 "--repeat", "1", "1", "1", "--layers", "1", "--hidden", "8", "--channels", "2"])  # fmt: skip

@@ -32,6 +32,7 @@ from conftest import REPO, SNAKEMAKE, TEST_CONFIG, TEST_RESULTS, snakemake
 from mdshortcut.checkpoint import CheckpointError, read_model, read_state
 from mdshortcut.data.ghost import load_tensors
 from mdshortcut.io import write_csv, write_structures
+from mdshortcut.train import LOG_NAME
 
 SOURCES = sorted((REPO / "src/mdshortcut").rglob("*.py")) + sorted((REPO / "workflow/scripts").glob("*.py"))
 
@@ -342,9 +343,10 @@ def jobs_of(jobs, rule: str) -> set[str]:
 
 
 def outputs_opened(audit: Path, work: Path) -> set[Path]:
-    """Files under the results folder opened for writing, logs and benchmarks excepted (relative paths)."""
+    """Files under the results folder opened for writing, logs and benchmarks excepted (relative
+    paths); the training log in a checkpoint folder (``LOG_NAME``) is appended to by design."""
     paths = {Path(line).relative_to(work) for f in audit.glob("*.txt") for line in f.read_text().split()}
-    return {p for p in paths if p.parts[1] not in ("logs", "benchmarks")}
+    return {p for p in paths if p.parts[1] not in ("logs", "benchmarks") and p.name != LOG_NAME}
 
 
 def running_and_finished(text: str, rule: str) -> tuple[set[str], set[str]]:

@@ -19,12 +19,12 @@ import numpy as np
 import torch
 from ase.build import bulk
 
-from .config import resolve_device
-from .data.dataset import StructureDataset
-from .data.ghost import build_tensors
-from .generative import ProcessConfig, make_process
-from .model import ModelConfig
-from .pipeline.bench import _trainer, bench_denoiser
+from mdshortcut.config import resolve_device
+from mdshortcut.data.dataset import StructureDataset
+from mdshortcut.data.ghost import build_tensors
+from mdshortcut.generative import ProcessConfig, make_process
+from mdshortcut.model import ModelConfig
+from mdshortcut.pipeline.bench import _trainer, bench_denoiser
 
 PAPER_STEPS = 200_000  # config/paper.yaml training.steps
 PAPER_SAMPLES = 10_000  # config/paper.yaml a-Si sampling.n_samples per n_s
@@ -49,7 +49,7 @@ def _sync(device: torch.device) -> None:
 
 def run(args: argparse.Namespace) -> dict[str, float]:
     """Train and sample as described in the module docstring; print and return the figures."""
-    from .sample import LoadedModel, generate
+    from mdshortcut.sample import LoadedModel, generate
 
     device = torch.device(resolve_device(args.device))
     model_config = ModelConfig(n_layers=args.layers, hidden=args.hidden, vector_channels=args.channels)
@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> dict[str, float]:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m mdshortcut.gpu_check", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m mdshortcut.pipeline.gpu_check", description=__doc__.splitlines()[0])
     p.add_argument("--device", default="auto", help="auto (cuda if available), cuda, cpu")
     p.add_argument("--steps", type=int, default=200, help="timed training steps")
     p.add_argument("--batch", type=int, default=32, help="structures per training step")
