@@ -4,28 +4,11 @@
 # `all`, published with the reference run). Variants live in results/ablation/{variant}/.
 import re
 
-from mdshortcut.config import dataset_training
-from mdshortcut.pipeline.ablation import variant_config
 from mdshortcut.pipeline.tables import ablation_files
-
-ABLATION = config.get("ablation", {})
 
 
 wildcard_constraints:
     variant="|".join(map(re.escape, ABLATION.get("variants", {}))) or "no-ablation",
-
-
-def ablation_model_config(w):
-    """train_model's config of one variant's model (the shortcut or its warm start's baseline)."""
-    return variant_config(config, dataset_training(config, ABLATION["dataset"]), w.variant, w.process)
-
-
-def ablation_init(w):
-    """The baseline a variant's shortcut warm-starts from, if its recipe says so."""
-    cfg = ablation_model_config(w)
-    if w.process != "shortcut" or cfg["training"]["shortcut_init"] != "baseline":
-        return []
-    return f"{RESULTS}/ablation/{w.variant}/models/{cfg['process']['shortcut_base']}-none.pt"
 
 
 rule ablation_train:

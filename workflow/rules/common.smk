@@ -41,6 +41,25 @@ def warm_start_model(w):
     return f"{RESULTS}/models/{w.dataset}/{config['process']['shortcut_base']}-{w.conditioning}.pt"
 
 
+ABLATION = config.get("ablation", {})  # the recipe ablation (ablation.smk), if configured
+
+
+def ablation_model_config(w):
+    """train_model's config of one ablation variant's model (its shortcut or warm start's baseline)."""
+    from mdshortcut.config import dataset_training
+    from mdshortcut.pipeline.ablation import variant_config
+
+    return variant_config(config, dataset_training(config, ABLATION["dataset"]), w.variant, w.process)
+
+
+def ablation_init(w):
+    """The baseline an ablation variant's shortcut warm-starts from, if its recipe says so."""
+    cfg = ablation_model_config(w)
+    if w.process != "shortcut" or cfg["training"]["shortcut_init"] != "baseline":
+        return []
+    return f"{RESULTS}/ablation/{w.variant}/models/{cfg['process']['shortcut_base']}-none.pt"
+
+
 def md_shards(dataset):
     """Shard indices of the melt-quench replicas of a dataset."""
     cfg = dataset_cfg(dataset)
