@@ -19,13 +19,18 @@ class ConfigError(ValueError):
     """An invalid configuration; the message starts with the key's path."""
 
 
-def build_section(cls: type[T], section: Mapping, name: str) -> T:
-    """The dataclass ``cls`` of one config section; unknown keys are an error naming them."""
+def build_section(cls: type[T], section: Mapping, name: str, choices: Mapping[str, tuple] | None = None) -> T:
+    """The dataclass ``cls`` of one config section; unknown keys, and a value outside its
+    ``choices`` (key -> allowed values), are an error naming them."""
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(section) - known)
     if unknown:
         raise ConfigError(f"{name}: unknown key(s) {unknown} (known: {sorted(known)})")
-    return cls(**dict(section))
+    built = cls(**dict(section))
+    for key, allowed in (choices or {}).items():
+        if getattr(built, key) not in allowed:
+            raise ConfigError(f"{name}: {key} must be one of {', '.join(allowed)} (got {getattr(built, key)!r})")
+    return built
 
 
 def _check_range(key: str, value) -> None:

@@ -58,12 +58,10 @@ class ProcessConfig:
     @classmethod
     def from_dict(cls, d: Mapping) -> ProcessConfig:
         """Build from a (schema-validated) mapping; unknown keys are an error naming them."""
-        cfg = build_section(cls, d, "process config")
+        choices = {"shortcut_base": ("sde", "ode"), "shortcut_share": ("batches", "structures")}
+        cfg = build_section(cls, d, "process config", choices)
         if not 0 < cfg.t_min < cfg.t_max < 1:
             raise ValueError(f"process config: need 0 < t_min < t_max < 1 (got {cfg.t_min}, {cfg.t_max})")
-        for key, known in (("shortcut_base", ("sde", "ode")), ("shortcut_share", ("batches", "structures"))):
-            if getattr(cfg, key) not in known:
-                raise ValueError(f"process config: {key} must be one of {', '.join(known)} (got {getattr(cfg, key)!r})")
         return cfg
 
     def to_dict(self) -> dict:
