@@ -272,3 +272,24 @@ def test_dataset_training_steps_override_only_their_dataset():
     assert (si["steps"], sio2["steps"]) == (11, 7)
     assert {k: v for k, v in si.items() if k != "steps"} == {k: v for k, v in sio2.items() if k != "steps"}
     assert cfg["training"]["steps"] == 7  # the shared section is not changed
+
+
+def test_shortcut_recipe_change_leaves_baseline_jobs_alone():
+    """A change of MDShortcut's recipe keys changes the shortcut's train params only; any other
+    change (here the learning rate) reaches every model."""
+    from snakemake.utils import validate
+
+    from mdshortcut.config import model_config
+
+    cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    validate(cfg, str(REPO / "config" / "schema.yaml"))
+    changed = copy.deepcopy(cfg)
+    changed["process"]["shortcut_levels"] += 1
+    changed["training"]["target_ema_decay"] = 0.5
+    for process in ("ode", "sde"):
+        assert model_config(changed, "a-si", process) == model_config(cfg, "a-si", process)
+    assert model_config(changed, "a-si", "shortcut") != model_config(cfg, "a-si", "shortcut")
+    assert model_config(changed, "a-si", "shortcut")["process"]["shortcut_levels"] == cfg["process"]["shortcut_levels"] + 1
+    changed["training"]["lr"] *= 2
+    for process in ("ode", "sde", "shortcut"):
+        assert model_config(changed, "a-si", process)["training"]["lr"] == 2 * cfg["training"]["lr"]

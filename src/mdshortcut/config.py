@@ -113,6 +113,24 @@ def dataset_training(config: Mapping, dataset: str) -> dict:
     return section | ({"steps": steps} if steps is not None else {})
 
 
+#: MDShortcut's own recipe keys per config section: they do not reach a baseline's training
+SHORTCUT_KEYS = {
+    "process": ("shortcut_base", "shortcut_levels", "shortcut_share", "shortcut_fraction"),
+    "training": ("target_ema_decay", "shortcut_init"),
+}
+
+
+def model_config(config: Mapping, dataset: str, process: str) -> dict:
+    """train_model's config of one model (sections model, process, training; seed, device): the
+    dataset's training section, and for a baseline (ode, sde) without ``SHORTCUT_KEYS``, so that
+    changing MDShortcut's recipe does not retrain the baselines."""
+    sections = {"process": dict(config["process"]), "training": dataset_training(config, dataset)}
+    if process != "shortcut":
+        sections = {name: {k: v for k, v in section.items() if k not in SHORTCUT_KEYS[name]}
+                    for name, section in sections.items()}  # fmt: skip
+    return {k: config[k] for k in ("model", "seed", "device")} | sections
+
+
 def resolve_device(device: str) -> str:
     """The ``device`` setting where the job runs: 'auto' -> 'cuda' when a GPU is visible, else 'cpu'."""
     import torch

@@ -1,10 +1,11 @@
 # Stage 3: one training job per model, results/models/{dataset}/{process}-{conditioning}.pt.
 # Checkpoints live in results/checkpoints/{dataset}/{process}-{conditioning}/ (a param, not an
 # output, so Snakemake does not delete them): an interrupted or re-run training resumes.
-# Reruns when the training code changes (its sources are inputs) or a config section does; a
+# Reruns when the training code changes (its sources are inputs) or its config does (a baseline's
+# leaves out MDShortcut's recipe keys: mdshortcut.config.model_config); a
 # checkpoint of other code, data or settings is then ignored, not resumed. A shortcut with
 # training.shortcut_init: baseline starts from its base process's model of the same conditioning.
-from mdshortcut.config import dataset_training
+from mdshortcut.config import dataset_training, model_config
 
 
 wildcard_constraints:
@@ -21,7 +22,7 @@ rule train:
         f"{RESULTS}/models/{{dataset}}/{{process}}-{{conditioning}}.pt",
     params:
         checkpoints=lambda w: f"{RESULTS}/checkpoints/{w.dataset}/{w.process}-{w.conditioning}",
-        config=lambda w: {k: config[k] for k in ("model", "process", "seed", "device")} | {"training": dataset_training(config, w.dataset)},
+        config=lambda w: model_config(config, w.dataset, w.process),
     log:
         f"{RESULTS}/logs/train/{{dataset}}/{{process}}-{{conditioning}}.log",
     benchmark:
