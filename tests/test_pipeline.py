@@ -65,6 +65,8 @@ def test_ablation_scores_every_variant_at_equal_budget(pipeline):
     paper = read_model(pipeline / f"{TEST_RESULTS}/ablation/paper/models/shortcut-none.pt")["process_config"]
     assert (paper["shortcut_base"], paper["shortcut_levels"], paper["shortcut_share"]) == ("sde", 7, "batches")
     assert (pipeline / f"{TEST_RESULTS}/figures/ablation.png").stat().st_size > 0
+    ranking = pd.read_csv(pipeline / f"{TEST_RESULTS}/tables/ablation_ranking.csv")
+    assert list(ranking["variant"]) == list(ab["variants"]) and ranking["chosen"].sum() == 1
 
 
 @pytest.mark.slow

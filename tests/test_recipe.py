@@ -196,3 +196,30 @@ def test_cosine_schedule_with_warm_up():
     budget = TrainingConfig(steps=10_000, lr_schedule="cosine", cpu_budget_s=100.0)
     assert lr_factor(budget, 0, 50.0) == pytest.approx(0.5)  # half the CPU budget spent
     assert lr_factor(TrainingConfig(), 500, 0.0) == 1.0
+
+
+def test_ranking_applies_the_written_rule():
+    """docs/design.md §6 on a hand-made table: an invalid variant (close atoms) is passed over
+    however good its RDF; within 0.01 of the best, fewer changes from the paper's recipe win."""
+    import pandas as pd
+
+    from mdshortcut.pipeline.ablation import rank_variants
+
+    def rows(variant, rdf, close=0.0, atoms=64.0):
+        row = {"variant": variant, "sampler": "shortcut", "rdf_rmsd": rdf, "close_fraction": close, "atoms_mean": atoms}
+        return [row | {"n_s": n} for n in (1, 2, 4, 8)] + [row | {"sampler": "flow", "n_s": 64, "rdf_rmsd": 0.0}]
+
+    variants = {
+        "paper": {},
+        "crowded": {"process": {"shortcut_levels": 3}},
+        "many": {"process": {"shortcut_base": "ode", "shortcut_levels": 3}, "training": {"grad_clip": 10.0}},
+        "few": {"process": {"shortcut_base": "ode", "shortcut_levels": 7}},  # levels 7 = the paper's: 1 change
+    }
+    parts = rows("paper", 0.5) + rows("crowded", 0.05, close=0.3) + rows("many", 0.100) + rows("few", 0.108)
+    table = pd.DataFrame(parts)
+    ranking = rank_variants(table, variants, n_atoms=64.0).set_index("variant")
+    assert list(ranking["valid"]) == [True, False, True, True]
+    assert list(ranking["changes"]) == [0, 1, 3, 1]
+    assert ranking["chosen"].idxmax() == "few" and ranking.loc["few", "few_step_rdf_rmsd"] == pytest.approx(0.108)
+    table.loc[table["variant"] == "few", "atoms_mean"] = 61.5  # outside 64 ± 2: "many" is the valid best
+    assert rank_variants(table, variants, n_atoms=64.0).set_index("variant")["chosen"].idxmax() == "many"

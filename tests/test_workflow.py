@@ -289,7 +289,8 @@ def test_shortcut_recipe_change_leaves_baseline_jobs_alone():
     for process in ("ode", "sde"):
         assert model_config(changed, "a-si", process) == model_config(cfg, "a-si", process)
     assert model_config(changed, "a-si", "shortcut") != model_config(cfg, "a-si", "shortcut")
-    assert model_config(changed, "a-si", "shortcut")["process"]["shortcut_levels"] == cfg["process"]["shortcut_levels"] + 1
+    levels = model_config(changed, "a-si", "shortcut")["process"]["shortcut_levels"]
+    assert levels == cfg["process"]["shortcut_levels"] + 1
     changed["training"]["lr"] *= 2
     for process in ("ode", "sde", "shortcut"):
         assert model_config(changed, "a-si", process)["training"]["lr"] == 2 * cfg["training"]["lr"]

@@ -65,10 +65,14 @@ rule ablation_evaluate:
 rule ablation_table:
     localrule: True
     input:
-        expand(f"{RESULTS}/ablation/{{variant}}/evaluation.csv", variant=ABLATION.get("variants", {})),
+        parts=expand(f"{RESULTS}/ablation/{{variant}}/evaluation.csv", variant=ABLATION.get("variants", {})),
+        structures=lambda w: f"{RESULTS}/datasets/{ABLATION['dataset']}/structures.extxyz",
     output:
         table=f"{RESULTS}/{ablation_files(config)[0]}" if ABLATION else [],
         figure=f"{RESULTS}/{ablation_files(config)[1]}" if ABLATION else [],
+        ranking=f"{RESULTS}/{ablation_files(config)[2]}" if ABLATION else [],
+    params:
+        variants=ABLATION.get("variants", {}),
     log:
         f"{RESULTS}/logs/ablation/table.log",
     conda:

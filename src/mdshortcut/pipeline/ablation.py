@@ -107,3 +107,46 @@ def ablation_table(parts: Sequence[str | os.PathLike], out: str | os.PathLike) -
     table = pd.concat([pd.read_csv(p) for p in parts], ignore_index=True)[COLUMNS]
     write_csv(out, table)
     return table
+
+
+def rank_variants(
+    table: pd.DataFrame, variants: Mapping, n_atoms: float, few: int = 4, close_max: float = 0.10,
+    atoms_tol: float = 2.0, tie: float = 0.01,
+) -> pd.DataFrame:  # fmt: skip
+    """The rule of docs/design.md §6 that picks the default recipe, one row per variant.
+
+    Over the variant's shortcut rows with n_s <= ``few``: ``few_step_rdf_rmsd`` (mean RDF RMSD),
+    ``max_close_fraction`` and ``worst_atoms_mean`` (the atoms-per-sample mean furthest from
+    ``n_atoms``, the training structures' mean). ``valid``: every one of those rows has
+    close_fraction < ``close_max`` and atoms within ``atoms_tol`` of ``n_atoms``. ``changes``:
+    recipe keys the variant sets away from the paper's. ``chosen``: the valid variant (any, if
+    none is valid) with the fewest changes among those within ``tie`` of the lowest
+    few_step_rdf_rmsd, then the lowest.
+    """
+    rows = table[(table["sampler"] == "shortcut") & (table["n_s"] <= few)]
+    by = rows.groupby("variant", sort=False)
+    ranking = pd.DataFrame({
+        "few_step_rdf_rmsd": by["rdf_rmsd"].mean(),
+        "max_close_fraction": by["close_fraction"].max(),
+        "worst_atoms_mean": by["atoms_mean"].agg(lambda a: a.iloc[int((a - n_atoms).abs().argmax())]),
+    })  # fmt: skip
+    ranking["valid"] = (ranking["max_close_fraction"] < close_max) & (
+        (ranking["worst_atoms_mean"] - n_atoms).abs() <= atoms_tol
+    )
+    paper = paper_recipe()
+    ranking["changes"] = [
+        sum(value != paper[section][key] for section, keys in variants[name].items() for key, value in keys.items())
+        for name in ranking.index
+    ]
+    pool = ranking[ranking["valid"]] if ranking["valid"].any() else ranking
+    near = pool[pool["few_step_rdf_rmsd"] <= pool["few_step_rdf_rmsd"].min() + tie]
+    ranking["chosen"] = ranking.index == near.sort_values(["changes", "few_step_rdf_rmsd"]).index[0]
+    return ranking.rename_axis("variant").reset_index()
+
+
+def write_ranking(
+    table: pd.DataFrame, variants: Mapping, structures: str | os.PathLike, out: str | os.PathLike
+) -> None:
+    """``rank_variants`` against the mean atom count of ``structures`` (the ablation's dataset), as CSV."""
+    n_atoms = float(np.mean([len(atoms) for atoms in read_structures(structures)]))
+    write_csv(out, rank_variants(table, variants, n_atoms))

@@ -95,8 +95,10 @@ def reference_files(config: Mapping) -> list[str]:
 
 
 def ablation_files(config: Mapping) -> list[str]:
-    """The recipe ablation's table and figure (paths under the results folder), if configured."""
-    return ["tables/ablation.csv", "figures/ablation.png"] if "ablation" in config else []
+    """The recipe ablation's table, figure and ranking of the variants (paths under the results
+    folder), if configured."""
+    files = ["tables/ablation.csv", "figures/ablation.png", "tables/ablation_ranking.csv"]
+    return files if "ablation" in config else []
 
 
 def process_of(model: str) -> str:
