@@ -98,3 +98,11 @@ def test_lammpslib_starts_in_a_fresh_process():
     """)
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert res.returncode == 0 and res.stdout.split()[-1] == "True", res.stderr[-3000:]
+
+
+def test_training_is_not_tied_to_the_pipeline_modules():
+    """The train rules' code inputs hold the library alone: editing the ablation's or a table's
+    module (pipeline/) reruns those rules, never a training."""
+    tracked = [Path(p).as_posix() for p in sources("mdshortcut.train")]
+    assert any(p.endswith("mdshortcut/model/egnn.py") for p in tracked)
+    assert not [p for p in tracked if "/mdshortcut/pipeline/" in p]

@@ -15,6 +15,19 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
+#: MDShortcut's own recipe keys per config section: they do not reach a baseline's training
+SHORTCUT_KEYS = {
+    "process": ("shortcut_base", "shortcut_levels", "shortcut_share", "shortcut_fraction"),
+    "training": ("target_ema_decay", "shortcut_init"),
+}
+
+#: the keys an ablation variant may set (``mdshortcut.pipeline.ablation``): MDShortcut's own and the optimiser's
+RECIPE = {
+    "process": SHORTCUT_KEYS["process"],
+    "training": ("grad_clip", "lr_warmup_steps", "lr_schedule", *SHORTCUT_KEYS["training"]),
+}
+
+
 class ConfigError(ValueError):
     """An invalid configuration; the message starts with the key's path."""
 
@@ -88,7 +101,6 @@ def check_config(config: Mapping) -> None:
 def _check_ablation(config: Mapping) -> None:
     """The ablation's dataset exists, trains models and is sampled unconditionally; variants set
     only recipe keys."""
-    from mdshortcut.pipeline.ablation import RECIPE
 
     ab = config["ablation"]
     ds = config["datasets"].get(ab["dataset"])
@@ -113,11 +125,6 @@ def dataset_training(config: Mapping, dataset: str) -> dict:
     return section | ({"steps": steps} if steps is not None else {})
 
 
-#: MDShortcut's own recipe keys per config section: they do not reach a baseline's training
-SHORTCUT_KEYS = {
-    "process": ("shortcut_base", "shortcut_levels", "shortcut_share", "shortcut_fraction"),
-    "training": ("target_ema_decay", "shortcut_init"),
-}
 
 
 def model_config(config: Mapping, dataset: str, process: str) -> dict:

@@ -20,16 +20,11 @@ from dataclasses import fields
 import numpy as np
 import pandas as pd
 
-from mdshortcut.config import SHORTCUT_KEYS
+from mdshortcut.config import RECIPE
 from mdshortcut.io import read_structures, write_csv
 
 log = logging.getLogger(__name__)
 
-#: the keys a variant may set, per config section: MDShortcut's own and the optimiser's
-RECIPE = {
-    "process": SHORTCUT_KEYS["process"],
-    "training": ("grad_clip", "lr_warmup_steps", "lr_schedule", *SHORTCUT_KEYS["training"]),
-}
 COLUMNS = [
     "variant", "sampler", "n_s", "rdf_rmsd", "adf_rmsd", "close_fraction", "atoms_mean", "atoms_std",
     "n_empty", "train_cpu_s", "train_steps",
