@@ -101,7 +101,6 @@ def check_config(config: Mapping) -> None:
 def _check_ablation(config: Mapping) -> None:
     """The ablation's dataset exists, trains models and is sampled unconditionally; variants set
     only recipe keys."""
-
     ab = config["ablation"]
     ds = config["datasets"].get(ab["dataset"])
     if ds is None:
@@ -123,8 +122,6 @@ def dataset_training(config: Mapping, dataset: str) -> dict:
     section = dict(config["training"])
     steps = config["datasets"][dataset].get("training_steps")
     return section | ({"steps": steps} if steps is not None else {})
-
-
 
 
 def model_config(config: Mapping, dataset: str, process: str) -> dict:

@@ -34,7 +34,7 @@ Two forward paths compute the same function with the same weights:
   ``INFERENCE_SLOTS``: per slot, the backward keeps what costs an exponential or a LayerNorm
   reduction to recompute (``Saved``) and D_ij (four passes over the slots to gather again),
   and recomputes the rest (the gathered inputs, the attention weights). Measured through
-  ``train_model`` on default a-Si SDE steps (one CPU thread, interleaved): 0.52x the CPU time
+  ``train_model`` on default a-Si SDE steps (one CPU thread, interleaved): 0.54x the CPU time
   of the previous chunked-autograd path (commit 48d17c6). The channels are tracked
   as displacements from the atom (precision does not depend on where the atoms sit).
   ``EGNN.compiled`` runs the block kernels under torch.compile.
