@@ -111,8 +111,8 @@ def max_atoms(dataset):
 
 def job_device(rule):
     """'cpu' or 'cuda': where a network job of ``rule`` will run. The config's ``device``; 'auto' is
-    the GPU the job is given: the `gpu` resource a profile sets for the rule (slurm-gpu: 1, slurm: 0),
-    else the GPU of this machine (``LOCAL_GPU``)."""
+    the GPU the job is given, by the `gpu` resource a profile sets for it (1 in slurm-gpu, 0 in
+    slurm), else the GPU of this machine (``LOCAL_GPU``)."""
     if config["device"] != "auto":
         return config["device"]
     asked = workflow.resource_settings.overwrite_resources.get(rule, {}).get("gpu")

@@ -83,7 +83,7 @@ def edge_vectors(positions: Tensor, i: Tensor, j: Tensor, shift: Tensor) -> Tens
     return positions[j] - positions[i] + shift
 
 
-# Pair-images per chunk of the dense search: its temporaries take ~40 bytes each (~0.7 GB).
+# Pair-images per chunk of the dense search: its temporaries take 40-90 bytes each (<= 1.5 GB).
 DENSE_CHUNK = 1 << 24
 # Largest structure (atoms, ghosts included) searched densely on a GPU, vesin-torch above: a
 # memory bound (one such structure's pairs fill a chunk), not a measured crossover (none yet).
