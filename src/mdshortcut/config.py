@@ -144,6 +144,16 @@ def resolve_device(device: str) -> str:
     return device
 
 
+def synchronize(device) -> None:
+    """Wait for the work queued on ``device`` (a name or torch.device), so that a clock read
+    after it times the work and not its queueing; nothing to wait for on the CPU."""
+    import torch
+
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def yaml_problem(path: str | os.PathLike) -> str:
     """Where and why ``path`` is not valid YAML ('FILE:LINE:COLUMN: problem'), or '' if it is."""
     import yaml
