@@ -89,14 +89,15 @@ def add_properties(p: argparse.ArgumentParser) -> None:
     p.set_defaults(run=_run_properties)
 
 
-def _distributions(path: str, cfg):
-    """Averaged RDF and ADF of a user's file (``StructureConfig`` cfg)."""
+def _rdf_adf(path: str, cfg) -> tuple[list[float], list[float]]:
+    """Averaged RDF and ADF of a user's file of any elements (``StructureConfig`` cfg)."""
     from ase.data import chemical_symbols
 
+    from mdshortcut.evaluate import distributions
     from mdshortcut.io import read_structures
-    from mdshortcut.properties.structure import average_rdf_adf
 
-    return average_rdf_adf(read_structures(path, chemical_symbols, require_atoms=True), cfg)  # any element
+    found = distributions(read_structures(path, chemical_symbols, require_atoms=True), cfg)
+    return found["rdf"], found["adf"]
 
 
 def _run_structure(args: argparse.Namespace) -> None:
@@ -107,7 +108,7 @@ def _run_structure(args: argparse.Namespace) -> None:
     from mdshortcut.properties.structure import StructureConfig, adf_bins, rdf_bins, rmsd
 
     cfg = _config(args, StructureConfig)
-    rdf, adf = _distributions(args.structures, cfg)
+    rdf, adf = _rdf_adf(args.structures, cfg)
     table = pd.DataFrame(
         {
             "metric": ["rdf"] * len(rdf) + ["adf"] * len(adf),
@@ -116,7 +117,7 @@ def _run_structure(args: argparse.Namespace) -> None:
         }
     )
     if args.reference:
-        ref_rdf, ref_adf = _distributions(args.reference, cfg)
+        ref_rdf, ref_adf = _rdf_adf(args.reference, cfg)
         table["reference"] = np.concatenate([ref_rdf, ref_adf])
         rmsds = pd.DataFrame(
             {

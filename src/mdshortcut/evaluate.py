@@ -165,7 +165,7 @@ def structure_summary(
 # ------------------------------------------------------------------ structural runs (a-Si)
 
 
-def _distributions(frames: Sequence[Atoms], cfg) -> dict:
+def distributions(frames: Sequence[Atoms], cfg) -> dict:
     """Averaged RDF and ADF of the non-empty frames, with their bins and the empty count, the
     atoms per frame (mean, std; ghosts removed) and every atom's nearest-neighbour distance
     (Å, within cfg.rdf_rmax; ``nn_min`` is the smallest).
@@ -200,7 +200,7 @@ def _write_json(path: str | os.PathLike, data: dict) -> None:
 def write_reference(structures: str | os.PathLike, cfg, out: str | os.PathLike) -> dict:
     """RDF g(r) (bins r, Å) and ADF (per degree, bins theta, °) of a training set, averaged
     over structures (A.6), as JSON."""
-    ref = _distributions(read_structures(structures), cfg)
+    ref = distributions(read_structures(structures), cfg)
     del ref["nn"]
     _write_json(out, ref)
     log.info("reference: %d structures of %s", ref["n_samples"], structures)
@@ -218,7 +218,7 @@ def run_metrics(frames: Sequence[Atoms], ref: Mapping, cfg) -> dict:
     """
     from mdshortcut.properties.structure import rmsd
 
-    run = _distributions(frames, cfg)
+    run = distributions(frames, cfg)
     if len(run["rdf"]) != len(ref["rdf"]) or len(run["adf"]) != len(ref["adf"]):
         raise ValueError("reference: bins differ from the structure config (recompute the reference)")
     nearest = run.pop("nn")

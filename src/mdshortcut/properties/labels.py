@@ -24,7 +24,7 @@ from ase import Atoms
 from vesin import NeighborList
 
 from mdshortcut.data.ghost import GHOST, remove_ghosts
-from mdshortcut.io import StructureError, read_structures, write_csv
+from mdshortcut.io import StructureError, read_structures, read_table, write_csv
 from mdshortcut.md.potentials import get_potential
 from mdshortcut.properties.elastic import relax, shear_constants
 from mdshortcut.properties.rings import mean_ring_size
@@ -123,17 +123,9 @@ def label_frames(frames: Sequence[Atoms], potential: str, cfg: PropertiesConfig,
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def read_table(path: str | os.PathLike) -> pd.DataFrame:
+def read_labels(path: str | os.PathLike) -> pd.DataFrame:
     """A labels table (``COLUMNS``); raises StructureError naming the file if malformed."""
-    try:
-        table = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={"reason": str})
-    except (OSError, pd.errors.ParserError) as exc:
-        raise StructureError(f"{path}: not a readable labels table ({exc})") from exc
-    missing = [c for c in COLUMNS if c not in table.columns]
-    if missing:
-        raise StructureError(f"{path}: missing column(s) {', '.join(missing)}")
-    table["reason"] = table["reason"].fillna("")
-    return table
+    return read_table(path, COLUMNS, text=("reason",))
 
 
 def label_shard(
