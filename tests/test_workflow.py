@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 import re
 import shutil
 import subprocess
@@ -147,11 +148,31 @@ def test_schema_constrains_every_list_and_number(key, value):
 
 def test_schema_target_bounds_are_the_physical_ranges():
     """config/schema.yaml's sampling targets and `mdshortcut generate` refuse the same values."""
-    from mdshortcut.design import PHYSICAL
+    from mdshortcut.properties.catalogue import PROPERTIES
 
     targets = yaml.safe_load((REPO / "config/schema.yaml").read_text())["$defs"]["sampling_targets"]["properties"]
-    for prop, (lowest, allowed) in PHYSICAL.items():
-        assert targets[prop]["items"] == ({"minimum": lowest} if allowed else {"exclusiveMinimum": lowest}), prop
+    assert list(targets) == list(PROPERTIES)
+    for name, prop in PROPERTIES.items():
+        lowest = {"minimum" if prop.lowest_allowed else "exclusiveMinimum": prop.lowest}
+        assert targets[name]["items"] == lowest | ({"maximum": prop.highest} if prop.highest < math.inf else {}), name
+
+
+def test_schema_names_the_processes_and_properties_of_the_package():
+    """Every process and property list of config/schema.yaml is generative.PROCESSES and the
+    property table (properties.catalogue), in their order: a new one is a schema edit too."""
+    from mdshortcut.generative import PROCESSES, ShortcutBase
+    from mdshortcut.properties.catalogue import PROPERTIES
+
+    schema = yaml.safe_load((REPO / "config/schema.yaml").read_text())
+    defs, dataset = schema["$defs"], schema["$defs"]["dataset"]["properties"]
+    bench = schema["properties"]["bench"]["properties"]
+    assert dataset["labels"]["items"]["enum"] == list(PROPERTIES)
+    assert defs["conditionings"]["items"]["enum"] == ["none", "all", *PROPERTIES]
+    assert list(dataset["models"]["properties"]) == list(PROCESSES)
+    assert list(bench["sampler"]["properties"]["steps"]["properties"]) == list(PROCESSES)
+    assert bench["train"]["properties"]["processes"]["items"]["enum"] == list(PROCESSES)
+    base = schema["properties"]["process"]["properties"]["shortcut_base"]["enum"]
+    assert sorted(base) == sorted(n for n, p in PROCESSES.items() if issubclass(p, ShortcutBase))
 
 
 @pytest.mark.parametrize("case", list(BAD))

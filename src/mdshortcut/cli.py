@@ -20,6 +20,8 @@ import argparse
 import sys
 from dataclasses import fields
 
+from mdshortcut.properties.catalogue import PROPERTIES  # a plain table: no torch, ASE or LAMMPS
+
 DESCRIPTION = (
     "mdshortcut: the functions of the pipeline (labels, structure metrics, inverse design), one subcommand each."
 )
@@ -81,7 +83,7 @@ def add_properties(p: argparse.ArgumentParser) -> None:
     from mdshortcut.md.potentials import POTENTIALS
     from mdshortcut.properties.labels import PropertiesConfig
 
-    p.description = "One CSV row per frame: index, shear_modulus, ring_size, density, converged, reason."
+    p.description = f"One CSV row per frame: index, {', '.join(PROPERTIES)}, converged, reason."
     p.add_argument("structures", help="extxyz file (periodic cells; ghost atoms X are removed)")
     p.add_argument("--potential", required=True, choices=sorted(POTENTIALS))
     p.add_argument("-o", "--output", required=True, help="CSV file to write")
@@ -178,7 +180,7 @@ def add_generate(p: argparse.ArgumentParser) -> None:
         "with the targets and the model's name in each frame's info; --relax adds the properties measured "
         "after relaxing with the dataset's potential (positions stay as generated). A target outside the "
         "training range is allowed, with a warning; one outside the property's physical range "
-        "(shear_modulus <= 0, ring_size < 3, density <= 0) is refused."
+        f"({', '.join(f'{name} {p.bounds()}' for name, p in PROPERTIES.items())}) is refused."
     )
     p.epilog = (
         f"A cell is refused when a perpendicular width is below {design.MIN_WIDTH_FRACTION} x the model's cutoff "
@@ -191,7 +193,7 @@ def add_generate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help="model file (results/models/DATASET/PROCESS-CONDITIONING.pt)")
     p.add_argument(
         "--target", action="append", default=[], type=_checked(design.parse_target), metavar="NAME=VALUE",
-        help="a property's target (units: shear_modulus GPa, ring_size Si atoms, density g/cm³); repeatable",
+        help=f"a property's target (units: {', '.join(f'{n} {p.unit}' for n, p in PROPERTIES.items())}); repeatable",
     )  # fmt: skip
     p.add_argument(
         "--cell", type=_checked(design.parse_cell), metavar="A[,B,C]",
@@ -229,7 +231,7 @@ def add_info(p: argparse.ArgumentParser) -> None:
 
 
 COMMANDS = {  # name: (one-line help, add)
-    "properties": ("relax each structure; shear modulus (GPa), ring size, density (g/cm3)", add_properties),
+    "properties": (f"relax each structure; {', '.join(p.axis for p in PROPERTIES.values())}", add_properties),
     "structure": ("averaged RDF and ADF (and RMSDs against a reference)", add_structure),
     "generate": ("generate structures with given properties from a trained model (inverse design)", add_generate),
     "info": ("a model file's dataset, process, properties with their training ranges, and n_s", add_info),

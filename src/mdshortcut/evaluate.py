@@ -250,7 +250,8 @@ def evaluate_structure(atoms: Atoms, potential: str, cfg) -> dict:
     Generated atoms may start closer than any bond: the relaxation decides, as for the
     paper's samples; a failed relaxation is a recorded failure, and so is an empty structure.
     """
-    from mdshortcut.properties.labels import PROPERTIES, label_structure
+    from mdshortcut.properties.catalogue import PROPERTIES
+    from mdshortcut.properties.labels import label_structure
 
     if len(atoms) == 0:
         return {**{p: math.nan for p in PROPERTIES}, "converged": False, "reason": "no atoms (every atom a ghost)"}
@@ -266,7 +267,7 @@ def evaluate_shard(samples: str | os.PathLike, shard: int, potential: str, cfg, 
     when it failed), the composition, every property of the labels, converged, reason.
     """
     from mdshortcut.md.potentials import get_potential
-    from mdshortcut.properties.labels import PROPERTIES
+    from mdshortcut.properties.catalogue import PROPERTIES
 
     frames = read_structures(samples, get_potential(potential).elements)
     start = shard * cfg.structures_per_shard

@@ -135,9 +135,15 @@ def graph_at(positions: Tensor, cell: Tensor, batch: Tensor, n_atoms: Tensor) ->
 
 
 class Process(ABC):
-    """A generative process: a training loss and a sampler (see the module docstring)."""
+    """A generative process: a training loss and a sampler (see the module docstring).
+
+    What training (``train.train_step``), sampling (``sample.generate``) and the report use: ``name``
+    (the key of ``generative.PROCESSES``: model file names, wildcards, the schema), ``title`` (the
+    paper's name, in tables and figures), ``n_levels`` and ``instant_level`` (the network's level
+    input), ``loss``, ``sample``, ``sample_flow`` and ``sampler`` (its sampler in words)."""
 
     name: str = ""
+    title: str = ""
     #: the level input of every network call (None: the network takes no level); MDShortcut
     #: sets it to its instantaneous level on the base process it trains and samples with
     instant_level: int | None = None
@@ -167,6 +173,34 @@ class Process(ABC):
     def sample_flow(self, model, prior: Prior, n_steps: int, generator: torch.Generator, neighbours=None) -> Sample:
         """n_steps deterministic (probability-flow) Euler steps of the instantaneous network."""
         return self.sample(model, prior, n_steps, generator, neighbours)
+
+    @abstractmethod
+    def sampler(self) -> str:
+        """What ``sample`` does for each number of steps n_s, in words (``mdshortcut info``, README)."""
+
+
+class ShortcutBase(Process):
+    """A process MDShortcut can be built on (``shortcut_base``): besides a ``Process``, the
+    continuous path and velocity field a shortcut distils."""
+
+    #: the sampling span [0, span] in t: sampling starts at t = span
+    span: float
+    #: the unit (Å per unit t) of a shortcut level's position output, so that it is O(1)
+    velocity_scale: float
+
+    @abstractmethod
+    def path(self, x0: Tensor, e0: Tensor, t: Tensor, graph, generator: torch.Generator):
+        """M_t from clean (X_0 (N, 3) Å, E_0 (N, n_el)) at times t (B,): (X_t wrapped, E_t, and
+        the regression targets of the instantaneous network)."""
+
+    @abstractmethod
+    def start(self, prior: Prior) -> tuple[Tensor, Tensor]:
+        """(X, E) at t = span, from a prior draw."""
+
+    @abstractmethod
+    def drift(self, e: Tensor, t: Tensor, out_x: Tensor, out_e: Tensor) -> tuple[Tensor, Tensor]:
+        """dM/dt (Å, embedding units per unit t) of the deterministic flow, from the instantaneous
+        network's outputs at embeddings ``e`` and per-atom times ``t``."""
 
 
 def host_draw(generator: torch.Generator) -> float:

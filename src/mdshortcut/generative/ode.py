@@ -13,15 +13,19 @@ from torch import Tensor
 
 from mdshortcut.model.graph import minimum_image, wrap
 
-from .common import Prior, Process, Sample, check_steps, draw_prior, graph_at, per_atom, weighted_l2
+from .common import Prior, Sample, ShortcutBase, check_steps, draw_prior, graph_at, per_atom, weighted_l2
 
 
-class MaterialODE(Process):
+class MaterialODE(ShortcutBase):
     name = "ode"
+    title = "Material ODE"
     #: the sampling span [0, span] in t
     span = 1.0
     #: shortcut outputs (shortcut.py) are velocities in the instantaneous output's own units
     velocity_scale = 1.0
+
+    def sampler(self) -> str:
+        return "continuous time: any n_s (Euler steps of 1/n_s)"
 
     def path(self, x0: Tensor, e0: Tensor, t: Tensor, graph, generator: torch.Generator):
         """M_t on the path from clean (X_0 (N, 3) Å, E_0 (N, n_el)) at t (B,): wrapped X_t, E_t and

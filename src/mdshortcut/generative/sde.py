@@ -33,11 +33,16 @@ from torch import Tensor
 
 from mdshortcut.model.graph import wrap
 
-from .common import Prior, Process, Sample, check_steps, graph_at, per_atom, weighted_l2
+from .common import Prior, Sample, ShortcutBase, check_steps, graph_at, per_atom, weighted_l2
 
 
-class MaterialSDE(Process):
+class MaterialSDE(ShortcutBase):
     name = "sde"
+    title = "Material SDE"
+
+    def sampler(self) -> str:
+        n = self.config.pf_ode_max_steps
+        return f"continuous time: any n_s (probability-flow ODE up to n_s = {n}, Euler-Maruyama above)"
 
     @property
     def span(self) -> float:

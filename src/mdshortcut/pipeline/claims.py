@@ -27,12 +27,13 @@ import os
 import numpy as np
 import pandas as pd
 
+from mdshortcut.generative import PROCESSES, ShortcutBase
 from mdshortcut.io import atomic_path, write_csv
 
 FAR_LOWER = 0.5  # claim 1: at most this fraction of the better baseline's RDF RMSD
 TIME_SHARE = 0.03  # claim 2: at most this fraction of a baseline's time at n_s = 250
 FEW_STEPS, MANY_STEPS, SHORTCUT_DESIGN_STEPS = 5, 250, 10
-BASELINES = ("ode", "sde")
+BASELINES = tuple(name for name, process in PROCESSES.items() if issubclass(process, ShortcutBase))
 CLAIM_COLUMNS = ["claim", "part", "holds", "value", "reference", "ratio", "evidence"]
 
 

@@ -21,16 +21,16 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, NullLocator
 
+from mdshortcut.generative import PROCESSES
 from mdshortcut.io import atomic_path, write_csv
 from mdshortcut.pipeline.tables import (
     MODEL_NAMES,
     PROCESS_NAMES,
-    PROCESSES,
-    PROPERTIES,
     TABLE2_MODELS,
     process_of,
     table2_model,
 )
+from mdshortcut.properties.catalogue import PROPERTIES
 
 TIME_AXIS = "generation time per 10,000 samples (s)"  # figures 5 and 6
 
