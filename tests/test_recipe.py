@@ -160,7 +160,7 @@ def test_warm_start_makes_every_level_the_baseline(tmp_path):
         path, process="ode", dataset="toy", elements=["X", "Si", "O"], properties=["a"], label_stats={},
         model_config=mc.to_dict(), process_config={}, state_dict=base.state_dict(), rho_max=0.05, steps=1,
         cpu_seconds=12.5,
-    )  # fmt: skip
+    )
     short = Denoiser(mc, 3, ["a"], 5)
     assert warm_start(short, path, "ode") == 12.5
     gen = torch.Generator().manual_seed(1)

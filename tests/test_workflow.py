@@ -209,7 +209,7 @@ def test_a_yaml_error_in_the_default_config_names_file_and_line(tmp_path):
     res = subprocess.run(
         [SNAKEMAKE, "-n", "--snakefile", str(workflow / "Snakefile"), "--directory", str(tmp_path)],
         capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    )
     assert res.returncode != 0
     last = res.stderr.strip().splitlines()[-1]
     assert re.match(rf"invalid config: {re.escape(str(default))}:\d+:\d+: not valid YAML \(.+\)$", last), res.stderr[
@@ -273,7 +273,7 @@ def test_make_run_command_dry_runs(tmp_path):
     res = subprocess.run(
         [*args, "-n", "--quiet", "rules", "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path)],
         cwd=REPO, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     assert re.search(r"^all\s+1$", res.stdout, re.M), res.stdout[-2000:]
 

@@ -194,11 +194,11 @@ def add_generate(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--target", action="append", default=[], type=_checked(design.parse_target), metavar="NAME=VALUE",
         help=f"a property's target (units: {', '.join(f'{n} {p.unit}' for n, p in PROPERTIES.items())}); repeatable",
-    )  # fmt: skip
+    )
     p.add_argument(
         "--cell", type=_checked(design.parse_cell), metavar="A[,B,C]",
         help="orthorhombic cell edges in Å, one for a cube (default: the model's typical training cell)",
-    )  # fmt: skip
+    )
     p.add_argument("--n", required=True, type=_checked(design.positive_int), help="number of structures")
     p.add_argument("--steps", required=True, type=_checked(design.positive_int), help="sampling steps n_s")
     p.add_argument("--seed", type=_checked(design.seed), default=0, help="random seed (default 0)")

@@ -131,7 +131,7 @@ def model_config(config: Mapping, dataset: str, process: str) -> dict:
     sections = {"process": dict(config["process"]), "training": dataset_training(config, dataset)}
     if process != "shortcut":
         sections = {name: {k: v for k, v in section.items() if k not in SHORTCUT_KEYS[name]}
-                    for name, section in sections.items()}  # fmt: skip
+                    for name, section in sections.items()}
     return {k: config[k] for k in ("model", "seed", "device")} | sections
 
 

@@ -225,7 +225,7 @@ def run_metrics(frames: Sequence[Atoms], ref: Mapping, cfg) -> dict:
     run.update(
         rdf_rmsd=rmsd(run["rdf"], ref["rdf"]), adf_rmsd=rmsd(run["adf"], ref["adf"]),
         close_fraction=float(np.mean(nearest < ref["nn_min"])) if len(nearest) else math.nan,
-    )  # fmt: skip
+    )
     return run
 
 
@@ -237,7 +237,7 @@ def structure_run(
     run = {**run_metrics(read_structures(samples), ref, cfg), "model": model, "n_steps": n_steps}
     _write_json(out, run)
     log.info("%s n_s=%d: %d samples (%d empty), RDF RMSD %.5f, ADF RMSD %.6f, close %.3f", model, n_steps,
-             run["n_samples"], run["n_empty"], run["rdf_rmsd"], run["adf_rmsd"], run["close_fraction"])  # fmt: skip
+             run["n_samples"], run["n_empty"], run["rdf_rmsd"], run["adf_rmsd"], run["close_fraction"])
     return run
 
 
@@ -282,9 +282,9 @@ def evaluate_shard(samples: str | os.PathLike, shard: int, potential: str, cfg, 
         measured = evaluate_structure(atoms, potential, cfg)
         rows.append({**key, "target": target, "value": measured[prop], **composition(atoms), **measured})
         log.info("sample %d: target %s %.4g, measured %.4g, %s", key["sample"], prop, target, measured[prop],
-                 measured["reason"] or "converged")  # fmt: skip
+                 measured["reason"] or "converged")
     columns = ["sample", "property", "model", "n_s", "target", "value", "n_atoms", "n_si", "n_o", "charge_balanced",
-               *PROPERTIES, "converged", "reason"]  # fmt: skip
+               *PROPERTIES, "converged", "reason"]
     table = pd.DataFrame(rows, columns=columns)
     write_csv(out, table)
     return table

@@ -160,7 +160,7 @@ def warm_start(model: Denoiser, path: str | os.PathLike, base: str) -> float:
             ("properties", list(meta["properties"]), model.properties),
             ("elements", len(meta["elements"]), model.n_elements),
         ) if a != b
-    ]  # fmt: skip
+    ]
     if mismatch:
         raise TrainingError(f"{path}: cannot warm-start the shortcut from it (other {', '.join(mismatch)})")
     lead = 1 + model.config.property_dim * len(model.properties)  # t, then the property embeddings
@@ -193,7 +193,7 @@ def content(data: Mapping) -> dict:
         k: [str(v.dtype), list(v.shape), hashlib.sha256(v.cpu().contiguous().numpy().tobytes()).hexdigest()]
         if isinstance(v, torch.Tensor) else v
         for k, v in data.items()
-    }  # fmt: skip
+    }
 
 
 def fingerprint(paths: Iterable[str | os.PathLike], parts: Mapping) -> str:
@@ -359,11 +359,11 @@ def setup_run(
     key = fingerprint([*training_sources(), *([init] if warm else [])], {  # changed code restarts
         "model": model_cfg.to_dict(), "process": process_cfg.to_dict(), "training": settings,
         "seed": seed, "name": process, "properties": props, "weights": shapes, "data": content(raw),
-    })  # fmt: skip
+    })
     return TrainingRun(
         process, conditioning, cfg, model_cfg, process_cfg, seed, device, data, Learner.new(model, proc, cfg), key,
         Path(checkpoints) / "state.pt", cpu=baseline_cpu, baseline_cpu=baseline_cpu,
-    )  # fmt: skip
+    )
 
 
 def _resume(run: TrainingRun) -> str:
@@ -391,7 +391,7 @@ def _checkpoint(run: TrainingRun, done: int) -> None:
         run.state_path, fingerprint=run.key, step=done, elapsed=run.elapsed, cpu_seconds=run.cpu,
         model=learner.model.state_dict(), ema=learner.ema.state_dict(), optimizer=learner.opt.state_dict(),
         **({"targets": learner.targets.state_dict()} if learner.targets is not None else {}),
-    )  # fmt: skip
+    )
     run.saved = done
 
 
@@ -516,7 +516,7 @@ def _save(run: TrainingRun, output: str | os.PathLike) -> int:
         process_config=run.process_cfg.to_dict(),
         state_dict={k: v.detach().cpu() for k, v in run.learner.ema.module.state_dict().items()},
         rho_max=run.data.rho_max, steps=steps, typical_cell=typical_cell(run.data.cell), cpu_seconds=run.cpu,
-    )  # fmt: skip
+    )
     return steps
 
 

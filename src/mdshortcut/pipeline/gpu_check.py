@@ -157,7 +157,7 @@ def run(args: argparse.Namespace) -> pd.DataFrame:
                     "what": "train", "process": process, "batch": batch, "nodes": int(data["n_atoms"].sum()),
                     "seconds": seconds, "neighbour_s": clock.seconds / args.steps,
                     "neighbour_share": clock.seconds / timed, "neighbour_calls": clock.calls / args.steps, **peak,
-                })  # fmt: skip
+                })
                 net = f"{run.model_cfg.n_layers} x {run.model_cfg.hidden} network"
                 print(
                     f"{process} training at batch {batch} ({rows[-1]['nodes']} nodes, {net}) on {device}: "

@@ -33,5 +33,5 @@ def properties_benchmark(
             "dataset": name, "potential": potential, "n_structures": len(frames),
             "mean_atoms": sum(map(len, frames)) / len(frames), "converged": converged,
             "relax_s": relax_s, "relaxations_per_min": 60 / relax_s, "label_s": label_s, "labels_per_min": 60 / label_s,
-        })  # fmt: skip
+        })
     return pd.DataFrame(rows)

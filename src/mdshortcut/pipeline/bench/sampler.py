@@ -58,7 +58,7 @@ def sampler_benchmark(
                     "process": process_name, "n_steps": n_steps, "n_structures": sampler.n_structures,
                     "device": str(dev), "threads": torch.get_num_threads(), "seconds": min(times),
                     "seconds_raw": " ".join(f"{t:.4f}" for t in times),
-                })  # fmt: skip
+                })
     table = pd.DataFrame(rows)
     table["structure_steps_per_s"] = table["n_structures"] * table["n_steps"] / table["seconds"]
     table["seconds_per_structure"] = table["seconds"] / table["n_structures"]

@@ -92,7 +92,7 @@ def train_benchmark(
                 "batch_size": cfg.batch_size, "steps": cfg.steps, "threads": torch.get_num_threads(),
                 "max_rel_grad_diff": diff,
                 "cpu_s_raw": " ".join(f"{a:.3f}/{b:.3f}" for a, b in zip(seconds["fused"], seconds["reference"])),
-            })  # fmt: skip
+            })
     table = pd.DataFrame(rows)
     table.insert(4, "speedup", table["samples_per_cpu_second"] / table["reference_samples_per_cpu_second"])
     return table
