@@ -185,10 +185,9 @@ def add_generate(p: argparse.ArgumentParser) -> None:
     p.epilog = (
         f"A cell is refused when a perpendicular width is below {design.MIN_WIDTH_FRACTION} x the model's cutoff "
         f"(1.6 Å for 6.5 Å: an atom would bond to its own periodic image) or when it holds fewer than "
-        f"{design.MIN_ATOMS} atoms at the model's rho_max. Cost on one CPU thread with the default config's a-SiO2 "
-        "model and 10 Å cells (its reference run): about 0.04 s per structure and sampling step, and about 1 s "
-        "of CPU per structure to relax and measure; an 18 Å cell holds 5.8x the atoms. Paper-scale runs are GPU "
-        "work (--device cuda)."
+        f"{design.MIN_ATOMS} atoms at the model's rho_max. The cost per structure and sampling step, and of "
+        "--relax, where it was measured: results/reference/README.md (Performance); an 18 Å cell holds 5.8x the "
+        "atoms of a 10 Å one. Paper-scale runs are GPU work (--device cuda)."
     )
     p.add_argument("--model", required=True, help="model file (results/models/DATASET/PROCESS-CONDITIONING.pt)")
     p.add_argument(
