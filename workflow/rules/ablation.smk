@@ -7,24 +7,6 @@ import re
 from mdshortcut.generative import PROCESSES
 from mdshortcut.pipeline.tables import ablation_files
 
-ABLATION = config.get("ablation", {})  # the recipe ablation (ablation.smk), if configured
-
-
-def ablation_model_config(w):
-    """train_model's config of one ablation variant's model (its shortcut or warm start's baseline)."""
-    from mdshortcut.config import dataset_training
-    from mdshortcut.pipeline.ablation import variant_config
-
-    return variant_config(config, dataset_training(config, ABLATION["dataset"]), w.variant, w.process)
-
-
-def ablation_init(w):
-    """The baseline an ablation variant's shortcut warm-starts from, if its recipe says so."""
-    cfg = ablation_model_config(w)
-    if w.process != "shortcut" or cfg["training"]["shortcut_init"] != "baseline":
-        return []
-    return f"{RESULTS}/ablation/{w.variant}/models/{cfg['process']['shortcut_base']}-none.pt"
-
 
 wildcard_constraints:
     variant="|".join(map(re.escape, ABLATION.get("variants", {}))) or "no-ablation",

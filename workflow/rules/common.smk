@@ -1,5 +1,7 @@
 # The names every rule file shares; each reads alone with this one and uses no other file's names.
-# Here: the results folder, datasets, shards, runs, code inputs and the targets of `all`.
+# Here: the results folder, datasets, shards, runs, code inputs and the targets of `all`; also the
+# input functions only one stage uses (warm starts, ablation configs, shard ranges), since
+# Snakemake's linter (`snakemake --lint`, tests/test_workflow.py) allows no function beside rules.
 import math
 
 from mdshortcut.config import resolve_device
@@ -32,6 +34,48 @@ def code(*modules):
     return sources(*modules)
 
 
+def warm_start_model(w):
+    """The base model a shortcut warm-starts from (training.shortcut_init: baseline), else nothing."""
+    from mdshortcut.config import dataset_training
+
+    if w.process != "shortcut" or dataset_training(config, w.dataset)["shortcut_init"] != "baseline":
+        return []
+    return f"{RESULTS}/models/{w.dataset}/{config['process']['shortcut_base']}-{w.conditioning}.pt"
+
+
+ABLATION = config.get("ablation", {})  # the recipe ablation (ablation.smk), if configured
+
+
+def ablation_model_config(w):
+    """train_model's config of one ablation variant's model (its shortcut or warm start's baseline)."""
+    from mdshortcut.config import dataset_training
+    from mdshortcut.pipeline.ablation import variant_config
+
+    return variant_config(config, dataset_training(config, ABLATION["dataset"]), w.variant, w.process)
+
+
+def ablation_init(w):
+    """The baseline an ablation variant's shortcut warm-starts from, if its recipe says so."""
+    cfg = ablation_model_config(w)
+    if w.process != "shortcut" or cfg["training"]["shortcut_init"] != "baseline":
+        return []
+    return f"{RESULTS}/ablation/{w.variant}/models/{cfg['process']['shortcut_base']}-none.pt"
+
+
+def md_shards(dataset):
+    """Shard indices of the melt-quench replicas of a dataset."""
+    cfg = dataset_cfg(dataset)
+    return range(math.ceil(cfg["n_replicas"] / cfg["replicas_per_shard"]))
+
+
+def label_shards(dataset):
+    """Label shards of a dataset: enough for every frame the melt-quench can produce (replicas
+    × frames); shards past the last frame (failed replicas) hold no rows."""
+    cfg = dataset_cfg(dataset)
+    n_frames = cfg["n_replicas"] * cfg["protocol"]["frames"]
+    return range(math.ceil(n_frames / config["properties"]["structures_per_shard"]))
+
+
 def sampling(dataset):
     return SamplingConfig.from_config(dataset_cfg(dataset)["sampling"])
 
@@ -39,6 +83,11 @@ def sampling(dataset):
 def runs(dataset):
     """'{run}/ns{n_s}' of every sampling run of a dataset."""
     return run_stems(dataset_cfg(dataset))
+
+
+def eval_shards(dataset):
+    """Evaluation shards of each of a dataset's runs."""
+    return range(math.ceil(sampling(dataset).n_samples / config["properties"]["structures_per_shard"]))
 
 
 # SLURM limits of the network jobs (train, sample) from the config's sizes. One network evaluation

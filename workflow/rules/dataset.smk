@@ -2,12 +2,6 @@
 from mdshortcut.md.protocol import md_section
 
 
-def md_shards(dataset):
-    """Shard indices of the melt-quench replicas of a dataset."""
-    cfg = dataset_cfg(dataset)
-    return range(math.ceil(cfg["n_replicas"] / cfg["replicas_per_shard"]))
-
-
 rule melt_quench:
     input:
         code=code("mdshortcut.md.melt_quench", "mdshortcut.md.protocol"),

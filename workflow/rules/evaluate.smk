@@ -1,11 +1,6 @@
 # Evaluation (paper §3.2, A.6-A.8). Unconditional datasets (a-Si): RDF/ADF of each run against the
 # training set's (RMSD). Inverse design (a-SiO2): every generated structure through the properties
 # function (relax, shear, rings) in shards of `properties.structures_per_shard`; errors per run.
-def eval_shards(dataset):
-    """Evaluation shards of each of a dataset's runs."""
-    return range(math.ceil(sampling(dataset).n_samples / config["properties"]["structures_per_shard"]))
-
-
 rule reference_distributions:
     input:
         structures=f"{RESULTS}/datasets/{{dataset}}/structures.extxyz",

@@ -1,12 +1,4 @@
 # Stage 2: labels (relax, shear modulus, rings, density) in shards, then the ghost-atom tensors.
-def label_shards(dataset):
-    """Label shards of a dataset: enough for every frame the melt-quench can produce (replicas
-    × frames); shards past the last frame (failed replicas) hold no rows."""
-    cfg = dataset_cfg(dataset)
-    n_frames = cfg["n_replicas"] * cfg["protocol"]["frames"]
-    return range(math.ceil(n_frames / config["properties"]["structures_per_shard"]))
-
-
 rule label_shard:
     input:
         structures=f"{RESULTS}/datasets/{{dataset}}/structures.extxyz",

@@ -9,13 +9,6 @@ from mdshortcut.config import dataset_training, model_config
 from mdshortcut.generative import PROCESSES
 
 
-def warm_start_model(w):
-    """The base model a shortcut warm-starts from (training.shortcut_init: baseline), else nothing."""
-    if w.process != "shortcut" or dataset_training(config, w.dataset)["shortcut_init"] != "baseline":
-        return []
-    return f"{RESULTS}/models/{w.dataset}/{config['process']['shortcut_base']}-{w.conditioning}.pt"
-
-
 wildcard_constraints:
     process="|".join(PROCESSES),
     conditioning="[a-z_]+",
