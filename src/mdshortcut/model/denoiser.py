@@ -19,7 +19,6 @@ from mdshortcut.config import build_section
 from .egnn import DISTANCE_FEATURES, EGNN
 from .graph import Batch, NeighbourCache
 
-
 NOISE_EMBEDDINGS = ("input", "every_layer")
 T_FLOOR = 1e-3  # ln t of the noise-level embedding is taken at max(t, T_FLOOR)
 
