@@ -4,8 +4,8 @@ X_t = X_0 + t·pbc(X_1 - X_0), E_t = E_0 + t(E_1 - E_0), with X_1 uniform in the
 E_1 ~ N(0, I) (``pairing: ot``: the prior's atoms of each structure assigned to its data atoms
 by the minimum of Σ|pbc(X_1 - X_0)|², ``ot_pairing``; the prior's law is unchanged, its atoms being
 exchangeable, and the paths are shorter and cross less). The network predicts the velocity
-μ = (pbc(X_1 - X_0) Å, E_1 - E_0), trained with L = |μ̂_X - μ_X|² + w|μ̂_E - μ_E|² (w = element_weight = 0.5), and samples with Euler
-steps M_{t-Δt} = M_t - Δt·μ̂ on the uniform grid t = 1, 1 - 1/n, ..., 1/n.
+μ = (pbc(X_1 - X_0) Å, E_1 - E_0), trained with L = |μ̂_X - μ_X|² + w|μ̂_E - μ_E|² (w = element_weight
+= 0.5), and samples with Euler steps M_{t-Δt} = M_t - Δt·μ̂ on the uniform grid t = 1, 1 - 1/n, ..., 1/n.
 """
 
 from __future__ import annotations
