@@ -17,6 +17,7 @@ structures concatenated (``Batch.batch`` gives each atom's structure). Time runs
 from __future__ import annotations
 
 import hashlib
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -42,6 +43,10 @@ class ProcessConfig:
     shortcut_fraction of whole batches; structures: that fraction of every batch).
     pf_ode_max_steps: n_steps up to this samples the SDE with the probability-flow ODE and the
     shortcut with its shortcut levels, above it with the (base's) instantaneous sampler.
+    t_sampling: the training times of the base losses (``draw_times``): uniform (the paper), or
+    log (ln t uniform), which keeps the small-noise band's share of training when sigma_x_max
+    grows (σ_X < 0.3 Å: 17 % of uniform draws at σ_max = 1.7 Å, 6 % at 5 Å, 39 % of log draws).
+    pairing: the material ODE's prior-data pairing, none (the paper) or ot (``ode.ot_pairing``).
     """
 
     sigma_x_max: float = 1.7
@@ -54,11 +59,18 @@ class ProcessConfig:
     shortcut_share: str = "batches"
     shortcut_fraction: float = 0.25
     pf_ode_max_steps: int = 10
+    t_sampling: str = "uniform"
+    pairing: str = "none"
 
     @classmethod
     def from_dict(cls, d: Mapping) -> ProcessConfig:
         """Build from a (schema-validated) mapping; unknown keys are an error naming them."""
-        choices = {"shortcut_base": ("sde", "ode"), "shortcut_share": ("batches", "structures")}
+        choices = {
+            "shortcut_base": ("sde", "ode"),
+            "shortcut_share": ("batches", "structures"),
+            "t_sampling": ("uniform", "log"),
+            "pairing": ("none", "ot"),
+        }
         cfg = build_section(cls, d, "process config", choices)
         if not 0 < cfg.t_min < cfg.t_max < 1:
             raise ValueError(f"process config: need 0 < t_min < t_max < 1 (got {cfg.t_min}, {cfg.t_max})")
@@ -112,6 +124,16 @@ def draw_prior(
     positions = to_cartesian(frac, cell, batch)
     embeddings = torch.randn(n, n_elements, generator=generator, device=cell.device, dtype=cell.dtype)
     return Prior(cell, n_atoms, positions, embeddings, dict(properties) if properties is not None else None)
+
+
+def draw_times(config: ProcessConfig, n: int, low: float, high: float, like: Tensor, generator) -> Tensor:
+    """n training times (dtype and device of ``like``) in [low, high): uniform, or with ln t
+    uniform over [ln max(low, t_min), ln high) when ``config.t_sampling`` is log."""
+    u = torch.rand(n, generator=generator, device=like.device, dtype=like.dtype)
+    if config.t_sampling == "uniform":
+        return low + (high - low) * u
+    lo = math.log(max(low, config.t_min))
+    return torch.exp(lo + (math.log(high) - lo) * u)
 
 
 def per_atom(values: Tensor, batch: Tensor) -> Tensor:
