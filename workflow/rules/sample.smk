@@ -51,7 +51,12 @@ rule sample:
     threads: 1
     resources:
         gpu=LOCAL_GPU,
-        runtime=lambda w: network_minutes(w.dataset, int(w.n_s) * sampling(w.dataset).samples_per_shard),
+        runtime=lambda w: network_minutes(
+            w.dataset,
+            int(w.n_s) * math.ceil(sampling(w.dataset).samples_per_shard / sampling(w.dataset).batch_size),
+            min(sampling(w.dataset).batch_size, sampling(w.dataset).samples_per_shard),
+            job_device("sample"),
+        ),
         mem_mb=lambda w: network_mem_mb(w.dataset, sampling(w.dataset).batch_size),
     conda:
         ENV

@@ -31,7 +31,13 @@ rule train:
     threads: config["training"]["threads"]
     resources:
         gpu=LOCAL_GPU,
-        runtime=lambda w: network_minutes(w.dataset, dataset_training(config, w.dataset)["steps"] * config["training"]["batch_size"]),
+        runtime=lambda w: network_minutes(
+            w.dataset,
+            dataset_training(config, w.dataset)["steps"],
+            config["training"]["batch_size"],
+            job_device("train"),
+            GPU_SHORTCUT_FACTOR if w.process == "shortcut" else 1.0,
+        ),
         mem_mb=lambda w: network_mem_mb(w.dataset, config["training"]["batch_size"]),
     conda:
         ENV
