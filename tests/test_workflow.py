@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 import re
 import shutil
 import subprocess
@@ -148,11 +149,31 @@ def test_schema_constrains_every_list_and_number(key, value):
 
 def test_schema_target_bounds_are_the_physical_ranges():
     """config/schema.yaml's sampling targets and `mdshortcut generate` refuse the same values."""
-    from mdshortcut.design import PHYSICAL
+    from mdshortcut.properties.catalogue import PROPERTIES
 
     targets = yaml.safe_load((REPO / "config/schema.yaml").read_text())["$defs"]["sampling_targets"]["properties"]
-    for prop, (lowest, allowed) in PHYSICAL.items():
-        assert targets[prop]["items"] == ({"minimum": lowest} if allowed else {"exclusiveMinimum": lowest}), prop
+    assert list(targets) == list(PROPERTIES)
+    for name, prop in PROPERTIES.items():
+        lowest = {"minimum" if prop.lowest_allowed else "exclusiveMinimum": prop.lowest}
+        assert targets[name]["items"] == lowest | ({"maximum": prop.highest} if prop.highest < math.inf else {}), name
+
+
+def test_schema_names_the_processes_and_properties_of_the_package():
+    """Every process and property list of config/schema.yaml is generative.PROCESSES and the
+    property table (properties.catalogue), in their order: a new one is a schema edit too."""
+    from mdshortcut.generative import PROCESSES, ShortcutBase
+    from mdshortcut.properties.catalogue import PROPERTIES
+
+    schema = yaml.safe_load((REPO / "config/schema.yaml").read_text())
+    defs, dataset = schema["$defs"], schema["$defs"]["dataset"]["properties"]
+    bench = schema["properties"]["bench"]["properties"]
+    assert dataset["labels"]["items"]["enum"] == list(PROPERTIES)
+    assert defs["conditionings"]["items"]["enum"] == ["none", "all", *PROPERTIES]
+    assert list(dataset["models"]["properties"]) == list(PROCESSES)
+    assert list(bench["sampler"]["properties"]["steps"]["properties"]) == list(PROCESSES)
+    assert bench["train"]["properties"]["processes"]["items"]["enum"] == list(PROCESSES)
+    base = schema["properties"]["process"]["properties"]["shortcut_base"]["enum"]
+    assert sorted(base) == sorted(n for n, p in PROCESSES.items() if issubclass(p, ShortcutBase))
 
 
 @pytest.mark.parametrize("case", list(BAD))
@@ -189,7 +210,7 @@ def test_a_yaml_error_in_the_default_config_names_file_and_line(tmp_path):
     res = subprocess.run(
         [SNAKEMAKE, "-n", "--snakefile", str(workflow / "Snakefile"), "--directory", str(tmp_path)],
         capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    )
     assert res.returncode != 0
     last = res.stderr.strip().splitlines()[-1]
     assert re.match(rf"invalid config: {re.escape(str(default))}:\d+:\d+: not valid YAML \(.+\)$", last), res.stderr[
@@ -284,7 +305,7 @@ def test_make_run_command_dry_runs(tmp_path):
     res = subprocess.run(
         [*args, "-n", "--quiet", "rules", "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path)],
         cwd=REPO, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     assert re.search(r"^all\s+1$", res.stdout, re.M), res.stdout[-2000:]
 

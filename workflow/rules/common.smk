@@ -1,5 +1,7 @@
 # The names every rule file shares; each reads alone with this one and uses no other file's names.
-# Here: the results folder, datasets, shards, runs, code inputs and the targets of `all`.
+# Here: the results folder, datasets, shards, runs, code inputs and the targets of `all`; also the
+# input functions only one stage uses (warm starts, ablation configs, shard ranges), since
+# Snakemake's linter (`snakemake --lint`, tests/test_workflow.py) allows no function beside rules.
 import math
 
 from mdshortcut.config import resolve_device

@@ -1,11 +1,12 @@
 # Sampling sweeps (paper §3.3, §3.4): every trained model at every n_s, in shards of
 # `samples_per_shard` samples (one job each, on a GPU where there is one), merged per run.
 # A run is `{model}` (unconditional, a-Si) or `{model}/{property}` (inverse design, a-SiO2).
+from mdshortcut.generative import PROCESSES
 from mdshortcut.pipeline.sweep import shard_seed, split_run
 
 
 wildcard_constraints:
-    run=r"(ode|sde|shortcut)-[a-z_]+(/[a-z_]+)?",
+    run=rf"({'|'.join(PROCESSES)})-[a-z_]+(/[a-z_]+)?",
     n_s=r"\d+",
 
 

@@ -6,10 +6,11 @@
 # checkpoint of other code, data or settings is then ignored, not resumed. A shortcut with
 # training.shortcut_init: baseline starts from its base process's model of the same conditioning.
 from mdshortcut.config import dataset_training, model_config
+from mdshortcut.generative import PROCESSES
 
 
 wildcard_constraints:
-    process="ode|sde|shortcut",
+    process="|".join(PROCESSES),
     conditioning="[a-z_]+",
 
 
