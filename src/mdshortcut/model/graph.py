@@ -100,8 +100,9 @@ def build_neighbours(positions: Tensor, cell: Tensor, n_atoms: Tensor, cutoff: f
     for each structure (but for pairs within ~1e-12 Å of the cutoff, where float64 rounding
     may differ). One call per batch. On a GPU a dense search over all structures at once
     (``_dense``) up to ``DENSE_MAX_ATOMS`` atoms per structure, one vesin-torch call per
-    structure above (on an H200, vesin took 0.35 ms a structure of 77 atoms, nearly all of it
-    per-call overhead; the dense search's GPU time is not yet measured). On the CPU always
+    structure above (on an H200 the per-structure vesin build was 60 % of a batch-128 training
+    step, 0.53 ms a structure of 76 nodes: results/reference/bench/gpu.csv; the dense search's
+    GPU time is not yet measured). On the CPU always
     vesin: with one thread the dense search was as fast as vesin up to ~110 atoms per
     structure (a-Si, 77: 3.0 against 2.9 ms a structure) and 3.5× slower at 256.
     """
