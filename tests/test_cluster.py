@@ -190,13 +190,14 @@ def test_outputs_equal_a_local_run(slurm_run, tmp_path):
 
 # a job no node of the one-node cluster can run, three ways: CPUs (the config's training.threads,
 # the one place a site sets them), memory (a rule's mem_mb), a GPU (the slurm-gpu profile on this
-# CPU-only node); each with the sbatch request SLURM itself refuses
+# CPU-only node); each with the sbatch request SLURM itself refuses. Options taking many values
+# come before --workflow-profile, so that the target is not read as one of them.
 def _over_cpus(work: Path) -> tuple[list[str], list[str], str]:
     cpus = node()[0]
     cfg = yaml.safe_load(TEST_CONFIG.read_text())
     cfg.setdefault("training", {})["threads"] = cpus + 1
     (work / "more-cpus.yaml").write_text(yaml.safe_dump(cfg))
-    args = ["--workflow-profile", str(PROFILE), "--configfile", str(work / "more-cpus.yaml")]
+    args = ["--configfile", str(work / "more-cpus.yaml"), "--workflow-profile", str(PROFILE)]
     return (
         args,
         [f"--cpus-per-task={cpus + 1}"],
@@ -206,7 +207,7 @@ def _over_cpus(work: Path) -> tuple[list[str], list[str], str]:
 
 def _over_memory(work: Path) -> tuple[list[str], list[str], str]:
     mem = node()[1]
-    args = ["--workflow-profile", str(PROFILE), "--set-resources", f"train:mem_mb={mem + 1}"]
+    args = ["--set-resources", f"train:mem_mb={mem + 1}", "--workflow-profile", str(PROFILE)]
     return (
         args,
         [f"--mem={mem + 1}"],
