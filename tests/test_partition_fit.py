@@ -5,6 +5,7 @@ verdicts against SLURM's own, sbatch --test-only, on a real one-node SLURM)."""
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 
@@ -33,6 +34,8 @@ def test_sinfo_lines_read():
     assert nodes[3].gpus == {"": 2}
     with pytest.raises(PartitionError, match="unexpected line: 'sinfo: error: x'"):
         parse_sinfo("sinfo: error: x\n")
+    with pytest.raises(PartitionError, match=re.escape("unexpected line: 'main*|vm|N/A|20489|")):
+        parse_sinfo(ONE_NODE.replace("|2|", "|N/A|"))
 
 
 @pytest.mark.parametrize(

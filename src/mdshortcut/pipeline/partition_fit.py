@@ -76,17 +76,18 @@ def minutes(limit: str) -> float:
 def parse_sinfo(text: str) -> tuple[list[Node], str | None]:
     """The nodes in ``SINFO``'s output and the default partition (None when there is none)."""
     nodes, default = [], None
-    for line in text.splitlines():
-        fields = line.strip().split("|")
-        if not line.strip():
-            continue
-        if len(fields) != 7:
-            raise PartitionError(f"sinfo printed an unexpected line: {line.strip()!r}")
-        partition, name, cpus, mem, gres, max_cpus, limit = fields
+    for line in filter(None, map(str.strip, text.splitlines())):
+        try:
+            partition, name, cpus, mem, gres, max_cpus, limit = line.split("|")
+            cap = int(max_cpus) if max_cpus.isdigit() else math.inf
+            node = Node(
+                partition.rstrip("*"), name, int(min(int(cpus), cap)), int(mem), gpu_counts(gres), minutes(limit)
+            )
+        except ValueError:
+            raise PartitionError(f"sinfo printed an unexpected line: {line!r}") from None
         if partition.endswith("*"):
-            partition = default = partition[:-1]
-        cap = int(max_cpus) if max_cpus.isdigit() else math.inf
-        nodes.append(Node(partition, name, int(min(int(cpus), cap)), int(mem), gpu_counts(gres), minutes(limit)))
+            default = node.partition
+        nodes.append(node)
     return nodes, default
 
 
