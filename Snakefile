@@ -32,6 +32,24 @@ except ConfigError as exc:
     sys.exit(str(exc))
 
 
+# Under the slurm executor, a job that no node of its partition can ever run (more CPUs, memory
+# or GPUs than any node has, a runtime over MaxTime) ends the run before the first submission,
+# one line per rule, instead of waiting in the queue for ever (mdshortcut.pipeline.partition_fit).
+onstart:
+    if workflow.executor_plugin.name == "slurm":
+        from mdshortcut.pipeline.partition_fit import PartitionError, read_nodes, unfit_jobs
+
+        jobs = [j for j in workflow.dag.needrun_jobs() if not j.is_local]
+        try:
+            problems = unfit_jobs(
+                [(j.rule.name, j.wildcards_dict, j.threads, dict(j.resources.items())) for j in jobs], *read_nodes()
+            )
+        except PartitionError as exc:
+            problems = [f"SLURM: cannot check the jobs against the partitions: {exc}"]
+        if problems:
+            sys.exit("\n".join(problems))
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/dataset.smk"
 include: "workflow/rules/properties.smk"

@@ -1,7 +1,8 @@
 """The SLURM profile on a real one-node SLURM (tests/cluster/start-slurm.sh: Debian's SLURM with
-slurmdbd accounting, installed when missing): the CI-scale a-Si SDE model and one sampling run are
-built through workflow/profiles/slurm unedited, as SLURM jobs, equal to a local run's; a scancel
-of the training job neither hangs the run nor loses work. Needs root (CI runs as root)."""
+slurmdbd accounting, installed when missing; the node declares the machine's own CPUs): the CI-scale
+a-Si SDE model and one sampling run are built through workflow/profiles/slurm unedited, as SLURM
+jobs of the config's CPUs, equal to a local run's; a scancel of the training job neither hangs the
+run nor loses work; a job no node can run ends the run at once in one line. Needs root (CI runs as root)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
-from conftest import REPO, TEST_RESULTS, snakemake, snakemake_command
+from conftest import REPO, TEST_CONFIG, TEST_RESULTS, snakemake, snakemake_command
 
 pytestmark = pytest.mark.slow
 
@@ -59,6 +61,23 @@ def slurm():
             stop(int(entry[1]), entry[0])
         else:
             Path(entry[0]).unlink()
+
+
+def config_cpus() -> dict[str, int]:
+    """CPUs per task of each remote rule: its threads, from config/test.yaml (and the schema's defaults)."""
+    from snakemake.utils import validate
+
+    cfg = yaml.safe_load(TEST_CONFIG.read_text())
+    validate(cfg, str(REPO / "config/schema.yaml"))
+    return {"melt_quench": 1, "tensors": 1, "train": cfg["training"]["threads"], "sample": cfg["sampling"]["threads"]}
+
+
+def node() -> tuple[int, int]:
+    """CPUs and memory (MB) the one node declares."""
+    cpus, mem = subprocess.run(
+        ["sinfo", "-h", "-N", "-o", "%c %m"], capture_output=True, text=True, check=True
+    ).stdout.split()
+    return int(cpus), int(mem)
 
 
 def running_job(comment_prefix: str) -> str | None:
@@ -117,18 +136,24 @@ def test_scancel_neither_hangs_nor_loses_work(slurm_run):
         assert (slurm_run["workdir"] / path).is_file(), path
 
 
+def test_the_node_declares_the_machines_cpus(slurm):
+    assert node()[0] == len(os.sched_getaffinity(0))  # nproc
+
+
 def test_jobs_ran_as_slurm_jobs(slurm_run):
     """sacct holds one completed SLURM job per remote job of the targets (and the cancelled
-    training); the local rules (merges, sampling cells) submitted nothing."""
+    training), each of the config's CPUs; the local rules (merges, sampling cells) submitted nothing."""
     since = (datetime.now() - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
     out = subprocess.run(
-        ["sacct", "-X", "-P", "-n", "-S", since, "--name", slurm_run["run_id"], "-o", "JobID,State,Comment"],
+        ["sacct", "-X", "-P", "-n", "-S", since, "--name", slurm_run["run_id"], "-o", "JobID,State,Comment,AllocCPUS"],
         capture_output=True, text=True, check=True,
     ).stdout
     jobs = [line.split("|") for line in out.splitlines()]
     completed: dict[str, int] = {}
-    for job, state, comment in jobs:
+    cpus = config_cpus()
+    for job, state, comment, alloc in jobs:
         rule = re.match(r"rule_(.+?)(_wildcards_.*)?$", comment).group(1)
+        assert int(alloc) == cpus[rule], jobs
         if job == slurm_run["cancelled"]:
             assert (rule, state.split()[0]) == ("train", "CANCELLED"), jobs
         else:
@@ -151,7 +176,7 @@ def same_content(a, b) -> bool:
 def test_outputs_equal_a_local_run(slurm_run, tmp_path):
     """The same targets run locally: the dataset and samples byte for byte, the model's weights
     and metadata bit for bit (torch.save's zip names the temporary file it was written to, so the
-    bytes of the .pt files differ; training ran on 4 threads on SLURM, 2 here), all but the
+    bytes of the .pt files differ; training ran on training.threads both times), all but the
     training CPU seconds it records, a measurement."""
     res = snakemake(tmp_path, "--cores", "2", MODEL, SAMPLES, timeout=HUNG_AFTER)
     assert res.returncode == 0, res.stderr[-4000:]
@@ -161,3 +186,58 @@ def test_outputs_equal_a_local_run(slurm_run, tmp_path):
     local = torch.load(tmp_path / MODEL, weights_only=True)
     assert model.pop("cpu_seconds") > 0 and local.pop("cpu_seconds") > 0
     assert same_content(model, local)
+
+
+# a job no node of the one-node cluster can run, three ways: CPUs (the config's training.threads,
+# the one place a site sets them), memory (a rule's mem_mb), a GPU (the slurm-gpu profile on this
+# CPU-only node); each with the sbatch request SLURM itself refuses. Options taking many values
+# come before --workflow-profile, so that the target is not read as one of them.
+def _over_cpus(work: Path) -> tuple[list[str], list[str], str]:
+    cpus = node()[0]
+    cfg = yaml.safe_load(TEST_CONFIG.read_text())
+    cfg.setdefault("training", {})["threads"] = cpus + 1
+    (work / "more-cpus.yaml").write_text(yaml.safe_dump(cfg))
+    args = ["--configfile", str(work / "more-cpus.yaml"), "--workflow-profile", str(PROFILE)]
+    return (
+        args,
+        [f"--cpus-per-task={cpus + 1}"],
+        f"asks for {cpus + 1} CPUs per task in partition 'main', which has at most {cpus} CPUs on a node",
+    )
+
+
+def _over_memory(work: Path) -> tuple[list[str], list[str], str]:
+    mem = node()[1]
+    args = ["--set-resources", f"train:mem_mb={mem + 1}", "--workflow-profile", str(PROFILE)]
+    return (
+        args,
+        [f"--mem={mem + 1}"],
+        f"asks for {mem + 1} MB memory in partition 'main', which has at most {mem} MB memory on a node",
+    )
+
+
+def _a_gpu(work: Path) -> tuple[list[str], list[str], str]:
+    args = ["--workflow-profile", str(REPO / "workflow/profiles/slurm-gpu")]
+    return args, ["--gpus=1"], "asks for 1 GPU in partition 'main', which has at most 0 GPUs on a node"
+
+
+@pytest.mark.parametrize("case", [_over_cpus, _over_memory, _a_gpu], ids=["cpus", "memory", "gpu"])
+def test_a_job_no_node_can_run_ends_the_run_at_once(slurm, tmp_path, case):
+    """The train job asks for more than the node has: the run ends in under a minute, before any
+    submission, with one line naming the rule, the request and the node's limit; SLURM agrees
+    that no node can run that request (sbatch --test-only refuses it)."""
+    args, sbatch, why = case(tmp_path)
+    refused = subprocess.run(
+        ["sbatch", "--test-only", *sbatch, "--wrap=true"], capture_output=True, text=True, timeout=60
+    )
+    assert refused.returncode != 0, refused.stdout + refused.stderr
+    command = snakemake_command(tmp_path, *args, MODEL)
+    start = time.monotonic()
+    res = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    seconds = time.monotonic() - start
+    print(f"{case.__name__}: the run ended after {seconds:.0f} s")
+    lines = [line for line in res.stderr.splitlines() if line.startswith("SLURM: ")]
+    assert res.returncode != 0 and len(lines) == 1, res.stderr[-3000:]
+    assert lines[0] == f"SLURM: rule train (dataset=a-si, process=sde, conditioning=none) {why}; it would never start"
+    assert res.stderr.rstrip().endswith(lines[0])  # the last word, no traceback after it
+    assert "has been submitted with SLURM jobid" not in res.stdout + res.stderr
+    assert seconds < 60

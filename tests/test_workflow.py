@@ -251,6 +251,7 @@ def test_profiles():
     assert cpu["executor"] == "slurm" and cpu["slurm-status-command"] == "squeue"
     assert all("environ.get" in cpu["default-resources"][key] for key in ("slurm_partition", "slurm_account"))
     assert not any("cpus_per_task" in r for r in [cpu["default-resources"], *cpu["set-resources"].values()])
+    assert "set-threads" not in cpu  # CPUs per task = the config's threads (issue 26)
     for rule in GPU_RULES:
         assert cpu["set-resources"][rule] == {"gpu": 0}
         assert gpu["set-resources"].pop(rule)["gpu"] == 1

@@ -9,14 +9,14 @@
 # Clients find the config at /etc/slurm/slurm.conf, a link to $DIR/slurm.conf that start makes when
 # there is none (`linked PATH`); SLURM_CONF is not enough: the jobstep plugin drops SLURM_* variables
 # before its srun. A real slurm.conf there is left alone and start fails.
-# Env: DIR (/tmp/mdshortcut-slurm), CPUS (CPUs the node declares; default max(nproc, 4): more than
-# the cores oversubscribes them), MEM_MB (85% of MemTotal), PORT (first of four ports, 16817).
+# Env: DIR (/tmp/mdshortcut-slurm), CPUS (CPUs the node declares; default nproc, the machine's own:
+# more than the cores oversubscribes them), MEM_MB (85% of MemTotal), PORT (first of four ports, 16817).
 set -euo pipefail
 
 DIR=${DIR:-/tmp/mdshortcut-slurm}
 PACKAGES="slurmctld slurmd slurm-client slurmdbd munge mariadb-server"
 BINARIES="slurmctld slurmd sbatch slurmdbd munged mariadbd"
-CPUS=${CPUS:-$(( $(nproc) > 4 ? $(nproc) : 4 ))}
+CPUS=${CPUS:-$(nproc)}
 MEM_MB=${MEM_MB:-$(awk '/MemTotal/ {printf "%d", $2 / 1024 * 0.85}' /proc/meminfo)}
 PORT=${PORT:-16817}
 HOST=$(hostname -s)
@@ -63,6 +63,10 @@ chmod 711 "$DIR/munge"                             # ...but SLURM must reach its
 MUNGE_SOCKET=$DIR/munge/munge.socket
 
 # --- configs (rewritten on every start; daemons already running keep theirs) ----------------------
+# CPUs beyond the real cores oversubscribe the node: slurmd then needs config_overrides, or it
+# drains the node for "Low socket*core*thread count"
+OVERRIDES=""
+[ "$CPUS" -gt "$(nproc)" ] && OVERRIDES="SlurmdParameters=config_overrides"
 cat > "$DIR/slurm.conf" <<EOF
 ClusterName=mdshortcut
 SlurmctldHost=$HOST
@@ -96,8 +100,7 @@ InactiveLimit=0
 KillWait=5
 MinJobAge=300
 Waittime=0
-# CPUs beyond the real cores oversubscribe the node: slurmd then needs config_overrides
-SlurmdParameters=config_overrides
+$OVERRIDES
 # no GPU: no GresTypes/Gres (a job asking for --gpus is rejected, as on a CPU-only site)
 NodeName=$HOST CPUs=$CPUS RealMemory=$MEM_MB State=UNKNOWN
 PartitionName=main Nodes=ALL Default=YES MaxTime=INFINITE State=UP

@@ -48,7 +48,7 @@ rule sample:
         f"{RESULTS}/logs/samples/{{dataset}}/{{run}}/ns{{n_s}}/shard{{shard}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/samples/{{dataset}}/{{run}}/ns{{n_s}}/shard{{shard}}.tsv"
-    threads: 1
+    threads: config["sampling"]["threads"]
     resources:
         gpu=LOCAL_GPU,
         runtime=lambda w: network_minutes(
