@@ -294,3 +294,25 @@ def test_shortcut_recipe_change_leaves_baseline_jobs_alone():
     changed["training"]["lr"] *= 2
     for process in ("ode", "sde", "shortcut"):
         assert model_config(changed, "a-si", process)["training"]["lr"] == 2 * cfg["training"]["lr"]
+
+
+def test_jobs_run_from_a_path_with_a_space(tmp_path):
+    """A checkout and .venv under a path holding a space: a script job runs (it exited 127, since
+    Snakemake passes the interpreter's path to the shell unquoted)."""
+    root = tmp_path / "my work"
+    root.mkdir()
+    venv = root / "venv x"
+    venv.symlink_to(Path(sys.executable).parents[1])  # the interpreter seen under the spaced path
+    from ase.build import bulk
+    from ase.io import write
+
+    structures = root / "results-test/datasets/a-si/structures.extxyz"
+    structures.parent.mkdir(parents=True)
+    write(structures, [bulk("Si", "diamond", 5.43, cubic=True)] * 3, format="extxyz")
+    res = subprocess.run(
+        [str(venv / "bin" / Path(sys.executable).name), "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
+         "--configfile", str(REPO / "config/test.yaml"), "--cores", "1", "results-test/samples/a-si/cells.npy"],
+        cwd=root, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert (root / "results-test/samples/a-si/cells.npy").is_file()
