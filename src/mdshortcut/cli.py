@@ -170,6 +170,7 @@ def _run_generate(args: argparse.Namespace) -> None:
 
 def add_generate(p: argparse.ArgumentParser) -> None:
     from mdshortcut import design
+    from mdshortcut.data.ghost import MIN_ATOMS, MIN_WIDTH_FRACTION
 
     p.description = (
         "Generate --n structures in --steps sampling steps, conditioned on any subset of the model's "
@@ -180,9 +181,9 @@ def add_generate(p: argparse.ArgumentParser) -> None:
         "(shear_modulus <= 0, ring_size < 3, density <= 0) is refused."
     )
     p.epilog = (
-        f"A cell is refused when a perpendicular width is below {design.MIN_WIDTH_FRACTION} x the model's cutoff "
+        f"A cell is refused when a perpendicular width is below {MIN_WIDTH_FRACTION} x the model's cutoff "
         f"(1.6 Å for 6.5 Å: an atom would bond to its own periodic image) or when it holds fewer than "
-        f"{design.MIN_ATOMS} atoms at the model's rho_max. Cost on one CPU thread with the default config's a-SiO2 "
+        f"{MIN_ATOMS} atoms at the model's rho_max. Cost on one CPU thread with the default config's a-SiO2 "
         "model and 10 Å cells (its reference run): about 0.04 s per structure and sampling step, and about 1 s "
         "of CPU per structure to relax and measure; an 18 Å cell holds 5.8x the atoms. Paper-scale runs are GPU "
         "work (--device cuda)."

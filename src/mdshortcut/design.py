@@ -5,11 +5,8 @@ with relaxation, their properties from ``mdshortcut.evaluate.evaluate_structure`
 evaluation of generated structures: ``label_structure``, which labels the training data).
 Units: cells Å, shear modulus GPa, ring size Si atoms per ring, density g/cm³, times s.
 
-A sampling cell must let the periodic graph describe a network of distinct atoms: every
-perpendicular width of the cell is at least ``MIN_WIDTH_FRACTION`` × the model's cutoff (1.6 Å
-for the 6.5 Å cutoff, the Si–O bond length: in a narrower cell an atom is within bonding
-distance of its own periodic image), and the cell holds at least ``MIN_ATOMS`` atoms at the
-model's rho_max (with one atom, every edge of the graph joins it to its own images: a crystal).
+A sampling cell must let the periodic graph describe a network of distinct atoms
+(``mdshortcut.data.ghost.cell_problem``, which checks the config's sampling.cell too).
 """
 
 from __future__ import annotations
@@ -24,7 +21,7 @@ from ase import Atoms
 from tqdm import tqdm
 
 from mdshortcut.checkpoint import CheckpointError
-from mdshortcut.data.ghost import n_slots
+from mdshortcut.data.ghost import cell_problem, perpendicular_widths
 from mdshortcut.evaluate import evaluate_structure
 from mdshortcut.md.potentials import POTENTIALS
 from mdshortcut.properties.labels import PROPERTIES, PropertiesConfig
@@ -35,8 +32,6 @@ UNITS = {"shear_modulus": "GPa", "ring_size": "Si atoms per ring", "density": "g
 # (G > 0), the shortest ring has 3 Si atoms, a density is positive. config/schema.yaml's
 # sampling targets say the same.
 PHYSICAL = {"shear_modulus": (0.0, False), "ring_size": (3.0, True), "density": (0.0, False)}
-MIN_WIDTH_FRACTION = 0.25
-MIN_ATOMS = 2
 
 
 class DesignError(ValueError):
@@ -130,13 +125,6 @@ def check_targets(model: LoadedModel, targets: Sequence[tuple[str, float]]) -> t
     return out, warnings
 
 
-def perpendicular_widths(cell: np.ndarray) -> np.ndarray:
-    """Distances (3,) Å between opposite faces of a cell (3, 3) Å (row vectors)."""
-    cell = np.asarray(cell, dtype=float)
-    volume = abs(np.linalg.det(cell))
-    return np.array([volume / np.linalg.norm(np.cross(cell[(k + 1) % 3], cell[(k + 2) % 3])) for k in range(3)])
-
-
 def sampling_cell(model: LoadedModel, edges: Sequence[float] | None) -> np.ndarray:
     """The cell (3, 3) Å to sample in: orthorhombic with ``edges`` (Å), or by default the
     model's typical training cell. DesignError if it is too small (module doc)."""
@@ -146,20 +134,9 @@ def sampling_cell(model: LoadedModel, edges: Sequence[float] | None) -> np.ndarr
         cell = model.typical_cell.numpy()
     else:
         raise DesignError("this model file stores no typical training cell (it predates them): give --cell")
-    cutoff = model.denoiser.config.cutoff
-    width = perpendicular_widths(cell).min()
-    if width < MIN_WIDTH_FRACTION * cutoff:
-        raise DesignError(
-            f"cell too small: its narrowest width {width:.3g} Å is below {MIN_WIDTH_FRACTION} × the "
-            f"{cutoff:g} Å cutoff ({MIN_WIDTH_FRACTION * cutoff:.3g} Å), "
-            "so atoms would bond to their own periodic images"
-        )
-    n_atoms = n_slots(cell, model.rho_max)
-    if n_atoms < MIN_ATOMS:
-        raise DesignError(
-            f"cell too small: {abs(np.linalg.det(cell)):.3g} Å^3 holds {n_atoms} atom(s) at "
-            f"rho_max = {model.rho_max:g} atoms/Å^3 (at least {MIN_ATOMS} are needed)"
-        )
+    problem = cell_problem(cell, model.denoiser.config.cutoff, model.rho_max)
+    if problem:
+        raise DesignError(problem)
     return cell
 
 
