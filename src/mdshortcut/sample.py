@@ -10,7 +10,7 @@ A sample of cell C holds n_a = floor(rho_max · Vol(C)) atoms (the model's rho_m
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -61,6 +61,24 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> L
         dict(meta["label_stats"]), float(meta["rho_max"]), str(meta["dataset"]), int(meta["steps"]), device,
         None if meta.get("typical_cell") is None else torch.as_tensor(meta["typical_cell"], dtype=torch.float64),
     )  # fmt: skip
+
+
+def check_model(
+    model: LoadedModel, path: str | os.PathLike, dataset: str, elements: Sequence[str], properties: Sequence[str]
+) -> None:
+    """CheckpointError naming ``path`` unless ``model`` was trained on ``dataset`` with these element
+    classes (ghost first) and conditioning properties, in this order (the network's inputs): a model
+    file copied from another dataset would otherwise fill one dataset's cells with the other's atoms."""
+    for what, recorded, expected in (
+        ("dataset", model.dataset, dataset),
+        ("elements", model.elements, list(elements)),
+        ("properties", model.properties, list(properties)),
+    ):
+        if recorded != expected:
+            raise CheckpointError(
+                f"{path}: a model of {what} {recorded}, where this run needs {expected} "
+                "(a model file of another dataset or conditioning?)"
+            )
 
 
 def normalise_targets(
