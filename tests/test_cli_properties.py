@@ -157,3 +157,28 @@ def test_output_path_is_checked_before_any_work(tmp_path, run_cli):
         assert err.startswith(
             f"mdshortcut {argv[0]}: error: /proc/x.csv: cannot be written (/proc is not a writable folder"
         ), err
+
+
+def _numeric_options():
+    import dataclasses
+
+    from mdshortcut.properties.labels import PropertiesConfig
+    from mdshortcut.properties.structure import StructureConfig
+
+    for command, config_class in (("properties", PropertiesConfig), ("structure", StructureConfig)):
+        for f in dataclasses.fields(config_class):
+            if f.name != "structures_per_shard":  # not an option
+                for bad in ("0", "-5", "nan", "inf", "x"):
+                    yield command, f"--{f.name.replace('_', '-')}", bad
+
+
+@pytest.mark.parametrize("command, option, bad", list(_numeric_options()))
+def test_every_numeric_option_is_range_checked(tmp_path, run_cli, command, option, bad):
+    """`--rdf-bins 0` was a ZeroDivisionError traceback, `--rdf-rmax -5` wrote bins at negative r,
+    `--fmax -1` a LAMMPS message as the reason, `--shear-strain 0` an empty modulus and reason."""
+    write(tmp_path / "in.extxyz", [diamond()], format="extxyz")
+    extra = ["--potential", "sw"] if command == "properties" else []
+    code, out, err = run_cli(command, tmp_path / "in.extxyz", *extra, option, bad, "-o", tmp_path / "out.csv")
+    assert code == 2 and err.count("\n") == 1, err
+    assert f"argument {option}: expected a positive" in err and repr(bad) in err, err
+    assert not (tmp_path / "out.csv").exists()

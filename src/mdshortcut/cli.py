@@ -17,6 +17,7 @@ command line); the output path is checked before any work, and no output file is
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from dataclasses import fields
 
@@ -55,14 +56,32 @@ def _checked(parse):
     return convert
 
 
+def positive(kind: type) -> object:
+    """An argparse type: a finite ``kind`` (int or float) above 0, else one line saying so."""
+    noun = "a positive integer" if kind is int else "a positive finite number"
+
+    def convert(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and value > 0):
+            raise argparse.ArgumentTypeError(f"expected {noun}, got {text!r}")
+        return value
+
+    return convert
+
+
 def _add_config_options(parser: argparse.ArgumentParser, config_class) -> None:
-    """One option per field of a config dataclass, defaulting to the field's default."""
+    """One option per field of a config dataclass, defaulting to the field's default; every field
+    is a positive number (as config/schema.yaml has them: counts, lengths, forces, strains)."""
     for f in fields(config_class):
         if f.name == "structures_per_shard":  # a DAG setting
             continue
         parser.add_argument(
-            f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default, help=f"(default {f.default})"
-        )
+            f"--{f.name.replace('_', '-')}", type=positive(type(f.default)), default=f.default,
+            help=f"(default {f.default})",
+        )  # fmt: skip
 
 
 def _config(args: argparse.Namespace, config_class):
@@ -197,13 +216,13 @@ def add_generate(p: argparse.ArgumentParser) -> None:
         "--cell", type=_checked(design.parse_cell), metavar="A[,B,C]",
         help="orthorhombic cell edges in Å, one for a cube (default: the model's typical training cell)",
     )  # fmt: skip
-    p.add_argument("--n", required=True, type=_checked(design.positive_int), help="number of structures")
-    p.add_argument("--steps", required=True, type=_checked(design.positive_int), help="sampling steps n_s")
+    p.add_argument("--n", required=True, type=positive(int), help="number of structures")
+    p.add_argument("--steps", required=True, type=positive(int), help="sampling steps n_s")
     p.add_argument("--seed", type=_checked(design.seed), default=0, help="random seed (default 0)")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     p.add_argument(
         "--batch-size",
-        type=_checked(design.positive_int),
+        type=positive(int),
         default=64,
         help="structures generated together (default 64)",
     )

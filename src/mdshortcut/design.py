@@ -73,17 +73,6 @@ def parse_cell(text: str) -> tuple[float, float, float]:
     return edges[0], edges[1], edges[2]
 
 
-def positive_int(text: str) -> int:
-    """An integer ≥ 1 from its text, else DesignError."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise DesignError(f"expected a positive integer, got {text!r}")
-    return value
-
-
 def seed(text: str) -> int:
     """A seed: an integer in [0, 2^63), else DesignError."""
     try:
