@@ -107,7 +107,9 @@ BAD = {
         "datasets.a-sio2.sampling.cell", 1.0, r"datasets\.a-sio2\.sampling\.cell: 1 Å: cell too small",
     ),
     "sampling cell narrower than the cutoff allows": (
-        "datasets.a-sio2.sampling.cell", 1.5, r"datasets\.a-sio2\.sampling\.cell: 1\.5 Å: cell too small: its narrowest",
+        "datasets.a-sio2.sampling.cell",
+        1.5,
+        r"datasets\.a-sio2\.sampling\.cell: 1\.5 Å: cell too small: its narrowest",
     ),
     "inverse design without a cell": (
         "datasets.a-sio2.sampling.cell", _DELETE, r"datasets\.a-sio2\.sampling\.cell: required for inverse design",
@@ -116,7 +118,9 @@ BAD = {
         "datasets.a-si.sampling.cell", 8.0, r"datasets\.a-si\.sampling\.cell: a-si is sampled unconditionally",
     ),
     "random-structure key on a crystal": (
-        "datasets.a-si.initial.n_atoms", [8, 16], r"datasets\.a-si\.initial: \['n_atoms'\] are not read for kind diamond",
+        "datasets.a-si.initial.n_atoms",
+        [8, 16],
+        r"datasets\.a-si\.initial: \['n_atoms'\] are not read for kind diamond",
     ),
 }
 
