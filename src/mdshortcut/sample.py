@@ -43,9 +43,15 @@ class LoadedModel:
 
 
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> LoadedModel:
-    """Load a model file written by training; CheckpointError (one line) if it is missing,
-    corrupt, of another format version, or its weights do not fit its own configuration."""
+    """Load a model file written by training; CheckpointError (one line naming the file) if it is
+    missing, corrupt, of another format version, its weights are not finite or do not fit its own
+    configuration."""
     meta = read_model(path)
+    bad = [name for name, w in meta["state_dict"].items() if w.is_floating_point() and not torch.isfinite(w).all()]
+    if bad:  # a diverged training: the network's output would be NaN, the samples empty
+        raise CheckpointError(
+            f"{path}: non-finite weights in {len(bad)} tensor(s), e.g. {bad[0]} (a diverged training?)"
+        )
     try:
         process = make_process(meta["process"], ProcessConfig.from_dict(meta["process_config"]))
         denoiser = Denoiser(

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from ase import Atoms
 
+from mdshortcut.checkpoint import CheckpointError, load_file
 from mdshortcut.io import GHOST, StructureError, atomic_path  # GHOST lives where structures are read
 
 
@@ -163,8 +164,12 @@ def save_tensors(path: str | os.PathLike, tensors: dict) -> None:
 
 
 def load_tensors(path: str | os.PathLike) -> dict:
-    """The tensors dict of ``path`` (``weights_only=True``: plain data, no code)."""
-    return torch.load(path, weights_only=True)
+    """The tensors dict of ``path`` (``weights_only=True``: plain data, no code); CheckpointError
+    naming the file if it is missing, truncated or not a dict."""
+    tensors = load_file(path, "tensors file")
+    if not isinstance(tensors, dict):
+        raise CheckpointError(f"{path}: not a tensors file (a {type(tensors).__name__}, not a dict)")
+    return tensors
 
 
 def to_atoms(cell, positions, types, elements: Sequence[str]) -> Atoms:
