@@ -336,3 +336,26 @@ def test_jobs_run_from_a_path_with_a_space(tmp_path):
     )  # fmt: skip
     assert res.returncode == 0, res.stderr[-3000:]
     assert (root / "results-test/samples/a-si/cells.npy").is_file()
+
+
+@pytest.mark.parametrize(
+    "content, words",
+    [
+        (None, "no such config file"),  # Snakemake: a 27-line traceback
+        ("", "empty (a config is a YAML mapping"),  # Snakemake: a message without the file's name
+        ("datasets: [\n", "2:1: not valid YAML"),  # Snakemake: without the line
+    ],
+)
+def test_make_run_names_a_config_file_it_cannot_read_in_one_line(tmp_path, content, words):
+    config = tmp_path / "my.yaml"
+    if content is not None:
+        config.write_text(content)
+    res = subprocess.run(
+        ["make", "-n", "--always-make", "run", f"BIN={Path(SNAKEMAKE).parent}", f"CONFIG={config}"],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert res.returncode != 0
+    assert res.stderr.count("\n") == 1 and f"make run: CONFIG={config}:" in res.stderr and words in res.stderr, (
+        res.stderr
+    )
+    assert "snakemake all" not in res.stdout

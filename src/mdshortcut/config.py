@@ -196,6 +196,26 @@ def yaml_problem(path: str | os.PathLike) -> str:
     return ""
 
 
+def config_file_problem(path: str | os.PathLike) -> str:
+    """Why ``path`` cannot be a config file (missing, empty, not YAML, not a mapping), in one line
+    naming it, or '' if it can: `make run` checks its CONFIG so, since Snakemake reads a
+    ``--configfile`` before the workflow starts and reports these with a traceback or without the
+    file's name."""
+    import yaml
+
+    if not os.path.isfile(path):
+        return f"{path}: no such config file"
+    problem = yaml_problem(path)
+    if problem:
+        return problem
+    with open(path, encoding="utf-8") as fh:
+        content = yaml.safe_load(fh)
+    if not isinstance(content, dict) or not content:
+        what = "empty" if content is None else "not a mapping of keys"
+        return f"{path}: {what} (a config is a YAML mapping of the keys in config/schema.yaml)"
+    return ""
+
+
 def validate_config(config: dict, schema: str | os.PathLike, files: Sequence[str | os.PathLike]) -> None:
     """Validate ``config`` (read from ``files``) against ``schema``, filling in its defaults,
     and ``check_config`` it; ConfigError: one line naming the files and the key."""
