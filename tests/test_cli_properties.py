@@ -1,5 +1,6 @@
 """The ``mdshortcut properties`` and ``mdshortcut structure`` commands, run as users run them."""
 
+import re
 import subprocess
 import sys
 
@@ -182,3 +183,43 @@ def test_every_numeric_option_is_range_checked(tmp_path, run_cli, command, optio
     assert code == 2 and err.count("\n") == 1, err
     assert f"argument {option}: expected a positive" in err and repr(bad) in err, err
     assert not (tmp_path / "out.csv").exists()
+
+
+# A real a-SiO2-like cell (3 Si, 6 O in 4.6 Å) whose Tersoff-relaxed network has rings through
+# O-O contacts: a mean of 2.67 Si per ring, below the shortest ring of a silica network (3 Si).
+SMALL_RINGS = Atoms(
+    "Si3O6",
+    positions=[[2.40548483, 0.10957759, 2.37729630], [1.13380508, 3.03381742, 0.81527853],
+               [2.01232953, 0.30922468, 0.21315021], [1.92714327, 3.67913847, 2.12662846],
+               [3.28207640, 0.06973989, 1.61986949], [4.23952879, 1.67000360, 1.79419144],
+               [0.41825002, 3.03350654, 4.05371287], [3.14572834, 3.96441354, 3.18912896],
+               [0.68911649, 0.07193185, 3.56042745]],
+    cell=[4.595893289532105] * 3, pbc=True,
+)  # fmt: skip
+
+
+def test_physical_ranges_of_measured_values():
+    from mdshortcut.properties.labels import physical_problem
+
+    assert physical_problem("shear_modulus", -2.5) == "shear_modulus -2.5 is not physical (must be > 0)"
+    assert physical_problem("shear_modulus", 0.0) and not physical_problem("shear_modulus", 1e-3)
+    assert physical_problem("ring_size", 1.0) == "ring_size 1 is not physical (must be >= 3)"
+    assert not physical_problem("ring_size", 3.0) and physical_problem("density", 0.0)
+
+
+def test_an_implausible_measurement_is_a_failure_with_its_reason(tmp_path):
+    """A ring size of 1.0 and a shear modulus of -2.5 GPa were kept as values (and counted as
+    measured by generate --relax): a value outside its physical range is now NaN with the reason."""
+    from mdshortcut.properties.elastic import relax
+    from mdshortcut.properties.rings import mean_ring_size
+
+    relaxed = relax(SMALL_RINGS, "tersoff", fmax=0.05, max_steps=300)  # the labels' relaxation, measured apart
+    assert relaxed.converged and mean_ring_size(relaxed.atoms) < 3
+    write(tmp_path / "in.extxyz", SMALL_RINGS, format="extxyz")
+    run = mdshortcut("properties", tmp_path / "in.extxyz", "--potential", "tersoff", "--max-steps", 300,
+                     "-o", tmp_path / "out.csv")  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    row = pd.read_csv(tmp_path / "out.csv", keep_default_na=False, na_values=[""]).iloc[0]
+    assert np.isnan(row["ring_size"]) and bool(row["converged"])
+    assert re.search(r"ring_size 2\.\d+ is not physical \(must be >= 3\)", row["reason"]), row["reason"]
+    assert np.isfinite(row["density"])

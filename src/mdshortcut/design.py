@@ -1,6 +1,6 @@
 """Inverse design as a tool: the work behind ``mdshortcut generate`` and ``mdshortcut info``.
 
-Structures come from ``mdshortcut.sample.generate`` (the function the DAG samples with) and,
+Structures come from ``mdshortcut.sample.generate_batches`` (the DAG samples with it) and,
 with relaxation, their properties from ``mdshortcut.evaluate.evaluate_structure`` (the DAG's
 evaluation of generated structures: ``label_structure``, which labels the training data).
 Units: cells Å, shear modulus GPa, ring size Si atoms per ring, density g/cm³, times s.
@@ -12,8 +12,10 @@ A sampling cell must let the periodic graph describe a network of distinct atoms
 from __future__ import annotations
 
 import math
+import shutil
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -21,17 +23,13 @@ from ase import Atoms
 from tqdm import tqdm
 
 from mdshortcut.checkpoint import CheckpointError
-from mdshortcut.data.ghost import cell_problem, perpendicular_widths
+from mdshortcut.data.ghost import cell_problem, n_slots, perpendicular_widths
 from mdshortcut.evaluate import evaluate_structure
 from mdshortcut.md.potentials import POTENTIALS
-from mdshortcut.properties.labels import PROPERTIES, PropertiesConfig
-from mdshortcut.sample import LoadedModel, generate, load_model
+from mdshortcut.properties.labels import PHYSICAL, PROPERTIES, PropertiesConfig
+from mdshortcut.sample import LoadedModel, generate_batches, load_model
 
 UNITS = {"shear_modulus": "GPa", "ring_size": "Si atoms per ring", "density": "g/cm³"}
-# The physical range of a target, (lowest value, whether it is allowed): a solid resists shear
-# (G > 0), the shortest ring has 3 Si atoms, a density is positive. config/schema.yaml's
-# sampling targets say the same.
-PHYSICAL = {"shear_modulus": (0.0, False), "ring_size": (3.0, True), "density": (0.0, False)}
 
 
 class DesignError(ValueError):
@@ -129,7 +127,7 @@ def sampling_cell(model: LoadedModel, edges: Sequence[float] | None) -> np.ndarr
     return cell
 
 
-def generate_designs(
+def design_batches(
     model: LoadedModel,
     name: str,
     targets: Mapping[str, float],
@@ -139,25 +137,50 @@ def generate_designs(
     seed: int = 0,
     batch_size: int = 64,
     progress: bool = False,
-) -> tuple[list[Atoms], float]:
+) -> Iterator[tuple[list[Atoms], float]]:
     """n structures in ``cell`` (3, 3) Å for ``targets`` (property -> value, physical units;
-    absent properties are null), and the generation time in s (model loading excluded).
+    absent properties are null), one batch at a time as made, each with its generation time in s
+    (model loading excluded). Memory stays per batch: n is not bounded by it.
 
     Each frame's info: model (``name``), dataset, n_steps, seed, sample, target_<property>.
     """
-    cells = torch.as_tensor(np.broadcast_to(cell, (n, 3, 3)).copy(), dtype=torch.float32)
-    values = {p: torch.full((n,), v, dtype=torch.float32) for p, v in targets.items()}
-    start = time.perf_counter()
-    frames = generate(
+    cells = torch.as_tensor(cell, dtype=torch.float32).expand(n, 3, 3)  # views of one cell, not n copies
+    values = {p: torch.tensor(v, dtype=torch.float32).expand(n) for p, v in targets.items()}
+    batches = generate_batches(
         model, cells, n_steps, values, seed=seed, device=model.device, batch_size=batch_size, progress=progress
     )
-    if model.device.type == "cuda":
-        torch.cuda.synchronize(model.device)
-    seconds = time.perf_counter() - start
-    for i, atoms in enumerate(frames):
-        atoms.info.update({"model": name, "dataset": model.dataset, "n_steps": n_steps, "seed": seed, "sample": i})
-        atoms.info.update({f"target_{p}": v for p, v in targets.items()})
-    return frames, seconds
+    done = 0
+    while True:
+        start = time.perf_counter()
+        frames = next(batches, None)
+        if model.device.type == "cuda":
+            torch.cuda.synchronize(model.device)
+        if frames is None:
+            return
+        seconds = time.perf_counter() - start
+        for i, atoms in enumerate(frames, done):
+            atoms.info.update({"model": name, "dataset": model.dataset, "n_steps": n_steps, "seed": seed, "sample": i})
+            atoms.info.update({f"target_{p}": v for p, v in targets.items()})
+        done += len(frames)
+        yield frames, seconds
+
+
+def check_output_room(model: LoadedModel, cell: np.ndarray, n: int, path: str, frame_bytes) -> None:
+    """DesignError unless the folder of ``path`` has room for n structures: each at most
+    ``frame_bytes(frame)`` for a frame filling every slot of ``cell`` with atoms (ghosts are
+    removed, so a real one is no larger)."""
+    full = Atoms([model.elements[1]] * n_slots(cell, model.rho_max), cell=cell, pbc=True)
+    full.info.update({"model": "m" * 20, "dataset": model.dataset, "n_steps": 1, "seed": 2**62, "sample": n})
+    need = n * frame_bytes(full)
+    folder = Path(path).resolve().parent
+    while not folder.exists():
+        folder = folder.parent
+    free = shutil.disk_usage(folder).free
+    if need > free:
+        raise DesignError(
+            f"--n {n}: up to {need / 1e9:.3g} GB of output ({need // n} bytes per structure), more than the "
+            f"{free / 1e9:.3g} GB free in {folder}"
+        )
 
 
 def dataset_potential(elements: Sequence[str]) -> str:

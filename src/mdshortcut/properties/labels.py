@@ -7,7 +7,8 @@ cell) and every property is measured on the relaxed structure. A structure whose
 does not converge, or on which LAMMPS fails, keeps its row with NaN properties, ``converged``
 False and the reason. When only a strained re-relaxation fails, the shear modulus alone is NaN
 (``converged`` stays True: it refers to the relaxation) and ``reason`` says why; likewise a
-network without rings has a NaN ring size.
+network without rings has a NaN ring size, and a value outside its property's physical range
+(``PHYSICAL``: a shear modulus <= 0, a mean ring size below 3) is NaN with the reason.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ from vesin import NeighborList
 from mdshortcut.data.ghost import GHOST, remove_ghosts
 from mdshortcut.io import StructureError, read_structures, write_csv
 from mdshortcut.md.potentials import get_potential
-from mdshortcut.properties.elastic import relax, shear_constants
-from mdshortcut.properties.rings import mean_ring_size
+from mdshortcut.properties.elastic import MIN_SHEAR_MODULUS, relax, shear_constants
+from mdshortcut.properties.rings import MIN_RING_SIZE, mean_ring_size
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,10 @@ PROPERTIES = ("shear_modulus", "ring_size", "density")
 COLUMNS = ["index", *PROPERTIES, "converged", "reason"]
 AMU_PER_A3_TO_G_PER_CM3 = 1.66053906660  # 1 amu/Å^3 in g/cm^3
 MIN_DISTANCE = 0.5  # Å; closer atoms overlap (far below any bond, Si-O 1.6 Å)
+#: each property's physical range, (lowest value, whether it is allowed), from beside its
+#: measuring function; a density is positive. Targets outside it are refused, and a measured value
+#: outside it is a failure with its reason, not a value (``physical_problem``).
+PHYSICAL = {"shear_modulus": (MIN_SHEAR_MODULUS, False), "ring_size": (MIN_RING_SIZE, True), "density": (0.0, False)}
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,14 @@ def read_checked(path: str | os.PathLike, potential: str) -> list[Atoms]:
     return frames
 
 
+def physical_problem(prop: str, value: float) -> str:
+    """Why a measured ``value`` of ``prop`` is outside its physical range (``PHYSICAL``), or ''."""
+    lowest, allowed = PHYSICAL[prop]
+    if value < lowest or (value == lowest and not allowed):
+        return f"{prop} {value:.4g} is not physical (must be {'>=' if allowed else '>'} {lowest:g})"
+    return ""
+
+
 def _failed(reason: str) -> dict:
     return {**{p: math.nan for p in PROPERTIES}, "converged": False, "reason": reason}
 
@@ -101,13 +114,14 @@ def label_structure(atoms: Atoms, potential: str, cfg: PropertiesConfig) -> dict
     rings = mean_ring_size(relaxed.atoms)
     reasons = [f"strained re-relaxation {shear.reason}"] * (not shear.converged)
     reasons += ["no ring in the bond network"] * (not math.isfinite(rings))
-    return {
-        "shear_modulus": shear.modulus if shear.converged else math.nan,
-        "ring_size": rings,
-        "density": density(relaxed.atoms),
-        "converged": True,
-        "reason": "; ".join(reasons),
-    }
+    row = {"shear_modulus": shear.modulus if shear.converged else math.nan, "ring_size": rings,
+           "density": density(relaxed.atoms)}  # fmt: skip
+    for prop, value in row.items():  # an implausible value is a failure with its reason, not a value
+        problem = physical_problem(prop, value) if math.isfinite(value) else ""
+        if problem:
+            row[prop] = math.nan
+            reasons.append(problem)
+    return {**row, "converged": True, "reason": "; ".join(reasons)}
 
 
 def label_frames(frames: Sequence[Atoms], potential: str, cfg: PropertiesConfig, first_index: int = 0) -> pd.DataFrame:
