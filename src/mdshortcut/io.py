@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import tempfile
 import uuid
@@ -70,6 +71,49 @@ def write_structures(path: str | os.PathLike, frames: Iterable[Atoms]) -> None:
             write(tmp, frames, format="extxyz")
         else:
             tmp.write_text("")
+
+
+#: what ``mdshortcut generate -o`` writes, by extension (ASE formats; lammps-data holds one structure;
+#: .xyz is extended XYZ, as ASE reads it: any XYZ reader reads it, and its comment line keeps the cell)
+STRUCTURE_FORMATS = {
+    ".extxyz": "extxyz",
+    ".xyz": "extxyz",
+    ".cif": "cif",
+    ".data": "lammps-data",
+    ".lmp": "lammps-data",
+}
+
+
+def structure_format(path: str | os.PathLike) -> str:
+    """The ASE format ``STRUCTURE_FORMATS`` names for ``path``'s extension; StructureError otherwise."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in STRUCTURE_FORMATS:
+        known = ", ".join(STRUCTURE_FORMATS)
+        raise StructureError(f"{path}: unknown structure format {suffix or '(no extension)'!r} (extensions: {known})")
+    return STRUCTURE_FORMATS[suffix]
+
+
+def open_structures(path: str | os.PathLike | None, fmt: str):
+    """A new file at ``path`` (None: in memory) for ``write_frames`` in ASE format ``fmt``, binary
+    where ASE writes that format in binary (cif)."""
+    from ase.io.formats import ioformats
+
+    binary = ioformats[fmt].isbinary
+    if path is None:
+        return io.BytesIO() if binary else io.StringIO()
+    return open(path, "wb" if binary else "w")
+
+
+def write_frames(file, frames: Iterable[Atoms], fmt: str, elements: Iterable[str]) -> None:
+    """Append frames to a file of ``open_structures`` in ASE format ``fmt`` and flush (a whole batch
+    is on disk when this returns); lammps-data atom types follow ``elements`` (the potential's order)."""
+    frames = list(frames)
+    if fmt == "lammps-data":
+        for atoms in frames:
+            write(file, atoms, format=fmt, specorder=list(elements), masses=True)
+    elif frames:
+        write(file, frames, format=fmt)
+    file.flush()
 
 
 def validate_frame(atoms: Atoms, where: str, elements: Iterable[str] | None = None) -> None:
