@@ -349,17 +349,24 @@ def test_an_output_it_cannot_write_is_refused_at_once(tiny_models, tmp_path, run
     assert not (tmp_path / out).exists() and time.perf_counter() - start < 30
 
 
+def _frames_in_temporary(folder: Path, out: Path) -> int:
+    """Frames in the temporary file of ``out`` (published as ``out`` at the end, atomically)."""
+    return sum(p.read_text().count("Lattice=") for p in folder.glob(f".{out.name}.*.tmp.extxyz"))
+
+
 def test_an_interrupted_run_keeps_what_it_wrote_and_says_how_much(tiny_models, tmp_path):
     """Frames were held in memory to the end: a Ctrl-C lost them all. Now each batch is written as
-    made; SIGINT (Ctrl-C) and SIGTERM end the run with the count of structures the file holds."""
+    made (to the output's temporary file); SIGINT (Ctrl-C) and SIGTERM publish the whole batches
+    written and end the run with their count."""
     for sig in (signal.SIGINT, signal.SIGTERM):
         out = tmp_path / f"out{sig}.extxyz"
         argv = request(tiny_models["ode-none"], out, ["--cell", "8", "--n", "100000", "--batch-size", "1"])
         proc = subprocess.Popen([MDSHORTCUT, *map(str, argv)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True)  # fmt: skip
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and (not out.exists() or out.read_text().count("Lattice=") < 2):
+        while time.monotonic() < deadline and _frames_in_temporary(tmp_path, out) < 2:
             time.sleep(0.2)
+        assert not out.exists()
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=60)
         assert proc.returncode == 130, err[-2000:]
@@ -370,3 +377,4 @@ def test_an_interrupted_run_keeps_what_it_wrote_and_says_how_much(tiny_models, t
         frames = read(out, index=":")
         assert len(frames) == int(match[1]) >= 2
         assert [a.info["sample"] for a in frames] == list(range(len(frames)))
+        assert not list(tmp_path.glob(".*.tmp.*"))  # the temporary file became the output

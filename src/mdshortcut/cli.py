@@ -165,14 +165,13 @@ def add_structure(p: argparse.ArgumentParser) -> None:
 
 
 def _run_generate(args: argparse.Namespace) -> None:
-    import functools
     import signal
     from pathlib import Path
 
     from ase import Atoms
 
     from mdshortcut import design
-    from mdshortcut.io import open_structures, structure_format, write_frames
+    from mdshortcut.io import frame_bytes, structure_format, structure_stream
     from mdshortcut.properties.labels import PropertiesConfig
 
     fmt = structure_format(args.output)
@@ -184,14 +183,8 @@ def _run_generate(args: argparse.Namespace) -> None:
     targets, warnings = design.check_targets(model, args.target)
     cell = design.sampling_cell(model, args.cell)
     potential = design.dataset_potential(model.elements) if args.relax else None
-    write = functools.partial(write_frames, fmt=fmt, elements=model.elements[1:])
-
-    def frame_bytes(atoms: Atoms) -> int:
-        with open_structures(None, fmt) as memory:
-            write(memory, [atoms])
-            return len(memory.getvalue())
-
-    design.check_output_room(model, cell, args.n, args.output, frame_bytes)
+    elements = model.elements[1:]
+    design.check_output_room(model, cell, args.n, args.output, lambda atoms: frame_bytes(atoms, fmt, elements))
     for line in warnings:
         print(f"mdshortcut generate: warning: {line}", file=sys.stderr)
     batches = design.design_batches(
@@ -200,16 +193,17 @@ def _run_generate(args: argparse.Namespace) -> None:
     measured, written, seconds = [], 0, 0.0  # measured: each frame's info only (memory stays per batch)
     on_term = signal.signal(signal.SIGTERM, signal.default_int_handler)  # a SIGTERM ends as Ctrl-C does
     try:
-        with open_structures(args.output, fmt) as file:
+        with structure_stream(args.output, fmt, elements) as append:
             for frames, took in batches:
                 seconds += took
                 if args.relax:
                     design.measure(frames, potential, PropertiesConfig(), progress=True)
                     measured += [Atoms(info=dict(a.info)) for a in frames]
-                write(file, frames)
+                append(frames)
                 written += len(frames)
-    except KeyboardInterrupt:
-        print(f"mdshortcut generate: interrupted: {args.output} holds the first {written} of {args.n} structures",
+    except KeyboardInterrupt as stop:
+        held = stop.args[0] if stop.args else 0
+        print(f"mdshortcut generate: interrupted: {args.output} holds the first {held} of {args.n} structures",
               file=sys.stderr)  # fmt: skip
         raise SystemExit(130) from None
     finally:
@@ -319,6 +313,9 @@ def main(argv: list[str] | None = None) -> int:
     except errors as exc:
         print(f"mdshortcut {args.command}: error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"mdshortcut {args.command}: interrupted", file=sys.stderr)
+        return 130
     return 0
 
 

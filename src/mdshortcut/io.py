@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import tempfile
 import uuid
@@ -93,27 +92,52 @@ def structure_format(path: str | os.PathLike) -> str:
     return STRUCTURE_FORMATS[suffix]
 
 
-def open_structures(path: str | os.PathLike | None, fmt: str):
-    """A new file at ``path`` (None: in memory) for ``write_frames`` in ASE format ``fmt``, binary
-    where ASE writes that format in binary (cif)."""
+def _binary(fmt: str) -> bool:
+    """Whether ASE writes format ``fmt`` to a binary file (cif) rather than a text one."""
     from ase.io.formats import ioformats
 
-    binary = ioformats[fmt].isbinary
-    if path is None:
-        return io.BytesIO() if binary else io.StringIO()
-    return open(path, "wb" if binary else "w")
+    return ioformats[fmt].isbinary
 
 
-def write_frames(file, frames: Iterable[Atoms], fmt: str, elements: Iterable[str]) -> None:
-    """Append frames to a file of ``open_structures`` in ASE format ``fmt`` and flush (a whole batch
-    is on disk when this returns); lammps-data atom types follow ``elements`` (the potential's order)."""
-    frames = list(frames)
-    if fmt == "lammps-data":
-        for atoms in frames:
-            write(file, atoms, format=fmt, specorder=list(elements), masses=True)
-    elif frames:
-        write(file, frames, format=fmt)
-    file.flush()
+def frame_bytes(atoms: Atoms, fmt: str, elements: Iterable[str]) -> int:
+    """The size of ``atoms`` written by ``structure_stream`` in ASE format ``fmt``, bytes."""
+    with tempfile.TemporaryDirectory() as folder:
+        one = Path(folder) / "one"
+        with structure_stream(one, fmt, elements) as append:
+            append([atoms])
+        return one.stat().st_size
+
+
+@contextlib.contextmanager
+def structure_stream(path: str | os.PathLike, fmt: str, elements: Iterable[str]) -> Iterator:
+    """A function appending a batch of frames to ``path`` in ASE format ``fmt`` (lammps-data atom
+    types in the order of ``elements``), each batch flushed whole. ``path`` appears atomically when
+    the block ends, and also when it ends by KeyboardInterrupt (Ctrl-C), holding the whole batches
+    written so far (a batch cut short is cut off); the KeyboardInterrupt is then re-raised with the
+    number of frames the file holds as its argument."""
+    elements = list(elements)
+    done = (0, 0)  # (bytes, frames) of the whole batches written, assigned together
+    interrupted = False
+    with atomic_path(path) as tmp, open(tmp, "wb" if _binary(fmt) else "w") as file:
+
+        def append(frames: Iterable[Atoms]) -> None:
+            nonlocal done
+            frames = list(frames)
+            if fmt == "lammps-data":
+                for atoms in frames:
+                    write(file, atoms, format=fmt, specorder=elements, masses=True)
+            elif frames:
+                write(file, frames, format=fmt)
+            file.flush()
+            done = (file.tell(), done[1] + len(frames))
+
+        try:
+            yield append
+        except KeyboardInterrupt:
+            interrupted = True
+            file.truncate(done[0])
+    if interrupted:
+        raise KeyboardInterrupt(done[1])
 
 
 def validate_frame(atoms: Atoms, where: str, elements: Iterable[str] | None = None) -> None:
