@@ -91,7 +91,7 @@ def test_structure_missing_file_and_missing_option(tmp_path, args):
 
 def test_label_shards_and_merge(tmp_path):
     from mdshortcut.pipeline.shards import merge_shards
-    from mdshortcut.properties.labels import PropertiesConfig, check_indices, label_shard, read_table
+    from mdshortcut.properties.labels import PropertiesConfig, check_indices, label_shard, read_labels
 
     write(tmp_path / "s.extxyz", [diamond(), diamond(5.45), diamond(5.42)], format="extxyz")
     cfg = PropertiesConfig(structures_per_shard=2)
@@ -99,8 +99,8 @@ def test_label_shards_and_merge(tmp_path):
     assert counts == [2, 1, 0]  # a shard past the last frame is an empty table
 
     def merge(shards):
-        merge_shards(shards, tmp_path / "labels.csv", read=read_table, check=lambda t: check_indices(t, n_frames=3))
-        return read_table(tmp_path / "labels.csv")
+        merge_shards(shards, tmp_path / "labels.csv", read=read_labels, check=lambda t: check_indices(t, n_frames=3))
+        return read_labels(tmp_path / "labels.csv")
 
     merged = merge([tmp_path / f"{k}.csv" for k in range(3)])
     assert merged["index"].tolist() == [0, 1, 2] and merged["converged"].all()
@@ -198,13 +198,17 @@ SMALL_RINGS = Atoms(
 )  # fmt: skip
 
 
-def test_physical_ranges_of_measured_values():
-    from mdshortcut.properties.labels import physical_problem
+def test_a_value_outside_its_physical_bounds_is_a_failure_not_a_value():
+    from mdshortcut.properties.labels import implausible_to_failures
 
-    assert physical_problem("shear_modulus", -2.5) == "shear_modulus -2.5 is not physical (must be > 0)"
-    assert physical_problem("shear_modulus", 0.0) and not physical_problem("shear_modulus", 1e-3)
-    assert physical_problem("ring_size", 1.0) == "ring_size 1 is not physical (must be >= 3)"
-    assert not physical_problem("ring_size", 3.0) and physical_problem("density", 0.0)
+    row = implausible_to_failures({"shear_modulus": (-2.5, ""), "ring_size": (1.0, ""), "density": (2.2, "")})
+    assert np.isnan(row["shear_modulus"]) and np.isnan(row["ring_size"]) and row["density"] == 2.2
+    assert row["reason"] == (
+        "shear_modulus -2.5 GPa is not physical (must be > 0 GPa); "
+        "ring_size 1 Si atoms per ring is not physical (must be >= 3 Si atoms per ring)"
+    )
+    row = implausible_to_failures({"shear_modulus": (1e-3, ""), "ring_size": (3.0, ""), "density": (np.nan, "x")})
+    assert row["shear_modulus"] == 1e-3 and row["ring_size"] == 3.0 and row["reason"] == "x"
 
 
 def test_an_implausible_measurement_is_a_failure_with_its_reason(tmp_path):
@@ -221,5 +225,5 @@ def test_an_implausible_measurement_is_a_failure_with_its_reason(tmp_path):
     assert run.returncode == 0, run.stderr
     row = pd.read_csv(tmp_path / "out.csv", keep_default_na=False, na_values=[""]).iloc[0]
     assert np.isnan(row["ring_size"]) and bool(row["converged"])
-    assert re.search(r"ring_size 2\.\d+ is not physical \(must be >= 3\)", row["reason"]), row["reason"]
+    assert re.search(r"ring_size 2\.\d+ Si atoms per ring is not physical \(must be >= 3 Si", row["reason"])
     assert np.isfinite(row["density"])

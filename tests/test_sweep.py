@@ -121,7 +121,7 @@ SILICA = {"dataset": "a-sio2", "potential": "tersoff", "labels": ["shear_modulus
 
 def test_inverse_design_shard(tiny_models, tmp_path):
     cfg = SamplingConfig(n_steps=(2,), n_samples=5, samples_per_shard=3, batch_size=2, cell=8.0,
-                         targets={"shear_modulus": (10.0, 50.0)})  # fmt: skip
+                         targets={"shear_modulus": (10.0, 50.0)})
     outs = []
     for k in range(2):
         out = tmp_path / f"shard{k}"

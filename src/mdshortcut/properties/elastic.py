@@ -35,10 +35,6 @@ from ase.optimize import LBFGS
 from mdshortcut.md.lammps_io import lammps_frame, load_atoms, read_atoms
 from mdshortcut.md.potentials import get_potential, load_mpi, pair_commands, start_lammps
 
-#: the lowest physical shear modulus, GPa, not itself allowed: a solid resists shear, so G <= 0 is a
-#: mechanically unstable structure (measured at the test scale: -2.5 GPa), not a modulus
-MIN_SHEAR_MODULUS = 0.0
-
 BAR_TO_GPA = 1e-4
 VOIGT = ("xx", "yy", "zz", "yz", "xz", "xy")
 SHEAR_TILTS = {"yz": (1, 2), "xz": (0, 2), "xy": (0, 1)}  # tilt -> (a, b): u_a = gamma r_b

@@ -1,14 +1,15 @@
 """One row of properties per structure: the labels of the training data and the measurements
 of generated samples, computed the same way.
 
-Row: ``shear_modulus`` (GPa), ``ring_size`` (Si atoms per ring), ``density`` (g/cm³),
-``converged``, ``reason``. Ghost atoms are removed first; the structure is relaxed (variable
-cell) and every property is measured on the relaxed structure. A structure whose relaxation
+Row: one column per property of ``catalogue.PROPERTIES`` (shear_modulus GPa, ring_size Si atoms
+per ring, density g/cm³), ``converged``, ``reason``. Ghost atoms are removed first; the structure
+is relaxed (variable cell) and every property is measured on the relaxed structure by its
+measuring function. A structure whose relaxation
 does not converge, or on which LAMMPS fails, keeps its row with NaN properties, ``converged``
 False and the reason. When only a strained re-relaxation fails, the shear modulus alone is NaN
 (``converged`` stays True: it refers to the relaxation) and ``reason`` says why; likewise a
-network without rings has a NaN ring size, and a value outside its property's physical range
-(``PHYSICAL``: a shear modulus <= 0, a mean ring size below 3) is NaN with the reason.
+network without rings has a NaN ring size, and a value outside its property's physical bounds
+is NaN with the reason (``implausible_to_failures``).
 """
 
 from __future__ import annotations
@@ -25,21 +26,15 @@ from ase import Atoms
 from vesin import NeighborList
 
 from mdshortcut.data.ghost import GHOST, remove_ghosts
-from mdshortcut.io import StructureError, read_structures, write_csv
+from mdshortcut.io import StructureError, read_structures, read_table, write_csv
 from mdshortcut.md.potentials import get_potential
-from mdshortcut.properties.elastic import MIN_SHEAR_MODULUS, relax, shear_constants
-from mdshortcut.properties.rings import MIN_RING_SIZE, mean_ring_size
+from mdshortcut.properties.catalogue import PROPERTIES
+from mdshortcut.properties.elastic import relax
 
 log = logging.getLogger(__name__)
 
-PROPERTIES = ("shear_modulus", "ring_size", "density")
 COLUMNS = ["index", *PROPERTIES, "converged", "reason"]
-AMU_PER_A3_TO_G_PER_CM3 = 1.66053906660  # 1 amu/Å^3 in g/cm^3
 MIN_DISTANCE = 0.5  # Å; closer atoms overlap (far below any bond, Si-O 1.6 Å)
-#: each property's physical range, (lowest value, whether it is allowed), from beside its
-#: measuring function; a density is positive. Targets outside it are refused, and a measured value
-#: outside it is a failure with its reason, not a value (``physical_problem``).
-PHYSICAL = {"shear_modulus": (MIN_SHEAR_MODULUS, False), "ring_size": (MIN_RING_SIZE, True), "density": (0.0, False)}
 
 
 @dataclass(frozen=True)
@@ -57,12 +52,6 @@ class PropertiesConfig:
     shear_strain: float = 0.02
     structures_per_shard: int = 32
     strain_fmax: float = 1e-3
-
-
-def density(atoms: Atoms) -> float:
-    """Mass density, g/cm³ (ghosts excluded)."""
-    atoms = remove_ghosts(atoms)
-    return float(atoms.get_masses().sum() / atoms.cell.volume * AMU_PER_A3_TO_G_PER_CM3)
 
 
 def check_overlaps(atoms: Atoms, where: str, min_distance: float = MIN_DISTANCE) -> None:
@@ -88,14 +77,6 @@ def read_checked(path: str | os.PathLike, potential: str) -> list[Atoms]:
     return frames
 
 
-def physical_problem(prop: str, value: float) -> str:
-    """Why a measured ``value`` of ``prop`` is outside its physical range (``PHYSICAL``), or ''."""
-    lowest, allowed = PHYSICAL[prop]
-    if value < lowest or (value == lowest and not allowed):
-        return f"{prop} {value:.4g} is not physical (must be {'>=' if allowed else '>'} {lowest:g})"
-    return ""
-
-
 def _failed(reason: str) -> dict:
     return {**{p: math.nan for p in PROPERTIES}, "converged": False, "reason": reason}
 
@@ -107,21 +88,25 @@ def label_structure(atoms: Atoms, potential: str, cfg: PropertiesConfig) -> dict
         relaxed = relax(atoms, potential, cfg.fmax, cfg.max_steps)
         if not relaxed.converged:
             return _failed(f"relaxation {relaxed.reason}")
-        shear = shear_constants(relaxed.atoms, potential, cfg.shear_strain, cfg.strain_fmax, cfg.max_steps)
+        # The relaxed structure stands: a property that cannot be measured costs only its value.
+        measured = {name: p.measure(relaxed.atoms, potential, cfg) for name, p in PROPERTIES.items()}
     except Exception as exc:  # LAMMPS reports lost atoms etc. as plain Exceptions
         return _failed(f"LAMMPS failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
-    # The relaxed structure stands: a failed strained re-relaxation costs only the modulus.
-    rings = mean_ring_size(relaxed.atoms)
-    reasons = [f"strained re-relaxation {shear.reason}"] * (not shear.converged)
-    reasons += ["no ring in the bond network"] * (not math.isfinite(rings))
-    row = {"shear_modulus": shear.modulus if shear.converged else math.nan, "ring_size": rings,
-           "density": density(relaxed.atoms)}  # fmt: skip
-    for prop, value in row.items():  # an implausible value is a failure with its reason, not a value
-        problem = physical_problem(prop, value) if math.isfinite(value) else ""
-        if problem:
-            row[prop] = math.nan
-            reasons.append(problem)
-    return {**row, "converged": True, "reason": "; ".join(reasons)}
+    return {**implausible_to_failures(measured), "converged": True}
+
+
+def implausible_to_failures(measured: dict[str, tuple[float, str]]) -> dict:
+    """The values and reason of a row from each property's (value, reason): a finite value outside
+    its physical bounds (``catalogue.PROPERTIES``: a shear modulus <= 0 GPa, a mean ring size below
+    3, both measured at the test scale) is NaN, with why, not a value."""
+    row, reasons = {}, []
+    for name, (value, why) in measured.items():
+        p = PROPERTIES[name]
+        if math.isfinite(value) and not p.possible(value):
+            value, why = math.nan, f"{name} {value:.4g} {p.unit} is not physical (must be {p.bounds()})"
+        row[name] = value
+        reasons += [why] * bool(why)
+    return {**row, "reason": "; ".join(reasons)}
 
 
 def label_frames(frames: Sequence[Atoms], potential: str, cfg: PropertiesConfig, first_index: int = 0) -> pd.DataFrame:
@@ -129,25 +114,15 @@ def label_frames(frames: Sequence[Atoms], potential: str, cfg: PropertiesConfig,
     rows = []
     for k, atoms in enumerate(frames):
         row = {"index": first_index + k, **label_structure(atoms, potential, cfg)}
-        log.info(
-            "structure %d: shear modulus %.3f GPa, ring size %.3f, density %.4f g/cm3, converged %s %s",
-            *(row[c] for c in COLUMNS),
-        )
+        values = ", ".join(f"{name} {row[name]:.4g} {p.unit}" for name, p in PROPERTIES.items())
+        log.info("structure %d: %s, converged %s %s", row["index"], values, row["converged"], row["reason"])
         rows.append(row)
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def read_table(path: str | os.PathLike) -> pd.DataFrame:
+def read_labels(path: str | os.PathLike) -> pd.DataFrame:
     """A labels table (``COLUMNS``); raises StructureError naming the file if malformed."""
-    try:
-        table = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={"reason": str})
-    except (OSError, pd.errors.ParserError) as exc:
-        raise StructureError(f"{path}: not a readable labels table ({exc})") from exc
-    missing = [c for c in COLUMNS if c not in table.columns]
-    if missing:
-        raise StructureError(f"{path}: missing column(s) {', '.join(missing)}")
-    table["reason"] = table["reason"].fillna("")
-    return table
+    return read_table(path, COLUMNS, text=("reason",))
 
 
 def label_shard(

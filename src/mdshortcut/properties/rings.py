@@ -23,10 +23,6 @@ from vesin import NeighborList
 COVALENT_RADII = {"Si": 1.11, "O": 0.66}  # Å, paper A.7
 BOND_FACTOR = 1.3
 MAX_RING_ATOMS = 24  # longest ring searched: 12 Si in SiO2, 24 Si in a pure Si network
-#: the lowest physical mean ring size, Si atoms per ring (allowed): the shortest ring of a network
-#: has 3 Si atoms; a smaller mean (1.0 measured at the test scale) comes from atoms bonded closer
-#: than any bond of the glass (O-O, a Si bonded to itself through one O's images)
-MIN_RING_SIZE = 3.0
 
 Node = tuple[int, tuple[int, int, int]]  # (atom index, image shift)
 Ring = frozenset  # of Node, translated to a canonical image
