@@ -299,13 +299,13 @@ def network_job_runtimes(profile: str, tmp_path: Path) -> dict[str, int]:
 def test_gpu_jobs_ask_for_a_gpu_runtime(tmp_path):
     """Under slurm-gpu a train or sample job's runtime comes from the GPU cost model, under slurm from
     the CPU one (workflow/rules/common.smk). config/gpu.yaml's a-Si ODE, 4000 steps of 128 structures
-    of 64 atoms, 3 x 64: GPU 2 x 4000 x (0.014 + 128 x 64 x 3 x 64^2 x 7.3e-10) s = 11.7 min, its
-    MDShortcut 2.5 x that; CPU 2 x 1.2e-7 s x 4000 x 128 x 64 x 3 x 64^2 = 1611 min. Sampling 256
-    structures in batches of 128 at n_s = 250: GPU 2 x 500 x (0.014 + 128 x 786432 x 7.3e-10) s = 2.9
+    of 64 atoms, 3 x 64: GPU 2 x 4000 x (0.032 + 128 x 64 x 3 x 64^2 x 7.5e-10) s = 14.3 min, its
+    MDShortcut 2.6 x that; CPU 2 x 1.2e-7 s x 4000 x 128 x 64 x 3 x 64^2 = 1611 min. Sampling 256
+    structures in batches of 128 at n_s = 250: GPU 2 x 500 x (0.032 + 128 x 786432 x 7.5e-10) s = 1.8
     min (at least 10), CPU 2 x 1.2e-7 s x 250 x 256 x 786432 = 201 min."""
     gpu, cpu = (network_job_runtimes(p, tmp_path) for p in PROFILES[::-1])
     ode, shortcut, sde = "models/a-si/ode-none", "models/a-si/shortcut-none", "samples/a-si/sde-none/ns250/shard0"
-    assert gpu == {ode: 12, shortcut: 30, sde: 10}
+    assert gpu == {ode: 15, shortcut: 38, sde: 10}
     assert cpu == {ode: 1611, shortcut: 1611, sde: 202}
 
 

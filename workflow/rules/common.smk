@@ -94,16 +94,16 @@ def eval_shards(dataset):
 # will use (``job_device``). One network evaluation of a structure costs ~ atoms × layers × hidden²
 # units. CPU: one thread took 0.5-1.2e-7 s a unit in the reference run (results/reference/benchmarks.csv:
 # a-Si 64 atoms and a-SiO2 <= 120 atoms, 3 × 64, trained 3000 and 1000 steps × 8 structures in
-# 990-1430 s; a-Si sampled 250 steps × 64 in 205 s). GPU: one NVIDIA H200 (issue 23, torch 2.11)
-# trained the default a-Si network (3 × 64) in 32 ms a step of 32 structures and 87 ms of 128 with
-# per-structure neighbour lists: 14 ms a call + 0.57 ms a structure (7.3e-10 s a unit, 0.35 ms of it
-# the neighbour list, since batched: generous for bigger networks, not yet measured there); its
-# MDShortcut step took 2.5 × the SDE's (``factor``). Limits: twice the estimate, at least 10 min, at
+# 990-1430 s; a-Si sampled 250 steps × 64 in 205 s). GPU: one NVIDIA H200 (results/reference/bench/
+# gpu.csv, torch 2.11) took 51 ms for a training step of the default a-Si network (3 × 64) on 32
+# structures and 108 ms on 128 with per-structure neighbour lists (60 % of it): 32 ms a call + 0.59 ms
+# a structure (7.5e-10 s a unit; generous for bigger networks, not yet measured there); its
+# MDShortcut step took 2.6 × the SDE's (``factor``). Limits: twice the estimate, at least 10 min, at
 # most 2 days (a training that times out resumes from its checkpoint on the next attempt or run).
 # Memory: 1 GB + 15 kB per atom × layer × hidden channel of a batch (peak RSS there 0.8-2.7 GB where
 # this gives 2.5-3.8 GB).
 CPU_S_PER_UNIT = 1.2e-7
-GPU_S_PER_CALL, GPU_S_PER_UNIT, GPU_SHORTCUT_FACTOR = 0.014, 7.3e-10, 2.5
+GPU_S_PER_CALL, GPU_S_PER_UNIT, GPU_SHORTCUT_FACTOR = 0.032, 7.5e-10, 2.6
 
 
 def max_atoms(dataset):
@@ -113,8 +113,8 @@ def max_atoms(dataset):
 
 def job_device(rule):
     """'cpu' or 'cuda': where a network job of ``rule`` will run. The config's ``device``; 'auto' is
-    the GPU the job is given: the `gpu` resource a profile sets for the rule (slurm-gpu: 1, slurm: 0),
-    else the GPU of this machine (``LOCAL_GPU``)."""
+    the GPU the job is given, by the `gpu` resource a profile sets for it (1 in slurm-gpu, 0 in
+    slurm), else the GPU of this machine (``LOCAL_GPU``)."""
     if config["device"] != "auto":
         return config["device"]
     asked = workflow.resource_settings.overwrite_resources.get(rule, {}).get("gpu")

@@ -83,7 +83,7 @@ def edge_vectors(positions: Tensor, i: Tensor, j: Tensor, shift: Tensor) -> Tens
     return positions[j] - positions[i] + shift
 
 
-# Pair-images per chunk of the dense search: its temporaries take ~40 bytes each (~0.7 GB).
+# Pair-images per chunk of the dense search: its temporaries take 40-90 bytes each (<= 1.5 GB).
 DENSE_CHUNK = 1 << 24
 # Largest structure (atoms, ghosts included) searched densely on a GPU, vesin-torch above: a
 # memory bound (one such structure's pairs fill a chunk), not a measured crossover (none yet).
@@ -100,8 +100,9 @@ def build_neighbours(positions: Tensor, cell: Tensor, n_atoms: Tensor, cutoff: f
     for each structure (but for pairs within ~1e-12 Å of the cutoff, where float64 rounding
     may differ). One call per batch. On a GPU a dense search over all structures at once
     (``_dense``) up to ``DENSE_MAX_ATOMS`` atoms per structure, one vesin-torch call per
-    structure above (on an H200, vesin took 0.35 ms a structure of 77 atoms, nearly all of it
-    per-call overhead; the dense search's GPU time is not yet measured). On the CPU always
+    structure above (on an H200 the per-structure vesin build was 60 % of a batch-128 training
+    step, 0.53 ms a structure of 76 nodes: results/reference/bench/gpu.csv; the dense search's
+    GPU time is not yet measured). On the CPU always
     vesin: with one thread the dense search was as fast as vesin up to ~110 atoms per
     structure (a-Si, 77: 3.0 against 2.9 ms a structure) and 3.5× slower at 256.
     """
