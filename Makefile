@@ -22,7 +22,12 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install -q -e ".[test]"
 	touch $(STAMP)
 
+# CONFIG checked here, in one line: Snakemake reads a --configfile before the workflow starts, and
+# reports a missing one with a traceback and an empty one without its name.
+CONFIG_PROBLEM = $(shell $(BIN)/python -c 'import sys; from mdshortcut.config import config_file_problem as p; print(p(sys.argv[1]))' "$(CONFIG)")
+
 run: $(STAMP)
+	$(if $(CONFIG_PROBLEM),$(error make run: CONFIG=$(CONFIG_PROBLEM)))
 	$(BIN)/snakemake all --cores $(CORES) --configfile $(CONFIG)
 
 test: $(STAMP)

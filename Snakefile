@@ -1,6 +1,7 @@
 # mdshortcut: one DAG from LAMMPS melt-quench datasets to the paper's tables and figures.
 #   snakemake --cores 8 all                              (default config: config/config.yaml)
 #   snakemake --configfile config/test.yaml --cores 2 all (CI scale)
+import shlex
 import sys
 
 from snakemake.exceptions import WorkflowError
@@ -9,6 +10,11 @@ from snakemake.utils import min_version
 from mdshortcut.config import ConfigError, validate_config, yaml_problem
 
 min_version("9.0")
+
+# Snakemake runs a rule's script through the shell as `{sys.executable} {script}` without quoting
+# the interpreter (snakemake/script/__init__.py, 9.x): with a .venv under a path holding a space,
+# every job exited 127 ("bash: /path/with: No such file"). Quoted here, once, for every job.
+sys.executable = shlex.quote(sys.executable)
 
 DEFAULT_CONFIG = f"{workflow.basedir}/config/config.yaml"
 

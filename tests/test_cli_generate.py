@@ -5,8 +5,10 @@ against the labels table, and every bad request ending in one line, no traceback
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -298,3 +300,81 @@ def test_the_installed_command(tiny_models, tmp_path):
     )
     assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
     assert not (tmp_path / "x.extxyz").exists()
+
+
+def test_an_existing_output_is_kept_unless_forced(tiny_models, tmp_path, run_cli):
+    """`-o` overwrote an existing file silently."""
+    out = tmp_path / "out.extxyz"
+    out.write_text("mine\n")
+    code, stdout, err = run_cli(*request(tiny_models["shortcut-all"], out, []))
+    assert code == 1 and err == f"mdshortcut generate: error: {out}: exists (give --force to overwrite it)\n"
+    assert out.read_text() == "mine\n" and "generated" not in stdout
+    code, _, err = run_cli(*request(tiny_models["shortcut-all"], out, ["--force"]))
+    assert code == 0, err
+    assert len(read(out, index=":")) == 2
+
+
+@pytest.mark.parametrize("suffix, fmt, n", [(".xyz", "extxyz", 2), (".cif", "cif", 2), (".data", "lammps-data", 1)])
+def test_the_output_is_in_the_format_its_extension_names(tiny_models, tmp_path, run_cli, suffix, fmt, n):
+    """`-o out.csv` wrote extxyz; each known extension is now written in its format (read back with
+    ASE in that format, the same atoms as the extxyz output)."""
+    model = tiny_models["shortcut-all"]
+    args = ["--cell", "8", "--n", str(n), "--seed", "3"]
+    assert run_cli(*request(model, tmp_path / "ref.extxyz", args))[0] == 0
+    code, _, err = run_cli(*request(model, tmp_path / f"out{suffix}", args))
+    assert code == 0, err
+    kwargs = {"style": "atomic", "Z_of_type": {1: 14, 2: 8}} if fmt == "lammps-data" else {}
+    got = read(tmp_path / f"out{suffix}", index=":", format=fmt, **kwargs)
+    ref = read(tmp_path / "ref.extxyz", index=":")
+    assert len(got) == len(ref) == n
+    for a, b in zip(got, ref):
+        assert sorted(a.get_chemical_symbols()) == sorted(b.get_chemical_symbols())
+        assert np.allclose(a.cell.array, b.cell.array, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "out, extra, words",
+    [
+        ("out.csv", [], "out.csv: unknown structure format '.csv' (extensions: .extxyz, .xyz, .cif, .data, .lmp)"),
+        ("out", [], "out: unknown structure format '(no extension)'"),
+        ("out.data", ["--n", "2"], "out.data: a LAMMPS data file holds one structure (--n 1, or write .extxyz)"),
+        ("out.extxyz", ["--n", str(10**9)], f"--n {10**9}: up to "),  # a NumPy MemoryError traceback before
+    ],
+)
+def test_an_output_it_cannot_write_is_refused_at_once(tiny_models, tmp_path, run_cli, out, extra, words):
+    start = time.perf_counter()
+    code, stdout, err = run_cli(*request(tiny_models["shortcut-all"], tmp_path / out, ["--cell", "8", *extra]))
+    assert code == 1 and err.startswith("mdshortcut generate: error: ") and err.count("\n") == 1, err
+    assert words in err and "generated" not in stdout
+    assert not (tmp_path / out).exists() and time.perf_counter() - start < 30
+
+
+def _frames_in_temporary(folder: Path, out: Path) -> int:
+    """Frames in the temporary file of ``out`` (published as ``out`` at the end, atomically)."""
+    return sum(p.read_text().count("Lattice=") for p in folder.glob(f".{out.name}.*.tmp.extxyz"))
+
+
+def test_an_interrupted_run_keeps_what_it_wrote_and_says_how_much(tiny_models, tmp_path):
+    """Frames were held in memory to the end: a Ctrl-C lost them all. Now each batch is written as
+    made (to the output's temporary file); SIGINT (Ctrl-C) and SIGTERM publish the whole batches
+    written and end the run with their count."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        out = tmp_path / f"out{sig}.extxyz"
+        argv = request(tiny_models["ode-none"], out, ["--cell", "8", "--n", "100000", "--batch-size", "1"])
+        proc = subprocess.Popen([MDSHORTCUT, *map(str, argv)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)  # fmt: skip
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and _frames_in_temporary(tmp_path, out) < 2:
+            time.sleep(0.2)
+        assert not out.exists()
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130, err[-2000:]
+        last = err.strip().splitlines()[-1]
+        match = re.fullmatch(rf"mdshortcut generate: interrupted: {re.escape(str(out))} holds the first (\d+) of "
+                             r"100000 structures", last)  # fmt: skip
+        assert match, last
+        frames = read(out, index=":")
+        assert len(frames) == int(match[1]) >= 2
+        assert [a.info["sample"] for a in frames] == list(range(len(frames)))
+        assert not list(tmp_path.glob(".*.tmp.*"))  # the temporary file became the output

@@ -1,5 +1,6 @@
 """The ``mdshortcut properties`` and ``mdshortcut structure`` commands, run as users run them."""
 
+import re
 import subprocess
 import sys
 
@@ -157,3 +158,72 @@ def test_output_path_is_checked_before_any_work(tmp_path, run_cli):
         assert err.startswith(
             f"mdshortcut {argv[0]}: error: /proc/x.csv: cannot be written (/proc is not a writable folder"
         ), err
+
+
+def _numeric_options():
+    import dataclasses
+
+    from mdshortcut.properties.labels import PropertiesConfig
+    from mdshortcut.properties.structure import StructureConfig
+
+    for command, config_class in (("properties", PropertiesConfig), ("structure", StructureConfig)):
+        for f in dataclasses.fields(config_class):
+            if f.name != "structures_per_shard":  # not an option
+                for bad in ("0", "-5", "nan", "inf", "x"):
+                    yield command, f"--{f.name.replace('_', '-')}", bad
+
+
+@pytest.mark.parametrize("command, option, bad", list(_numeric_options()))
+def test_every_numeric_option_is_range_checked(tmp_path, run_cli, command, option, bad):
+    """`--rdf-bins 0` was a ZeroDivisionError traceback, `--rdf-rmax -5` wrote bins at negative r,
+    `--fmax -1` a LAMMPS message as the reason, `--shear-strain 0` an empty modulus and reason."""
+    write(tmp_path / "in.extxyz", [diamond()], format="extxyz")
+    extra = ["--potential", "sw"] if command == "properties" else []
+    code, out, err = run_cli(command, tmp_path / "in.extxyz", *extra, option, bad, "-o", tmp_path / "out.csv")
+    assert code == 2 and err.count("\n") == 1, err
+    assert f"argument {option}: expected a positive" in err and repr(bad) in err, err
+    assert not (tmp_path / "out.csv").exists()
+
+
+# A real a-SiO2-like cell (3 Si, 6 O in 4.6 Å) whose Tersoff-relaxed network has rings through
+# O-O contacts: a mean of 2.67 Si per ring, below the shortest ring of a silica network (3 Si).
+SMALL_RINGS = Atoms(
+    "Si3O6",
+    positions=[[2.40548483, 0.10957759, 2.37729630], [1.13380508, 3.03381742, 0.81527853],
+               [2.01232953, 0.30922468, 0.21315021], [1.92714327, 3.67913847, 2.12662846],
+               [3.28207640, 0.06973989, 1.61986949], [4.23952879, 1.67000360, 1.79419144],
+               [0.41825002, 3.03350654, 4.05371287], [3.14572834, 3.96441354, 3.18912896],
+               [0.68911649, 0.07193185, 3.56042745]],
+    cell=[4.595893289532105] * 3, pbc=True,
+)  # fmt: skip
+
+
+def test_a_value_outside_its_physical_bounds_is_a_failure_not_a_value():
+    from mdshortcut.properties.labels import implausible_to_failures
+
+    row = implausible_to_failures({"shear_modulus": (-2.5, ""), "ring_size": (1.0, ""), "density": (2.2, "")})
+    assert np.isnan(row["shear_modulus"]) and np.isnan(row["ring_size"]) and row["density"] == 2.2
+    assert row["reason"] == (
+        "shear_modulus -2.5 GPa is not physical (must be > 0 GPa); "
+        "ring_size 1 Si atoms per ring is not physical (must be >= 3 Si atoms per ring)"
+    )
+    row = implausible_to_failures({"shear_modulus": (1e-3, ""), "ring_size": (3.0, ""), "density": (np.nan, "x")})
+    assert row["shear_modulus"] == 1e-3 and row["ring_size"] == 3.0 and row["reason"] == "x"
+
+
+def test_an_implausible_measurement_is_a_failure_with_its_reason(tmp_path):
+    """A ring size of 1.0 and a shear modulus of -2.5 GPa were kept as values (and counted as
+    measured by generate --relax): a value outside its physical range is now NaN with the reason."""
+    from mdshortcut.properties.elastic import relax
+    from mdshortcut.properties.rings import mean_ring_size
+
+    relaxed = relax(SMALL_RINGS, "tersoff", fmax=0.05, max_steps=300)  # the labels' relaxation, measured apart
+    assert relaxed.converged and mean_ring_size(relaxed.atoms) < 3
+    write(tmp_path / "in.extxyz", SMALL_RINGS, format="extxyz")
+    run = mdshortcut("properties", tmp_path / "in.extxyz", "--potential", "tersoff", "--max-steps", 300,
+                     "-o", tmp_path / "out.csv")  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    row = pd.read_csv(tmp_path / "out.csv", keep_default_na=False, na_values=[""]).iloc[0]
+    assert np.isnan(row["ring_size"]) and bool(row["converged"])
+    assert re.search(r"ring_size 2\.\d+ Si atoms per ring is not physical \(must be >= 3 Si", row["reason"])
+    assert np.isfinite(row["density"])

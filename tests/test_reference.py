@@ -76,3 +76,28 @@ def test_readme_table2_quotes_the_published_table():
             row = t2.loc[(prop, model, n_s)]
             assert float(mape) == pytest.approx(row["mape_percent"], abs=0.05), (prop, model, n_s)
             assert int(failed or 0) == row["n_failed"], (prop, model, n_s)
+
+
+def test_the_readme_first_screen_states_make_runs_cost_and_the_fast_way():
+    """`make run`, the README's first command, starts hours of work on every core: its cost was only in
+    the Scales table. The first screen (before ## Scales) says it, from the published run's CPU time,
+    and names the minutes-long test config."""
+    cpu_h = float(re.search(r"\*\*CPU time\.\*\* ([\d.]+) h", (REF / "README.md").read_text())[1])
+    readme = (ROOT / "README.md").read_text()
+    first = readme[: readme.index("## Scales")]
+    assert f"{cpu_h:g} CPU h" in first and f"at least {cpu_h / 2:.1f} h on 2 cores" in first
+    assert "make run CONFIG=config/test.yaml" in first and "--cores all" in first
+
+
+def test_readme_commands_put_no_target_right_after_a_configfile():
+    """`snakemake --configfile FILE all` reads `all` as a second config file (FileNotFoundError); the
+    README's commands write targets before --configfile or after another option, and say why."""
+    readme = (ROOT / "README.md").read_text()
+    commands = [line.split("#")[0].split() for block in re.findall(r"```bash\n(.*?)```", readme, re.S)
+                for line in block.splitlines() if line.startswith("snakemake")]  # fmt: skip
+    assert [c for c in commands if "--configfile" in c]
+    for words in commands:
+        if "--configfile" in words:
+            after = words[words.index("--configfile") + 2 :]
+            assert not after or after[0].startswith("-"), " ".join(words)
+    assert "takes every word after it up to the next option as a config file" in readme

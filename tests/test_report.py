@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+
+import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
@@ -254,3 +257,34 @@ def test_figure_text_is_readable(monkeypatch):
     for fig in drawn:
         texts = [t for t in fig.findobj(Text) if t.get_visible() and t.get_text()]
         assert not {t.get_text(): t.get_fontsize() for t in texts if t.get_fontsize() < 9}
+
+
+def test_every_point_of_figures_5_and_6_shows_its_n_s(monkeypatch):
+    """The captions promised n_s labels the figures lacked; the n_s ticks of a top axis sat at
+    geometric-mean times, under no point. Now each point is filled with its n_s's colour, the
+    legend names the colours, and no axis carries n_s ticks."""
+    t1 = pd.read_csv(REPO / "results/reference/tables/table1.csv")
+    inverse = pd.read_csv(REPO / "results/reference/evaluation/a-sio2/inverse.csv")
+    fig5, fig6 = _drawn(
+        monkeypatch, lambda: (figures.fig5_rmsd_vs_time(t1, "fig5.png"), figures.fig6_mape_vs_time(inverse, "fig6.png"))
+    )
+    for fig, table, per_row in ((fig5, t1, 2), (fig6, inverse, 1)):  # figure 5: RDF and ADF panels
+        assert not [c for ax in fig.axes for c in ax.child_axes]  # no secondary (n_s) axis
+        legend = {t.get_text(): h for t, h in zip(fig.legends[0].get_texts(), fig.legends[0].legend_handles)}
+        assert set(legend) == {f"n_s = {n}" for n in table["n_s"]}
+        data = figures.plotted(fig)
+        lines = data[~data["series"].str.startswith("n_s = ")]
+        fills = data[data["series"].str.startswith("n_s = ")]
+        assert len(lines) == len(fills) == per_row * len(table)  # one filled marker per drawn point
+        for _, p in lines.iterrows():
+            at = fills[(fills["panel"] == p["panel"]) & (fills["x"] == p["x"]) & (fills["y"] == p["y"])]
+            assert len(at) == 1, p
+        for ax in fig.axes:
+            for c in ax.collections:
+                colour = matplotlib.colors.to_rgba(legend[c.get_label()].get_color())
+                assert np.allclose(c.get_facecolor()[0], colour)
+    captions = (REPO / "workflow/report/figure.rst").read_text()
+    for fig in ("fig5", "fig6"):
+        text = re.search(rf'fig == "{fig}" %}}\n(.*?)\{{%', captions, re.S)[1]
+        assert "per 10,000 samples" in text and "filled with the colour of its number of sampling steps" in text
+        assert "label" not in text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -115,6 +116,8 @@ def test_merged_run_sums_times_and_keeps_order(tmp_path):
 
 from mdshortcut.pipeline.sweep import sample_shard, write_cells  # noqa: E402
 
+SILICA = {"dataset": "a-sio2", "potential": "tersoff", "labels": ["shear_modulus", "ring_size"]}  # tiny_models' data
+
 
 def test_inverse_design_shard(tiny_models, tmp_path):
     cfg = SamplingConfig(n_steps=(2,), n_samples=5, samples_per_shard=3, batch_size=2, cell=8.0,
@@ -123,7 +126,7 @@ def test_inverse_design_shard(tiny_models, tmp_path):
     for k in range(2):
         out = tmp_path / f"shard{k}"
         sample_shard(tiny_models["shortcut-all"], "shortcut-all/shear_modulus", 2, 1, cfg, None, seed=7,
-                     device="cpu", out_structures=f"{out}.extxyz", out_timing=f"{out}.json")
+                     device="cpu", out_structures=f"{out}.extxyz", out_timing=f"{out}.json", **SILICA)  # fmt: skip
         outs.append(read_structures(f"{out}.extxyz", ["Si", "O"]))
     frames = outs[0]
     assert [a.info["sample"] for a in frames] == [3, 4]
@@ -148,7 +151,7 @@ def test_unconditional_shard_uses_the_drawn_cells(tiny_models, tmp_path):
     data_cells = {tuple(np.round(a.cell.array, 6).ravel()) for a in read_structures(tiny_models["structures"])}
     assert {tuple(np.round(c, 6).ravel()) for c in cells} <= data_cells
     sample_shard(tiny_models["ode-none"], "ode-none", 1, 0, cfg, tmp_path / "cells.npy", seed=0, device="cpu",
-                 out_structures=tmp_path / "s.extxyz", out_timing=tmp_path / "s.json")
+                 out_structures=tmp_path / "s.extxyz", out_timing=tmp_path / "s.json", **SILICA)  # fmt: skip
     frames = read_structures(tmp_path / "s.extxyz")
     assert len(frames) == 3 and all("target_property" not in a.info for a in frames)
     for a, c in zip(frames, cells):
@@ -159,7 +162,32 @@ def test_a_model_refuses_a_target_it_was_not_trained_on(tiny_models, tmp_path):
     cfg = SamplingConfig(n_samples=2, samples_per_shard=2, cell=8.0, targets={"ring_size": (4.0, 6.0)})
     with pytest.raises(KeyError, match="unknown to this model"):
         sample_shard(tiny_models["ode-none"], "ode-none/ring_size", 1, 0, cfg, None, seed=0, device="cpu",
-                     out_structures=tmp_path / "x.extxyz", out_timing=tmp_path / "x.json")
+                     out_structures=tmp_path / "x.extxyz", out_timing=tmp_path / "x.json",
+                     dataset="a-sio2", potential="tersoff", labels=["ring_size"])  # fmt: skip
+    assert not (tmp_path / "x.extxyz").exists()
+
+
+@pytest.mark.parametrize(
+    "run, expect, wrong",
+    [
+        ("ode-none", {"dataset": "a-si", "potential": "sw", "labels": []}, "dataset"),  # a-SiO2 model in a-Si
+        ("ode-none", {"dataset": "a-sio2", "potential": "sw", "labels": []}, "elements"),
+        ("shortcut-all/shear_modulus", {"dataset": "a-sio2", "potential": "tersoff", "labels": ["shear_modulus"]},
+         "properties"),
+    ],
+)  # fmt: skip
+def test_a_model_of_another_dataset_is_refused_naming_the_file(tiny_models, tmp_path, run, expect, wrong):
+    """A model file copied from the other dataset was sampled without a word (a-SiO2 atoms in a-Si
+    samples), or failed with a KeyError naming neither file nor mismatch."""
+    from mdshortcut.checkpoint import CheckpointError
+
+    cfg = SamplingConfig(n_samples=2, samples_per_shard=2, cell=8.0, targets={"shear_modulus": (10.0, 50.0)})
+    cells = tmp_path / "cells.npy"
+    np.save(cells, np.broadcast_to(np.eye(3) * 8.0, (2, 3, 3)))
+    model = tiny_models[split_run(run)[0]]
+    with pytest.raises(CheckpointError, match=rf"^{re.escape(str(model))}: a model of {wrong} "):
+        sample_shard(model, run, 1, 0, cfg, None if "/" in run else cells, seed=0, device="cpu",
+                     out_structures=tmp_path / "x.extxyz", out_timing=tmp_path / "x.json", **expect)  # fmt: skip
     assert not (tmp_path / "x.extxyz").exists()
 
 

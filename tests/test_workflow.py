@@ -104,6 +104,26 @@ BAD = {
         "ablation.variants.paper", {"training": {"lr": 1.0}},
         r"ablation\.variants\.paper\.training: \['lr'\] are not recipe keys",
     ),
+    # checked before the first job (the sampling job failed hours later; the key was ignored)
+    "sampling cell too small for one atom": (
+        "datasets.a-sio2.sampling.cell", 1.0, r"datasets\.a-sio2\.sampling\.cell: 1 Å: cell too small",
+    ),
+    "sampling cell narrower than the cutoff allows": (
+        "datasets.a-sio2.sampling.cell",
+        1.5,
+        r"datasets\.a-sio2\.sampling\.cell: 1\.5 Å: cell too small: its narrowest",
+    ),
+    "inverse design without a cell": (
+        "datasets.a-sio2.sampling.cell", _DELETE, r"datasets\.a-sio2\.sampling\.cell: required for inverse design",
+    ),
+    "sampling cell on a dataset sampled in its data's cells": (
+        "datasets.a-si.sampling.cell", 8.0, r"datasets\.a-si\.sampling\.cell: a-si is sampled unconditionally",
+    ),
+    "random-structure key on a crystal": (
+        "datasets.a-si.initial.n_atoms",
+        [8, 16],
+        r"datasets\.a-si\.initial: \['n_atoms'\] are not read for kind diamond",
+    ),
 }
 
 
@@ -348,3 +368,48 @@ def test_shortcut_recipe_change_leaves_baseline_jobs_alone():
     changed["training"]["lr"] *= 2
     for process in ("ode", "sde", "shortcut"):
         assert model_config(changed, "a-si", process)["training"]["lr"] == 2 * cfg["training"]["lr"]
+
+
+def test_jobs_run_from_a_path_with_a_space(tmp_path):
+    """A checkout and .venv under a path holding a space: a script job runs (it exited 127, since
+    Snakemake passes the interpreter's path to the shell unquoted)."""
+    root = tmp_path / "my work"
+    root.mkdir()
+    venv = root / "venv x"
+    venv.symlink_to(Path(sys.executable).parents[1])  # the interpreter seen under the spaced path
+    from ase.build import bulk
+    from ase.io import write
+
+    structures = root / "results-test/datasets/a-si/structures.extxyz"
+    structures.parent.mkdir(parents=True)
+    write(structures, [bulk("Si", "diamond", 5.43, cubic=True)] * 3, format="extxyz")
+    res = subprocess.run(
+        [str(venv / "bin" / Path(sys.executable).name), "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
+         "--configfile", str(REPO / "config/test.yaml"), "--cores", "1", "results-test/samples/a-si/cells.npy"],
+        cwd=root, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert (root / "results-test/samples/a-si/cells.npy").is_file()
+
+
+@pytest.mark.parametrize(
+    "content, words",
+    [
+        (None, "no such config file"),  # Snakemake: a 27-line traceback
+        ("", "empty (a config is a YAML mapping"),  # Snakemake: a message without the file's name
+        ("datasets: [\n", "2:1: not valid YAML"),  # Snakemake: without the line
+    ],
+)
+def test_make_run_names_a_config_file_it_cannot_read_in_one_line(tmp_path, content, words):
+    config = tmp_path / "my.yaml"
+    if content is not None:
+        config.write_text(content)
+    res = subprocess.run(
+        ["make", "-n", "--always-make", "run", f"BIN={Path(SNAKEMAKE).parent}", f"CONFIG={config}"],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert res.returncode != 0
+    assert res.stderr.count("\n") == 1 and f"make run: CONFIG={config}:" in res.stderr and words in res.stderr, (
+        res.stderr
+    )
+    assert "snakemake all" not in res.stdout

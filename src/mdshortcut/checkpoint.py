@@ -63,14 +63,20 @@ def _reason(exc: Exception) -> str:
     return " ".join(text.split())[:300] or type(exc).__name__
 
 
-def _read(path: str | os.PathLike, fmt: str, keys: tuple[str, ...]) -> dict:
+def load_file(path: str | os.PathLike, what: str = "checkpoint") -> object:
+    """``torch.load(path, weights_only=True)`` on the CPU; CheckpointError naming ``path`` (a
+    ``what``: checkpoint, tensors file) if it is missing or unreadable (truncated, not torch's)."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint")
+        raise CheckpointError(f"{path}: no such {what}")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated zip, pickle refused by weights_only, ...
-        raise CheckpointError(f"{path}: not a readable checkpoint ({_reason(exc)})") from None
+        raise CheckpointError(f"{path}: not a readable {what} ({_reason(exc)})") from None
+
+
+def _read(path: str | os.PathLike, fmt: str, keys: tuple[str, ...]) -> dict:
+    obj = load_file(path)
     if not isinstance(obj, dict) or obj.get("format") != fmt:
         raise CheckpointError(f"{path}: not an {fmt} file")
     if obj.get("version") != VERSION:

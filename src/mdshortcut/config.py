@@ -28,6 +28,10 @@ RECIPE = {
 }
 
 
+#: initial-structure keys only one kind reads (those without a schema default, which a user wrote)
+INITIAL_KEYS = {"diamond": ("repeat", "lattice_constant"), "random": ("n_atoms", "formula")}
+
+
 class ConfigError(ValueError):
     """An invalid configuration; the message starts with the key's path."""
 
@@ -58,6 +62,11 @@ def check_config(config: Mapping) -> None:
         key = f"datasets.{name}"
         labels = set(ds.get("labels", []))
         initial = ds["initial"]
+        ignored = sorted(
+            k for kind, keys in INITIAL_KEYS.items() if kind != initial["kind"] for k in keys if k in initial
+        )
+        if ignored:
+            raise ConfigError(f"{key}.initial: {ignored} are not read for kind {initial['kind']} (remove them)")
         if initial["kind"] == "random":
             for field in ("n_atoms", "formula"):
                 if field not in initial:
@@ -91,11 +100,39 @@ def check_config(config: Mapping) -> None:
             if prop not in labels:
                 raise ConfigError(f"{key}.sampling.targets.{prop}: not a label of {name} (labels: {sorted(labels)})")
             _check_range(f"{key}.sampling.targets.{prop}", rng)  # the schema keeps them > 0 (MAPE, Eq. 21)
+        _check_sampling_cell(config, name)
+        if "training_steps" in ds and not ds.get("models"):
+            raise ConfigError(f"{key}.training_steps: {name} trains no models (remove it or add models)")
     proc = config.get("process", {})
     if proc and proc["t_min"] >= proc["t_max"]:
         raise ConfigError(f"process.t_min: {proc['t_min']} must be below t_max {proc['t_max']}")
     if "ablation" in config:
         _check_ablation(config)
+
+
+def _check_sampling_cell(config: Mapping, name: str) -> None:
+    """sampling.cell is set exactly when the dataset is sampled by inverse design (targets), and
+    the model can sample in it (``mdshortcut.data.ghost.cell_problem``, as ``mdshortcut generate``)."""
+    ds, key = config["datasets"][name], f"datasets.{name}.sampling.cell"
+    sampling = ds.get("sampling", {})
+    if not ds.get("models"):
+        return
+    if not sampling.get("targets"):
+        if "cell" in sampling:
+            raise ConfigError(
+                f"{key}: {name} is sampled unconditionally, in cells drawn from its data; the cell is read "
+                "only for inverse design (sampling.targets): remove it"
+            )
+        return
+    if "cell" not in sampling:
+        raise ConfigError(f"{key}: required for inverse design (sampling.targets): edge of the cubic cells, Å")
+    import numpy as np
+
+    from mdshortcut.data.ghost import cell_problem
+
+    problem = cell_problem(np.eye(3) * sampling["cell"], config["model"]["cutoff"], ds["rho_max"])
+    if problem:
+        raise ConfigError(f"{key}: {sampling['cell']:g} Å: {problem}")
 
 
 def _check_ablation(config: Mapping) -> None:
@@ -166,6 +203,26 @@ def yaml_problem(path: str | os.PathLike) -> str:
         return f"{path}:{mark.line + 1}:{mark.column + 1}: not valid YAML ({exc.problem or exc.context})"
     except yaml.YAMLError as exc:
         return f"{path}: not valid YAML ({exc})"
+    return ""
+
+
+def config_file_problem(path: str | os.PathLike) -> str:
+    """Why ``path`` cannot be a config file (missing, empty, not YAML, not a mapping), in one line
+    naming it, or '' if it can: `make run` checks its CONFIG so, since Snakemake reads a
+    ``--configfile`` before the workflow starts and reports these with a traceback or without the
+    file's name."""
+    import yaml
+
+    if not os.path.isfile(path):
+        return f"{path}: no such config file"
+    problem = yaml_problem(path)
+    if problem:
+        return problem
+    with open(path, encoding="utf-8") as fh:
+        content = yaml.safe_load(fh)
+    if not isinstance(content, dict) or not content:
+        what = "empty" if content is None else "not a mapping of keys"
+        return f"{path}: {what} (a config is a YAML mapping of the keys in config/schema.yaml)"
     return ""
 
 

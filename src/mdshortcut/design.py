@@ -1,22 +1,21 @@
 """Inverse design as a tool: the work behind ``mdshortcut generate`` and ``mdshortcut info``.
 
-Structures come from ``mdshortcut.sample.generate`` (the function the DAG samples with) and,
+Structures come from ``mdshortcut.sample.generate_batches`` (the DAG samples with it) and,
 with relaxation, their properties from ``mdshortcut.evaluate.evaluate_structure`` (the DAG's
 evaluation of generated structures: ``label_structure``, which labels the training data).
 Units: cells Å, shear modulus GPa, ring size Si atoms per ring, density g/cm³, times s.
 
-A sampling cell must let the periodic graph describe a network of distinct atoms: every
-perpendicular width of the cell is at least ``MIN_WIDTH_FRACTION`` × the model's cutoff (1.6 Å
-for the 6.5 Å cutoff, the Si–O bond length: in a narrower cell an atom is within bonding
-distance of its own periodic image), and the cell holds at least ``MIN_ATOMS`` atoms at the
-model's rho_max (with one atom, every edge of the graph joins it to its own images: a crystal).
+A sampling cell must let the periodic graph describe a network of distinct atoms
+(``mdshortcut.data.ghost.cell_problem``, which checks the config's sampling.cell too).
 """
 
 from __future__ import annotations
 
 import math
+import shutil
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -24,15 +23,12 @@ from ase import Atoms
 from tqdm import tqdm
 
 from mdshortcut.checkpoint import CheckpointError
-from mdshortcut.data.ghost import n_slots
+from mdshortcut.data.ghost import cell_problem, n_slots, perpendicular_widths
 from mdshortcut.evaluate import evaluate_structure
 from mdshortcut.md.potentials import POTENTIALS
 from mdshortcut.properties.catalogue import PROPERTIES
 from mdshortcut.properties.labels import PropertiesConfig
-from mdshortcut.sample import LoadedModel, generate, load_model
-
-MIN_WIDTH_FRACTION = 0.25
-MIN_ATOMS = 2
+from mdshortcut.sample import LoadedModel, generate_batches, load_model
 
 
 def _unit(name: str) -> str:
@@ -79,17 +75,6 @@ def parse_cell(text: str) -> tuple[float, float, float]:
     return edges[0], edges[1], edges[2]
 
 
-def positive_int(text: str) -> int:
-    """An integer ≥ 1 from its text, else DesignError."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise DesignError(f"expected a positive integer, got {text!r}")
-    return value
-
-
 def seed(text: str) -> int:
     """A seed: an integer in [0, 2^63), else DesignError."""
     try:
@@ -128,13 +113,6 @@ def check_targets(model: LoadedModel, targets: Sequence[tuple[str, float]]) -> t
     return out, warnings
 
 
-def perpendicular_widths(cell: np.ndarray) -> np.ndarray:
-    """Distances (3,) Å between opposite faces of a cell (3, 3) Å (row vectors)."""
-    cell = np.asarray(cell, dtype=float)
-    volume = abs(np.linalg.det(cell))
-    return np.array([volume / np.linalg.norm(np.cross(cell[(k + 1) % 3], cell[(k + 2) % 3])) for k in range(3)])
-
-
 def sampling_cell(model: LoadedModel, edges: Sequence[float] | None) -> np.ndarray:
     """The cell (3, 3) Å to sample in: orthorhombic with ``edges`` (Å), or by default the
     model's typical training cell. DesignError if it is too small (module doc)."""
@@ -144,24 +122,13 @@ def sampling_cell(model: LoadedModel, edges: Sequence[float] | None) -> np.ndarr
         cell = model.typical_cell.numpy()
     else:
         raise DesignError("this model file stores no typical training cell (it predates them): give --cell")
-    cutoff = model.denoiser.config.cutoff
-    width = perpendicular_widths(cell).min()
-    if width < MIN_WIDTH_FRACTION * cutoff:
-        raise DesignError(
-            f"cell too small: its narrowest width {width:.3g} Å is below {MIN_WIDTH_FRACTION} × the "
-            f"{cutoff:g} Å cutoff ({MIN_WIDTH_FRACTION * cutoff:.3g} Å), "
-            "so atoms would bond to their own periodic images"
-        )
-    n_atoms = n_slots(cell, model.rho_max)
-    if n_atoms < MIN_ATOMS:
-        raise DesignError(
-            f"cell too small: {abs(np.linalg.det(cell)):.3g} Å^3 holds {n_atoms} atom(s) at "
-            f"rho_max = {model.rho_max:g} atoms/Å^3 (at least {MIN_ATOMS} are needed)"
-        )
+    problem = cell_problem(cell, model.denoiser.config.cutoff, model.rho_max)
+    if problem:
+        raise DesignError(problem)
     return cell
 
 
-def generate_designs(
+def design_batches(
     model: LoadedModel,
     name: str,
     targets: Mapping[str, float],
@@ -171,25 +138,50 @@ def generate_designs(
     seed: int = 0,
     batch_size: int = 64,
     progress: bool = False,
-) -> tuple[list[Atoms], float]:
+) -> Iterator[tuple[list[Atoms], float]]:
     """n structures in ``cell`` (3, 3) Å for ``targets`` (property -> value, physical units;
-    absent properties are null), and the generation time in s (model loading excluded).
+    absent properties are null), one batch at a time as made, each with its generation time in s
+    (model loading excluded). Memory stays per batch: n is not bounded by it.
 
     Each frame's info: model (``name``), dataset, n_steps, seed, sample, target_<property>.
     """
-    cells = torch.as_tensor(np.broadcast_to(cell, (n, 3, 3)).copy(), dtype=torch.float32)
-    values = {p: torch.full((n,), v, dtype=torch.float32) for p, v in targets.items()}
-    start = time.perf_counter()
-    frames = generate(
+    cells = torch.as_tensor(cell, dtype=torch.float32).expand(n, 3, 3)  # views of one cell, not n copies
+    values = {p: torch.tensor(v, dtype=torch.float32).expand(n) for p, v in targets.items()}
+    batches = generate_batches(
         model, cells, n_steps, values, seed=seed, device=model.device, batch_size=batch_size, progress=progress
     )
-    if model.device.type == "cuda":
-        torch.cuda.synchronize(model.device)
-    seconds = time.perf_counter() - start
-    for i, atoms in enumerate(frames):
-        atoms.info.update({"model": name, "dataset": model.dataset, "n_steps": n_steps, "seed": seed, "sample": i})
-        atoms.info.update({f"target_{p}": v for p, v in targets.items()})
-    return frames, seconds
+    done = 0
+    while True:
+        start = time.perf_counter()
+        frames = next(batches, None)
+        if model.device.type == "cuda":
+            torch.cuda.synchronize(model.device)
+        if frames is None:
+            return
+        seconds = time.perf_counter() - start
+        for i, atoms in enumerate(frames, done):
+            atoms.info.update({"model": name, "dataset": model.dataset, "n_steps": n_steps, "seed": seed, "sample": i})
+            atoms.info.update({f"target_{p}": v for p, v in targets.items()})
+        done += len(frames)
+        yield frames, seconds
+
+
+def check_output_room(model: LoadedModel, cell: np.ndarray, n: int, path: str, frame_bytes) -> None:
+    """DesignError unless the folder of ``path`` has room for n structures: each at most
+    ``frame_bytes(frame)`` for a frame filling every slot of ``cell`` with atoms (ghosts are
+    removed, so a real one is no larger)."""
+    full = Atoms([model.elements[1]] * n_slots(cell, model.rho_max), cell=cell, pbc=True)
+    full.info.update({"model": "m" * 20, "dataset": model.dataset, "n_steps": 1, "seed": 2**62, "sample": n})
+    need = n * frame_bytes(full)
+    folder = Path(path).resolve().parent
+    while not folder.exists():
+        folder = folder.parent
+    free = shutil.disk_usage(folder).free
+    if need > free:
+        raise DesignError(
+            f"--n {n}: up to {need / 1e9:.3g} GB of output ({need // n} bytes per structure), more than the "
+            f"{free / 1e9:.3g} GB free in {folder}"
+        )
 
 
 def dataset_potential(elements: Sequence[str]) -> str:

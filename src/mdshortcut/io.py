@@ -88,6 +88,74 @@ def write_structures(path: str | os.PathLike, frames: Iterable[Atoms]) -> None:
             tmp.write_text("")
 
 
+#: what ``mdshortcut generate -o`` writes, by extension (ASE formats; lammps-data holds one structure;
+#: .xyz is extended XYZ, as ASE reads it: any XYZ reader reads it, and its comment line keeps the cell)
+STRUCTURE_FORMATS = {
+    ".extxyz": "extxyz",
+    ".xyz": "extxyz",
+    ".cif": "cif",
+    ".data": "lammps-data",
+    ".lmp": "lammps-data",
+}
+
+
+def structure_format(path: str | os.PathLike) -> str:
+    """The ASE format ``STRUCTURE_FORMATS`` names for ``path``'s extension; StructureError otherwise."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in STRUCTURE_FORMATS:
+        known = ", ".join(STRUCTURE_FORMATS)
+        raise StructureError(f"{path}: unknown structure format {suffix or '(no extension)'!r} (extensions: {known})")
+    return STRUCTURE_FORMATS[suffix]
+
+
+def _binary(fmt: str) -> bool:
+    """Whether ASE writes format ``fmt`` to a binary file (cif) rather than a text one."""
+    from ase.io.formats import ioformats
+
+    return ioformats[fmt].isbinary
+
+
+def frame_bytes(atoms: Atoms, fmt: str, elements: Iterable[str]) -> int:
+    """The size of ``atoms`` written by ``structure_stream`` in ASE format ``fmt``, bytes."""
+    with tempfile.TemporaryDirectory() as folder:
+        one = Path(folder) / "one"
+        with structure_stream(one, fmt, elements) as append:
+            append([atoms])
+        return one.stat().st_size
+
+
+@contextlib.contextmanager
+def structure_stream(path: str | os.PathLike, fmt: str, elements: Iterable[str]) -> Iterator:
+    """A function appending a batch of frames to ``path`` in ASE format ``fmt`` (lammps-data atom
+    types in the order of ``elements``), each batch flushed whole. ``path`` appears atomically when
+    the block ends, and also when it ends by KeyboardInterrupt (Ctrl-C), holding the whole batches
+    written so far (a batch cut short is cut off); the KeyboardInterrupt is then re-raised with the
+    number of frames the file holds as its argument."""
+    elements = list(elements)
+    done = (0, 0)  # (bytes, frames) of the whole batches written, assigned together
+    interrupted = False
+    with atomic_path(path) as tmp, open(tmp, "wb" if _binary(fmt) else "w") as file:
+
+        def append(frames: Iterable[Atoms]) -> None:
+            nonlocal done
+            frames = list(frames)
+            if fmt == "lammps-data":
+                for atoms in frames:
+                    write(file, atoms, format=fmt, specorder=elements, masses=True)
+            elif frames:
+                write(file, frames, format=fmt)
+            file.flush()
+            done = (file.tell(), done[1] + len(frames))
+
+        try:
+            yield append
+        except KeyboardInterrupt:
+            interrupted = True
+            file.truncate(done[0])
+    if interrupted:
+        raise KeyboardInterrupt(done[1])
+
+
 def validate_frame(atoms: Atoms, where: str, elements: Iterable[str] | None = None) -> None:
     """Raise StructureError (naming ``where``) for a frame no stage can use.
 

@@ -10,7 +10,7 @@ A sample of cell C holds n_a = floor(rho_max · Vol(C)) atoms (the model's rho_m
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -43,9 +43,15 @@ class LoadedModel:
 
 
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> LoadedModel:
-    """Load a model file written by training; CheckpointError (one line) if it is missing,
-    corrupt, of another format version, or its weights do not fit its own configuration."""
+    """Load a model file written by training; CheckpointError (one line naming the file) if it is
+    missing, corrupt, of another format version, its weights are not finite or do not fit its own
+    configuration."""
     meta = read_model(path)
+    bad = [name for name, w in meta["state_dict"].items() if w.is_floating_point() and not torch.isfinite(w).all()]
+    if bad:  # a diverged training: the network's output would be NaN, the samples empty
+        raise CheckpointError(
+            f"{path}: non-finite weights in {len(bad)} tensor(s), e.g. {bad[0]} (a diverged training?)"
+        )
     try:
         process = make_process(meta["process"], ProcessConfig.from_dict(meta["process_config"]))
         denoiser = Denoiser(
@@ -61,6 +67,24 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> L
         dict(meta["label_stats"]), float(meta["rho_max"]), str(meta["dataset"]), int(meta["steps"]), device,
         None if meta.get("typical_cell") is None else torch.as_tensor(meta["typical_cell"], dtype=torch.float64),
     )
+
+
+def check_model(
+    model: LoadedModel, path: str | os.PathLike, dataset: str, elements: Sequence[str], properties: Sequence[str]
+) -> None:
+    """CheckpointError naming ``path`` unless ``model`` was trained on ``dataset`` with these element
+    classes (ghost first) and conditioning properties, in this order (the network's inputs): a model
+    file copied from another dataset would otherwise fill one dataset's cells with the other's atoms."""
+    for what, recorded, expected in (
+        ("dataset", model.dataset, dataset),
+        ("elements", model.elements, list(elements)),
+        ("properties", model.properties, list(properties)),
+    ):
+        if recorded != expected:
+            raise CheckpointError(
+                f"{path}: a model of {what} {recorded}, where this run needs {expected} "
+                "(a model file of another dataset or conditioning?)"
+            )
 
 
 def normalise_targets(
@@ -84,6 +108,58 @@ def normalise_targets(
     return out
 
 
+def generate_batches(
+    model: LoadedModel | str | os.PathLike,
+    cells: torch.Tensor,
+    n_steps: int,
+    targets: Mapping[str, torch.Tensor] | None = None,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    batch_size: int = 64,
+    progress: bool = False,
+    flow: bool = False,
+) -> Iterator[list[Atoms]]:
+    """``generate``, one list of ``batch_size`` structures at a time as they are made (memory
+    and what a caller can write stay per batch: ``cells`` and ``targets`` may be expanded views
+    of one cell and value, and only the batch's slice is materialised)."""
+    if not isinstance(model, LoadedModel):
+        model = load_model(model, device)
+    elif model.device != torch.device(device):
+        model.denoiser.to(device)
+        model.device = torch.device(device)
+    if cells.ndim != 3 or cells.shape[1:] != (3, 3):
+        raise ValueError(f"cells: expected shape (B, 3, 3), got {tuple(cells.shape)}")
+    targets = {name: torch.as_tensor(values) for name, values in (targets or {}).items()}
+    normalise_targets(model, {name: torch.empty(0) for name in targets}, 0)  # names the model knows?
+    for name, values in targets.items():
+        if values.shape != (len(cells),):
+            raise ValueError(
+                f"target {name}: expected shape ({len(cells)},) for {len(cells)} cells, got {tuple(values.shape)}"
+            )
+    gen = torch.Generator(model.device).manual_seed(seed)
+    n_el = len(model.elements)
+    starts = range(0, len(cells), batch_size)
+    with torch.inference_mode():
+        for start in tqdm(starts, disable=not progress, desc=f"generate n_s={n_steps}", unit="batch"):
+            part = slice(start, start + batch_size)
+            batch = torch.as_tensor(cells[part], dtype=torch.float32, device=model.device)
+            n_atoms = atom_counts(batch, model.rho_max).to(model.device)
+            empty = (torch.nonzero(n_atoms < 1).flatten() + start).tolist()
+            if empty:
+                raise ValueError(f"cells {empty}: too small for one atom at rho_max = {model.rho_max} atoms/Å^3")
+            y = normalise_targets(model, {k: v[part] for k, v in targets.items()}, len(batch))
+            prior = draw_prior(batch, n_atoms, n_el, y, gen)
+            sampler = model.process.sample_flow if flow else model.process.sample
+            out = sampler(model.denoiser, prior, n_steps, gen, model.denoiser.new_neighbours())
+            counts = n_atoms.tolist()
+            yield [
+                to_atoms(cell, pos, cls, model.elements)
+                for cell, pos, cls in zip(
+                    prior.cell.cpu(), out.positions.cpu().split(counts), out.classes.cpu().split(counts)
+                )
+            ]
+
+
 def generate(
     model: LoadedModel | str | os.PathLike,
     cells: torch.Tensor,
@@ -103,32 +179,7 @@ def generate(
     one generator seeded with ``seed`` (the same seed and batch size give the same
     structures). Returns B periodic ``Atoms``, ghosts removed, positions wrapped.
     """
-    if not isinstance(model, LoadedModel):
-        model = load_model(model, device)
-    elif model.device != torch.device(device):
-        model.denoiser.to(device)
-        model.device = torch.device(device)
-    cells = torch.as_tensor(cells, dtype=torch.float32, device=model.device)
-    if cells.ndim != 3 or cells.shape[1:] != (3, 3):
-        raise ValueError(f"cells: expected shape (B, 3, 3), got {tuple(cells.shape)}")
-    n_atoms = atom_counts(cells, model.rho_max).to(model.device)
-    empty = torch.nonzero(n_atoms < 1).flatten().tolist()
-    if empty:
-        raise ValueError(f"cells {empty}: too small for one atom at rho_max = {model.rho_max} atoms/Å^3")
-    y = normalise_targets(model, targets, len(cells))
-    gen = torch.Generator(model.device).manual_seed(seed)
-    n_el = len(model.elements)
-    frames: list[Atoms] = []
-    starts = range(0, len(cells), batch_size)
-    with torch.inference_mode():
-        for start in tqdm(starts, disable=not progress, desc=f"generate n_s={n_steps}", unit="batch"):
-            part = slice(start, start + batch_size)
-            prior = draw_prior(cells[part], n_atoms[part], n_el, {k: v[part] for k, v in y.items()}, gen)
-            sampler = model.process.sample_flow if flow else model.process.sample
-            out = sampler(model.denoiser, prior, n_steps, gen, model.denoiser.new_neighbours())
-            counts = n_atoms[part].tolist()
-            for cell, pos, cls in zip(
-                prior.cell.cpu(), out.positions.cpu().split(counts), out.classes.cpu().split(counts)
-            ):
-                frames.append(to_atoms(cell, pos, cls, model.elements))
-    return frames
+    batches = generate_batches(
+        model, torch.as_tensor(cells), n_steps, targets, seed, device, batch_size, progress, flow
+    )
+    return [atoms for batch in batches for atoms in batch]

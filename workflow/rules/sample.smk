@@ -41,6 +41,9 @@ rule sample:
         timing=f"{RESULTS}/samples/{{dataset}}/{{run}}/ns{{n_s}}/shard{{shard}}.json",
     params:
         cfg=lambda w: dataset_cfg(w.dataset)["sampling"],
+        # what the model file must record (the sample job refuses another dataset's model)
+        potential=lambda w: dataset_cfg(w.dataset)["potential"],
+        labels=lambda w: dataset_cfg(w.dataset)["labels"],
         # the same prior noise and targets for every model and n_s (common random numbers)
         seed=lambda w: shard_seed(config["seed"], w.dataset, split_run(w.run)[1] or "", w.shard),
         device=config["device"],  # 'auto' resolves on the machine that runs the job

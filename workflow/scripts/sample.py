@@ -16,6 +16,9 @@ sample_shard(
     device=snakemake.params.device,
     out_structures=snakemake.output.structures,
     out_timing=snakemake.output.timing,
+    dataset=snakemake.wildcards.dataset,
+    potential=snakemake.params.potential,
+    labels=snakemake.params.labels,
     threads=snakemake.threads,
     progress=True,
 )

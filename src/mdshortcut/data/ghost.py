@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from ase import Atoms
 
+from mdshortcut.checkpoint import CheckpointError, load_file
 from mdshortcut.io import GHOST, StructureError, atomic_path  # GHOST lives where structures are read
 
 
@@ -45,6 +46,40 @@ def atom_counts(cell: torch.Tensor, rho_max: float) -> torch.Tensor:
 def n_slots(cell: np.ndarray, rho_max: float) -> int:
     """``atom_counts`` of one cell (3, 3) Å."""
     return int(atom_counts(torch.as_tensor(cell, dtype=torch.float64)[None], rho_max)[0])
+
+
+#: a sampling cell's narrowest perpendicular width, as a fraction of the model's cutoff (1.6 Å for
+#: 6.5 Å, the Si–O bond length: in a narrower cell an atom is within bonding distance of its own
+#: periodic image), and its fewest atoms at rho_max (with one atom, every edge of the graph joins it to
+#: its own images: a crystal)
+MIN_WIDTH_FRACTION = 0.25
+MIN_ATOMS = 2
+
+
+def perpendicular_widths(cell: np.ndarray) -> np.ndarray:
+    """Distances (3,) Å between opposite faces of a cell (3, 3) Å (row vectors)."""
+    cell = np.asarray(cell, dtype=float)
+    volume = abs(np.linalg.det(cell))
+    return np.array([volume / np.linalg.norm(np.cross(cell[(k + 1) % 3], cell[(k + 2) % 3])) for k in range(3)])
+
+
+def cell_problem(cell: np.ndarray, cutoff: float, rho_max: float) -> str:
+    """Why a model of ``cutoff`` Å and ``rho_max`` atoms/Å^3 cannot sample in ``cell`` (3, 3) Å,
+    or '' if it can: the one check of ``mdshortcut generate`` and of the config's sampling.cell."""
+    width = perpendicular_widths(cell).min()
+    if width < MIN_WIDTH_FRACTION * cutoff:
+        return (
+            f"cell too small: its narrowest width {width:.3g} Å is below {MIN_WIDTH_FRACTION} × the "
+            f"{cutoff:g} Å cutoff ({MIN_WIDTH_FRACTION * cutoff:.3g} Å), "
+            "so atoms would bond to their own periodic images"
+        )
+    n_atoms = n_slots(cell, rho_max)
+    if n_atoms < MIN_ATOMS:
+        return (
+            f"cell too small: {abs(np.linalg.det(cell)):.3g} Å^3 holds {n_atoms} atom(s) at "
+            f"rho_max = {rho_max:g} atoms/Å^3 (at least {MIN_ATOMS} are needed)"
+        )
+    return ""
 
 
 def pad(
@@ -129,8 +164,12 @@ def save_tensors(path: str | os.PathLike, tensors: dict) -> None:
 
 
 def load_tensors(path: str | os.PathLike) -> dict:
-    """The tensors dict of ``path`` (``weights_only=True``: plain data, no code)."""
-    return torch.load(path, weights_only=True)
+    """The tensors dict of ``path`` (``weights_only=True``: plain data, no code); CheckpointError
+    naming the file if it is missing, truncated or not a dict."""
+    tensors = load_file(path, "tensors file")
+    if not isinstance(tensors, dict):
+        raise CheckpointError(f"{path}: not a tensors file (a {type(tensors).__name__}, not a dict)")
+    return tensors
 
 
 def to_atoms(cell, positions, types, elements: Sequence[str]) -> Atoms:

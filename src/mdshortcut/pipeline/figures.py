@@ -1,7 +1,7 @@
 """The paper's figures 2–6 (PNG), after the paper's (§3.3, §3.4, appendix A.1), and the recipe ablation's;
 every axis names its unit. Beside each PNG, a CSV of the data drawn in it, read back from the figure
-(``plotted``). Figures 5 and 6 share one time axis (``TIME_AXIS``) with n_s on a top axis; no text is
-below matplotlib's default size (10 pt).
+(``plotted``). Figures 5 and 6 share one time axis (``TIME_AXIS``), each point filled with its n_s's
+colour; no text is below matplotlib's default size (10 pt).
 
 Figures are ``matplotlib.figure.Figure`` objects drawn on the Agg canvas that ``savefig`` picks for
 PNG: no pyplot, so importing this module selects no backend and keeps no global figure state.
@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, NullLocator
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from mdshortcut.generative import PROCESSES
 from mdshortcut.io import atomic_path, write_csv
@@ -159,42 +159,50 @@ def fig4_target_scatter(rows: pd.DataFrame, out: str | os.PathLike) -> None:
             ax.set_xlabel("target " + PROPERTIES[prop].axis)
             ax.set_ylabel("generated " + PROPERTIES[prop].axis)
             ax.grid(alpha=0.3)
-    handles = [Line2D([], [], marker="o", ls="", color=c, label=f"n_s = {n}") for n, c in colors.items()]
     fig.suptitle("a-SiO2 inverse design: target vs measured property of generated structures (dashed: ideal)")
-    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles))
+    _n_s_legend(fig, colors)
     _save(fig, out)
 
 
-def _time_panel(ax, frame: pd.DataFrame, series: Sequence[str], metric: str) -> None:
-    """``metric`` of each series against ``TIME_AXIS`` (log, plain numbers at 1-3-10 steps); the
-    runs' n_s on a top axis, once per n_s at its geometric-mean time (per-point labels overlap)."""
+def _time_panel(ax, frame: pd.DataFrame, series: Sequence[str], metric: str, colors: Mapping[int, tuple]) -> None:
+    """``metric`` of each series against ``TIME_AXIS`` (log, plain numbers at 1-3-10 steps): a
+    line and hollow marker per series, each point filled with its n_s's colour (``colors``; text
+    labels overlapped where noisy timings put two n_s at one time, and an n_s axis cannot sit
+    under points whose times differ between series)."""
     markers = dict(zip(TABLE2_MODELS + list(PROCESSES), "osD^v<>ph"))
     for name in series:
         run = frame[frame["model"] == name].sort_values("n_s")
-        ax.plot(run["seconds_per_10k"], run[metric], marker=markers.get(name, "o"), label=MODEL_NAMES[name])
+        marker = markers.get(name, "o")
+        line = ax.plot(run["seconds_per_10k"], run[metric], marker=marker, ms=10, mfc="none", mew=1.5,
+                       label=MODEL_NAMES[name])[0]  # fmt: skip
+        for n_s, point in run.groupby("n_s"):
+            ax.scatter(point["seconds_per_10k"], point[metric], s=55, marker=marker, color=colors[int(n_s)],
+                       edgecolors="none", zorder=line.get_zorder() + 0.1, label=f"n_s = {n_s}")  # fmt: skip
     ax.set_xscale("log")
     ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 3.0)))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:,.0f}" if x >= 1 else f"{x:.2g}"))
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel(TIME_AXIS)
-    shown = frame[frame["model"].isin(series)].groupby("n_s")["seconds_per_10k"]
-    times = shown.apply(lambda t: float(np.exp(np.log(t).mean())))
-    top = ax.secondary_xaxis("top")
-    top.set_xticks(times.to_numpy(), labels=[str(n) for n in times.index])
-    top.xaxis.set_minor_locator(NullLocator())
-    top.set_xlabel("sampling steps n_s")
     ax.grid(alpha=0.3, which="both")
-    ax.legend()
+    ax.legend(handles=ax.lines)
+
+
+def _n_s_legend(fig: Figure, colors: Mapping[int, tuple], title: str | None = None) -> None:
+    """One legend entry per n_s (``_n_s_colors``), below the panels."""
+    handles = [Line2D([], [], marker="o", ls="", color=c, label=f"n_s = {n}") for n, c in colors.items()]
+    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), title=title)
 
 
 def fig5_rmsd_vs_time(t1: pd.DataFrame, out: str | os.PathLike) -> None:
-    """RMSD of the RDF and ADF against generation time per 10,000 samples (labels: n_s)."""
+    """RMSD of the RDF and ADF against generation time per 10,000 samples (point fill: n_s)."""
     models = [p for p in PROCESSES if p in set(t1["model"])]
-    fig, axes = _subplots(1, 2, (11, 4.6))
+    colors = _n_s_colors(t1["n_s"])
+    fig, axes = _subplots(1, 2, (11, 5.2))
     for ax, metric, label in zip(axes, ["rdf_rmsd", "adf_rmsd"], ["RDF RMSD (dimensionless)", "ADF RMSD (1/°)"]):
-        _time_panel(ax, t1, models, metric)
+        _time_panel(ax, t1, models, metric, colors)
         ax.set_ylabel(label)
     fig.suptitle("a-Si: structural error vs generation time")
+    _n_s_legend(fig, colors, "sampling steps (point fill)")
     _save(fig, out)
 
 
@@ -202,13 +210,15 @@ def fig6_mape_vs_time(summary: pd.DataFrame, out: str | os.PathLike) -> None:
     """MAPE per property against the generation time per 10,000 samples (as figure 5)."""
     s = summary.assign(model=[table2_model(m, p) for m, p in zip(summary["model"], summary["property"])])
     props = [p for p in PROPERTIES if p in set(s["property"])]
-    fig, axes = _subplots(1, len(props), (6.5 * len(props), 5.0), squeeze=False)
+    colors = _n_s_colors(s["n_s"])
+    fig, axes = _subplots(1, len(props), (6.5 * len(props), 5.6), squeeze=False)
     for ax, prop in zip(axes[0], props):
         sub = s[s["property"] == prop]
-        _time_panel(ax, sub, [m for m in TABLE2_MODELS if m in set(sub["model"])], "mape_percent")
+        _time_panel(ax, sub, [m for m in TABLE2_MODELS if m in set(sub["model"])], "mape_percent", colors)
         ax.set_ylabel("MAPE (%)")
         ax.set_title(PROPERTIES[prop].title)
     fig.suptitle("a-SiO2: inverse-design error vs generation time")
+    _n_s_legend(fig, colors, "sampling steps (point fill)")
     _save(fig, out)
 
 

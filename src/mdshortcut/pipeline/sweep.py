@@ -163,11 +163,17 @@ def sample_shard(
     device: str,
     out_structures: str | os.PathLike,
     out_timing: str | os.PathLike,
+    dataset: str,
+    potential: str,
+    labels: Sequence[str],
     threads: int = 1,
     progress: bool = False,
 ) -> None:
     """Generate shard ``shard`` of a run and time it (``threads``: CPU threads of torch;
     ``progress``: a progress bar on stderr).
+
+    The model file must be one of ``dataset`` (its ``potential``'s elements, conditioned as the
+    run's name says on its ``labels``: ``mdshortcut.sample.check_model``), else CheckpointError.
 
     The model is loaded and warmed up (one structure, one step) before the clock starts; the
     timed call generates the whole shard in batches of ``cfg.batch_size``. Each frame's
@@ -177,7 +183,10 @@ def sample_shard(
     """
     import torch
 
-    from mdshortcut.sample import generate, load_model
+    from mdshortcut.data.dataset import conditioning_properties
+    from mdshortcut.io import GHOST
+    from mdshortcut.md.potentials import get_potential
+    from mdshortcut.sample import check_model, generate, load_model
 
     model_name, prop = split_run(run)
     all_cells, all_targets = plan(cfg, prop, cells)
@@ -189,6 +198,8 @@ def sample_shard(
     log.info("%s n_s=%d shard %d: samples %d..%d on %s", run, n_steps, shard, idx.start, idx.stop - 1, device)
 
     model = load_model(model_path, device)
+    properties = conditioning_properties(model_name.split("-", 1)[1], labels)
+    check_model(model, model_path, dataset, [GHOST, *get_potential(potential).elements], properties)
     warm = {p: v[:1] for p, v in targets.items()} if targets else None
     generate(model, cell_t[:1], 1, warm, seed=seed, device=device, batch_size=1, progress=False)
     synchronize(device)

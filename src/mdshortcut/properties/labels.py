@@ -8,7 +8,8 @@ measuring function. A structure whose relaxation
 does not converge, or on which LAMMPS fails, keeps its row with NaN properties, ``converged``
 False and the reason. When only a strained re-relaxation fails, the shear modulus alone is NaN
 (``converged`` stays True: it refers to the relaxation) and ``reason`` says why; likewise a
-network without rings has a NaN ring size.
+network without rings has a NaN ring size, and a value outside its property's physical bounds
+is NaN with the reason (``implausible_to_failures``).
 """
 
 from __future__ import annotations
@@ -91,8 +92,21 @@ def label_structure(atoms: Atoms, potential: str, cfg: PropertiesConfig) -> dict
         measured = {name: p.measure(relaxed.atoms, potential, cfg) for name, p in PROPERTIES.items()}
     except Exception as exc:  # LAMMPS reports lost atoms etc. as plain Exceptions
         return _failed(f"LAMMPS failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
-    reasons = [why for _, why in measured.values() if why]
-    return {**{name: value for name, (value, _) in measured.items()}, "converged": True, "reason": "; ".join(reasons)}
+    return {**implausible_to_failures(measured), "converged": True}
+
+
+def implausible_to_failures(measured: dict[str, tuple[float, str]]) -> dict:
+    """The values and reason of a row from each property's (value, reason): a finite value outside
+    its physical bounds (``catalogue.PROPERTIES``: a shear modulus <= 0 GPa, a mean ring size below
+    3, both measured at the test scale) is NaN, with why, not a value."""
+    row, reasons = {}, []
+    for name, (value, why) in measured.items():
+        p = PROPERTIES[name]
+        if math.isfinite(value) and not p.possible(value):
+            value, why = math.nan, f"{name} {value:.4g} {p.unit} is not physical (must be {p.bounds()})"
+        row[name] = value
+        reasons += [why] * bool(why)
+    return {**row, "reason": "; ".join(reasons)}
 
 
 def label_frames(frames: Sequence[Atoms], potential: str, cfg: PropertiesConfig, first_index: int = 0) -> pd.DataFrame:
