@@ -94,12 +94,12 @@ def eval_shards(dataset):
 # will use (``job_device``). One network evaluation of a structure costs ~ atoms × layers × hidden²
 # units. CPU: one thread took 0.5-1.2e-7 s a unit in the reference run (results/reference/benchmarks.csv:
 # a-Si 64 atoms and a-SiO2 <= 120 atoms, 3 × 64, trained 3000 and 1000 steps × 8 structures in
-# 990-1430 s; a-Si sampled 250 steps × 64 in 205 s). GPU: one NVIDIA H200 (results/reference/bench/
-# gpu.csv, torch 2.11) took 51 ms for a training step of the default a-Si network (3 × 64) on 32
-# structures and 108 ms on 128 with per-structure neighbour lists (60 % of it): 32 ms a call + 0.59 ms
-# a structure (7.5e-10 s a unit; generous for bigger networks, not yet measured there); its
-# MDShortcut step took 2.6 × the SDE's (``factor``). Limits: twice the estimate, at least 10 min, at
-# most 2 days (a training that times out resumes from its checkpoint on the next attempt or run).
+# 990-1430 s; a-Si sampled 250 steps × 64 in 205 s). GPU: from one NVIDIA H200's
+# default a-Si steps (3 × 64) with per-structure neighbour lists, 32 ms a call + 0.59 ms a structure
+# (7.5e-10 s a unit), MDShortcut 2.6 × the SDE (``factor``): an upper bound since the batched lists
+# (results/reference/bench/gpu.csv); not yet measured for bigger networks. Limits: twice the
+# estimate, at least 10 min, at most 2 days (a training that times out resumes from its checkpoint
+# on the next attempt or run).
 # Memory: 1 GB + 15 kB per atom × layer × hidden channel of a batch (peak RSS there 0.8-2.7 GB where
 # this gives 2.5-3.8 GB).
 CPU_S_PER_UNIT = 1.2e-7
