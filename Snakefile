@@ -64,6 +64,7 @@ include: "workflow/rules/sample.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/ablation.smk"
+include: "workflow/rules/architecture.smk"
 include: "workflow/rules/bench.smk"
 
 

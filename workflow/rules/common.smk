@@ -62,6 +62,17 @@ def ablation_init(w):
     return f"{RESULTS}/ablation/{w.variant}/models/{cfg['process']['shortcut_base']}-none.pt"
 
 
+ARCHITECTURE = config.get("architecture", {})  # the denoiser's architecture ablation, if configured
+
+
+def architecture_model_config(w):
+    """train_model's config of one baseline of an architecture variant."""
+    from mdshortcut.config import dataset_training
+    from mdshortcut.pipeline.architecture import variant_config
+
+    return variant_config(config, dataset_training(config, ARCHITECTURE["dataset"]), w.arch)
+
+
 def md_shards(dataset):
     """Shard indices of the melt-quench replicas of a dataset."""
     cfg = dataset_cfg(dataset)
