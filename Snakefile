@@ -41,6 +41,7 @@ include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/ablation.smk"
 include: "workflow/rules/bench.smk"
+include: "workflow/rules/denoising.smk"
 
 
 rule all:
