@@ -10,11 +10,15 @@ per atom is 3 s² / (s² + σ²).
 
 from __future__ import annotations
 
+import subprocess
+
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from ase.units import _amu, _k, kB
 
+from conftest import REPO, SNAKEMAKE, TEST_RESULTS, snakemake
 from mdshortcut.config import ConfigError
 from mdshortcut.md.initial import diamond
 from mdshortcut.md.lammps_io import lammps_frame, load_atoms
@@ -263,3 +267,34 @@ def test_probed_models_are_the_epsilon_networks_of_the_listed_datasets():
     assert probe_models(config | {"denoising": {"datasets": ["a-si"]}}) == {"a-si": ["sde-none", "shortcut-none"]}
     with pytest.raises(ConfigError, match="'a-sio2' has no ε-prediction model"):
         probe_models(config | {"denoising": {"datasets": ["a-sio2"]}})
+
+
+# --- the DAG ----------------------------------------------------------------------------------
+def dry_run(workdir, config: str, target: str) -> str:
+    cmd = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+           "--configfile", str(REPO / f"config/{config}.yaml"), "-n", target]  # fmt: skip
+    res = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return res.stdout
+
+
+def test_the_probe_is_a_target_outside_all(tmp_path):
+    jobs = dry_run(tmp_path, "test", f"{TEST_RESULTS}/tables/denoising.csv")
+    assert all(f"{rule} " in jobs for rule in ("denoising_heldout", "denoising_bayes", "denoising_table"))
+    assert "denoising" not in dry_run(tmp_path, "test", "all")
+
+
+def test_the_default_probe_scores_every_sde_model(tmp_path):
+    default = dry_run(tmp_path, "config", "results/tables/denoising.csv")  # shortcut_base: ode there
+    assert all(f"models/{m}.pt" in default for m in ("a-si/sde-none", "a-sio2/sde-all", "a-sio2/sde-ring_size"))
+
+
+@pytest.mark.slow  # 1-5 min on 2 busy cores: the a-Si dataset, a model and the probe at CI scale
+def test_probe_table_on_the_test_config(tmp_path):
+    res = snakemake(tmp_path, "--cores", "2", f"{TEST_RESULTS}/tables/denoising.csv")
+    assert res.returncode == 0, res.stderr[-6000:]
+    table = pd.read_csv(tmp_path / TEST_RESULTS / "tables/denoising.csv")
+    rows = [["a-si", "sde-none", 0.05], ["a-si", "sde-none", 0.2]]
+    assert table[["dataset", "model", "sigma_A"]].values.tolist() == rows
+    assert (table["n_atoms"] == 2 * 64).all() and table["captured"].notna().all()
+    assert read_bayes(tmp_path / TEST_RESULTS / "denoising/a-si/bayes.npz")["eps"].shape == (2, 128, 3)
