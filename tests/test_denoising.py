@@ -287,6 +287,7 @@ def test_the_probe_is_a_target_outside_all(tmp_path):
 def test_the_default_probe_scores_every_sde_model(tmp_path):
     default = dry_run(tmp_path, "config", "results/tables/denoising.csv")  # shortcut_base: ode there
     assert all(f"models/{m}.pt" in default for m in ("a-si/sde-none", "a-sio2/sde-all", "a-sio2/sde-ring_size"))
+    assert "models/a-si/shortcut-none.pt" not in default
 
 
 @pytest.mark.slow  # 1-5 min on 2 busy cores: the a-Si dataset, a model and the probe at CI scale
