@@ -44,14 +44,14 @@ from dataclasses import dataclass, replace
 import numpy as np
 from ase import Atoms
 from ase.data import atomic_masses, atomic_numbers
-from ase.units import kB
+from ase.units import _amu, _e, kB
 
 from mdshortcut.io import atomic_path, read_structures
 
 log = logging.getLogger(__name__)
 
-#: 1 eV/(Å² amu) as a squared angular frequency, 1/ps²
-EV_PER_A2_AMU = 1.0 / 1.0364269e-4
+#: 1 eV/(Å² amu) as a squared angular frequency, 1/ps² (9648.5)
+EV_PER_A2_AMU = _e / (1e-20 * _amu) * 1e-24
 
 
 class HeldoutError(ValueError):
