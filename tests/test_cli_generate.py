@@ -286,7 +286,7 @@ def test_the_installed_command(tiny_models, tmp_path):
         [MDSHORTCUT,
          *request(tiny_models["shortcut-all"], out, ["--target", "ring_size=5", "--n", "3", "--steps", "4"])],
         capture_output=True, text=True,
-    )  # fmt: skip
+    )
     assert run.returncode == 0, run.stderr
     assert "generated 3 structures in" in run.stdout and "samples/s" in run.stdout
     assert "generate n_s=4" in run.stderr  # the progress bar

@@ -90,7 +90,7 @@ def test_structure_missing_file_and_missing_option(tmp_path, args):
 
 def test_label_shards_and_merge(tmp_path):
     from mdshortcut.pipeline.shards import merge_shards
-    from mdshortcut.properties.labels import PropertiesConfig, check_indices, label_shard, read_table
+    from mdshortcut.properties.labels import PropertiesConfig, check_indices, label_shard, read_labels
 
     write(tmp_path / "s.extxyz", [diamond(), diamond(5.45), diamond(5.42)], format="extxyz")
     cfg = PropertiesConfig(structures_per_shard=2)
@@ -98,8 +98,8 @@ def test_label_shards_and_merge(tmp_path):
     assert counts == [2, 1, 0]  # a shard past the last frame is an empty table
 
     def merge(shards):
-        merge_shards(shards, tmp_path / "labels.csv", read=read_table, check=lambda t: check_indices(t, n_frames=3))
-        return read_table(tmp_path / "labels.csv")
+        merge_shards(shards, tmp_path / "labels.csv", read=read_labels, check=lambda t: check_indices(t, n_frames=3))
+        return read_labels(tmp_path / "labels.csv")
 
     merged = merge([tmp_path / f"{k}.csv" for k in range(3)])
     assert merged["index"].tolist() == [0, 1, 2] and merged["converged"].all()

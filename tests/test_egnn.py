@@ -15,13 +15,16 @@ PROPS = ["shear_modulus", "ring_size"]
 TOL = dict(rtol=1e-9, atol=1e-11)
 
 
-def make_model(n_levels: int = 0, properties=PROPS) -> Denoiser:
+def make_model(n_levels: int = 0, properties=PROPS, **options) -> Denoiser:
+    """A small float64 denoiser; ``options``: ModelConfig's denoiser options."""
     torch.manual_seed(0)
-    cfg = ModelConfig(n_layers=2, hidden=16, vector_channels=3, property_dim=4, skin=0.5)
+    cfg = ModelConfig(n_layers=2, hidden=16, vector_channels=3, property_dim=4, skin=0.5, **options)
     model = Denoiser(cfg, N_EL, properties, n_levels).double().eval()
     with torch.no_grad():  # a position output of order 1 Å, so that tolerances are meaningful
         for layer in model.egnn.layers:
             layer.coord.last.weight.normal_(0, 0.3)
+            if layer.cond is not None:  # zero at initialisation: give it a part to play
+                layer.cond.weight.normal_(0, 0.3)
     return model
 
 
@@ -284,7 +287,7 @@ def test_fused_path_matches_reference_in_float32(slots, monkeypatch):
         model.zero_grad()
         batch.positions.grad = e.grad = None
         x, eo = model(batch, e, torch.tensor([0.3, 0.8]), y, torch.tensor([0, 2]),
-                      generator=torch.Generator().manual_seed(3), straightforward=straightforward)  # fmt: skip
+                      generator=torch.Generator().manual_seed(3), straightforward=straightforward)
         gx = torch.randn(x.shape, generator=weights.manual_seed(4))
         ge = torch.randn(eo.shape, generator=weights.manual_seed(5))
         ((x * gx).sum() + (eo * ge).sum()).backward()
@@ -297,3 +300,67 @@ def test_fused_path_matches_reference_in_float32(slots, monkeypatch):
     for name, ref in reference.items():
         err = ((fused[name] - ref).abs().max() / ref.abs().max()).item()
         assert err <= 1e-5, f"{name}: relative difference {err:.2e}"
+
+
+# the denoiser options (docs/design.md §7): each alone and all together
+OPTIONS = [
+    {"distance_features": "gaussian", "n_radial": 8},
+    {"distance_features": "bessel", "n_radial": 6},
+    {"noise_embedding": "every_layer"},
+    {"update_distances": True},
+    {"distance_features": "gaussian", "n_radial": 8, "noise_embedding": "every_layer", "update_distances": True},
+]
+
+
+@pytest.mark.parametrize("options", OPTIONS, ids=lambda o: "-".join(map(str, o.values())))
+def test_options_fused_path_and_gradients_equal_straightforward(options, monkeypatch):
+    """Every option computes the same function and gradients (weights, positions, elements) on
+    the fused path as on the written-out one, with blocks of a few atoms each."""
+    monkeypatch.setattr(egnn, "CHUNK_SLOTS", 50)
+    model = make_model(n_levels=3, **options)
+    cell, pos, e = structure(10, 16, 8.0)
+    batch = Batch.from_structures(cell[None], [pos])
+    batch.positions.requires_grad_(True)
+    e = e.clone().requires_grad_(True)
+    results = []
+    for straightforward in (False, True):
+        model.zero_grad()
+        batch.positions.grad = e.grad = None
+        x, eo = model(batch, e, torch.tensor([0.05], dtype=torch.float64), Y, torch.tensor([2]),
+                      straightforward=straightforward)  # fmt: skip
+        (x.square().sum() + eo.square().sum()).backward()
+        named = {"x": x, "e": eo, "d/dpositions": batch.positions.grad, "d/de": e.grad}
+        named.update({n: p.grad for n, p in model.named_parameters()})
+        results.append({k: v.detach().clone() for k, v in named.items() if v is not None})
+    assert results[0].keys() == results[1].keys() and len(results[0]) == 4 + len(list(model.parameters()))
+    for name in results[0]:
+        torch.testing.assert_close(results[0][name], results[1][name], rtol=1e-8, atol=1e-11, msg=name)
+
+
+@pytest.mark.parametrize("options", OPTIONS, ids=lambda o: "-".join(map(str, o.values())))
+def test_options_keep_the_symmetries(options, sample):
+    """Rotation with a mirror, and a cell against its 2x2x2 supercell, with every option."""
+    model = make_model(**options)
+    cell, pos, e = sample
+    q, _ = torch.linalg.qr(torch.tensor(np.random.default_rng(1).normal(size=(3, 3))))
+    x, eo = run(model, [cell], [pos], e, [0.2], Y)
+    xr, eor = run(model, [cell @ q.T], [pos @ q.T], e, [0.2], Y)
+    torch.testing.assert_close(xr, x @ q.T, **TOL)
+    torch.testing.assert_close(eor, eo, **TOL)
+    images = torch.tensor([[a, b, c] for a in (0, 1) for b in (0, 1) for c in (0, 1)], dtype=torch.float64)
+    xs, _ = run(model, [2 * cell], [torch.cat([pos + img @ cell for img in images])], e.repeat(8, 1), [0.2], Y)
+    torch.testing.assert_close(xs[: len(pos)], x, **TOL)
+
+
+def test_distance_features_against_their_formulas():
+    """Values at hand-picked distances: SchNet's Gaussians (centre spacing 6.5/4 Å = width) and
+    DimeNet's Bessel functions, computed here from their printed definitions."""
+    r = torch.tensor([0.5, 2.35, 6.0], dtype=torch.float64)
+    g = egnn.distance_features(r, 6.5, "gaussian", 5)
+    assert g.shape == (3, 5)
+    torch.testing.assert_close(g[1, 1], torch.tensor(np.exp(-0.5 * ((2.35 - 1.625) / 1.625) ** 2)))
+    b = egnn.distance_features(r, 6.5, "bessel", 3)
+    torch.testing.assert_close(b[2, 2], torch.tensor(np.sqrt(2 / 6.5) * np.sin(3 * np.pi * 6.0 / 6.5) / 6.0))
+    torch.testing.assert_close(egnn.distance_features(r, 6.5, "tanh", 16)[:, 0], 2 * torch.tanh(r**2 / 6.5**2) - 1)
+    with pytest.raises(ValueError, match="one of tanh, gaussian, bessel"):
+        egnn.distance_features(r, 6.5, "cosine", 4)

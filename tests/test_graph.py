@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from mdshortcut.model import graph
 from mdshortcut.model.graph import Batch, NeighbourCache, edge_vectors, minimum_image, to_fractional, wrap
 
 CUTOFF = 6.5
@@ -64,11 +65,16 @@ def test_wrap_and_minimum_image():
     )
 
 
+@pytest.mark.parametrize("dense", [False, True], ids=["cache", "dense"])
 @pytest.mark.parametrize("length", [4.0, 8.0, 15.0])  # cutoff 6.5 Å: far above, near and below half the cell
-def test_neighbour_list_matches_brute_force_batched(length):
+def test_neighbour_list_matches_brute_force_batched(length, dense):
     rng = np.random.default_rng(int(length))
     b = make_batch(rng, [length, 0.8 * length], [9, 6])
-    i, j, shift = NeighbourCache(CUTOFF).edges(b.positions, b.cell, b.batch)
+    if dense:  # the GPU path, here on the CPU
+        i, j, shift_int = graph._dense(b.positions, b.cell, b.n_atoms, CUTOFF)
+        shift = torch.einsum("ea,eab->eb", shift_int.to(b.cell.dtype), b.cell[b.batch[i]])
+    else:
+        i, j, shift = NeighbourCache(CUTOFF).edges(b.positions, b.cell, b.batch)
     assert (b.batch[i] == b.batch[j]).all()
     r = edge_vectors(b.positions, i, j, shift).norm(dim=1)
     assert (r < CUTOFF).all()
@@ -83,6 +89,46 @@ def test_neighbour_list_matches_brute_force_batched(length):
     assert got == expected
     if length == 4.0:  # many images of the same pair, and self-images
         assert any(a == c for a, c, _ in got)
+
+
+def random_batch(rng, dtype) -> Batch:
+    """Structures of different sizes in one batch: skewed cells wider than twice the cutoff,
+    between one and two cutoffs, shorter than the cutoff; one-atom structures; a ghost-heavy
+    cell (100 atoms, 40 of them within 0.3 Å of one point)."""
+    lengths = [15.0, 9.0, 5.0, 3.0, 4.0, 10.9, 7.0]
+    n_atoms = [30, 20, 12, 1, 1, 77, 100]
+    cells = torch.tensor(np.stack([triclinic(rng, a) for a in lengths]))
+    positions = [rng.uniform(-0.5, 1.5, (n, 3)) @ c.numpy() for n, c in zip(n_atoms, cells)]
+    positions[-1][:40] = positions[-1][0] + rng.uniform(-0.3, 0.3, (40, 3))
+    return Batch.from_structures(cells, [torch.tensor(p) for p in positions]).to(dtype=dtype)
+
+
+def sorted_edges(i, j, shift) -> list:
+    return sorted(zip(i.tolist(), j.tolist(), map(tuple, shift.tolist())))
+
+
+@pytest.mark.parametrize(
+    "seed, dtype, chunk",
+    [(0, torch.float32, graph.DENSE_CHUNK), (1, torch.float64, graph.DENSE_CHUNK), (2, torch.float32, 1)],
+)
+def test_dense_search_gives_vesins_edges(seed, dtype, chunk, monkeypatch):
+    """The batched dense search (the GPU path) against vesin-torch structure by structure: the
+    same (i, j, integer shift) edges, in one chunk or one structure a chunk."""
+    monkeypatch.setattr(graph, "DENSE_CHUNK", chunk)
+    b = random_batch(np.random.default_rng(seed), dtype)
+    expected = sorted_edges(*graph._vesin(b.positions, b.cell, b.n_atoms, CUTOFF))
+    assert len(expected) > 10_000 and len(set(expected)) == len(expected)
+    assert sorted_edges(*graph._dense(b.positions, b.cell, b.n_atoms, CUTOFF)) == expected
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_build_neighbours_on_a_gpu_gives_vesins_edges():
+    b = random_batch(np.random.default_rng(3), torch.float32)
+    expected = sorted_edges(*graph._vesin(b.positions, b.cell, b.n_atoms, CUTOFF))
+    on_gpu = b.to("cuda")
+    got = graph.build_neighbours(on_gpu.positions, on_gpu.cell, on_gpu.n_atoms, CUTOFF)
+    assert all(t.device.type == "cuda" for t in got)
+    assert sorted_edges(*got) == expected
 
 
 def test_cache_gives_the_same_edges_as_a_fresh_build():

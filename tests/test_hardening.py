@@ -117,7 +117,7 @@ def test_model_file_without_typical_cell_needs_a_cell(tiny_models, tmp_path, run
 WRITERS = {
     "to_csv": 0, "savefig": 0, "write_text": "self", "write_bytes": "self", "np.save": 0, "numpy.save": 0,
     "torch.save": 1, "write": 0, "open": 0, "json.dump": 1,
-}  # fmt: skip
+}
 WRITE_MODES = set("wax+")
 
 
@@ -310,7 +310,7 @@ LOST = [
     *MODELS, "checkpoints/a-si/shortcut-none", "checkpoints/a-sio2/shortcut-all", "samples/a-si/shortcut-none",
     "samples/a-sio2/shortcut-all", "evaluation/a-si/shortcut-none", "evaluation/a-sio2/shortcut-all",
     "evaluation/a-si/structure.csv", "evaluation/a-sio2/inverse.csv", "tables", "figures",
-]  # fmt: skip
+]
 TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{32}\.tmp(\.\w+)?$")
 
 
@@ -394,7 +394,7 @@ def test_a_killed_run_redoes_only_unfinished_shards_and_reproduces_the_tables(pi
         proc = subprocess.Popen(
             [*command, "--cores", "2", "all"],
             cwd=work, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
+        )
         # kill as soon as a sampling shard starts after another has finished
         deadline, seen, started = time.time() + 1200, set(), set()
         while proc.poll() is None and time.time() < deadline and not started:

@@ -102,7 +102,16 @@ def test_lammpslib_starts_in_a_fresh_process():
 
 def test_training_is_not_tied_to_the_pipeline_modules():
     """The train rules' code inputs hold the library alone: editing the ablation's or a table's
-    module (pipeline/) reruns those rules, never a training."""
+    module (pipeline/) reruns those rules, never a training. The one pipeline module a training
+    reads is the import follower its checkpoint fingerprint is computed with (``sources``)."""
     tracked = [Path(p).as_posix() for p in sources("mdshortcut.train")]
     assert any(p.endswith("mdshortcut/model/egnn.py") for p in tracked)
-    assert not [p for p in tracked if "/mdshortcut/pipeline/" in p]
+    pipeline = {p.split("/mdshortcut/")[1] for p in tracked if "/mdshortcut/pipeline/" in p}
+    assert pipeline == {"pipeline/__init__.py", "pipeline/sources.py"}
+
+
+def test_the_checkpoint_fingerprint_covers_the_code_the_train_rule_tracks():
+    """A training resumes only with the code that its rule's code input tracks: one list."""
+    from mdshortcut.train import training_sources
+
+    assert [str(p) for p in training_sources()] == sources("mdshortcut.train")

@@ -328,3 +328,27 @@ def test_shortcut_loss_adds_self_consistency_on_a_fraction_of_batches():
     first, second, student = (torch.cat(model.levels_seen[i::3]) for i in range(3))
     assert set(student.tolist()) == {0, 1, 2, 3}
     assert torch.equal(first, torch.clamp(student + 1, max=4)) and torch.equal(second, first)
+
+
+def test_ot_pairing_is_the_exhaustive_optimum():
+    """The Hungarian pairing's Σ|pbc(x1 - x0)|² equals the minimum over all 6! orders of the
+    prior atoms, found by brute force, in each of two skewed cells of one batch."""
+    import itertools
+
+    from mdshortcut.generative.ode import ot_pairing
+    from mdshortcut.model.graph import Batch, minimum_image
+
+    gen = torch.Generator().manual_seed(4)
+    cells = torch.stack([torch.tensor([[5.0, 0, 0], [1.0, 6.0, 0], [0.5, -1.0, 5.5]]), 7.0 * torch.eye(3)]).double()
+    x0 = [torch.rand(6, 3, generator=gen, dtype=torch.float64) @ c for c in cells]
+    x1 = [torch.rand(6, 3, generator=gen, dtype=torch.float64) @ c for c in cells]
+    graph = Batch.from_structures(cells, x0)
+    paired = ot_pairing(graph.positions, torch.cat(x1), graph)
+
+    def cost(b, p):
+        return minimum_image(p - x0[b], cells, torch.full((6,), b)).square().sum().item()
+
+    for b in range(2):
+        best = min(cost(b, x1[b][list(perm)]) for perm in itertools.permutations(range(6)))
+        assert cost(b, paired[6 * b : 6 * b + 6]) == pytest.approx(best, rel=1e-12)
+        assert sorted(map(tuple, paired[6 * b : 6 * b + 6].tolist())) == sorted(map(tuple, x1[b].tolist()))

@@ -28,7 +28,7 @@ def load(name: str) -> dict:
     return cfg
 
 
-@pytest.mark.parametrize("config", ["test", "config", "paper"])
+@pytest.mark.parametrize("config", ["test", "config", "gpu", "paper"])
 def test_every_config_builds(config):
     for name, ds in load(config)["datasets"].items():
         mq = MeltQuench.from_config(name, ds)

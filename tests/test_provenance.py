@@ -89,7 +89,7 @@ def test_snakemake_invocation_is_the_run_that_started_the_first_job(tmp_path):
     first_job = datetime(2026, 12, 2, 5, 57, 50).timestamp()
     assert snakemake_invocation(tmp_path, first_job) == {
         "command": "snakemake all --cores all", "cores": 2, "log": "2026-12-02T055740.123456.snakemake.log"
-    }  # fmt: skip
+    }
     assert snakemake_invocation(tmp_path, datetime(2026, 12, 1).timestamp()) == {}
     assert snakemake_invocation(tmp_path / "missing", first_job) == {}
 

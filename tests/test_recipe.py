@@ -20,12 +20,11 @@ import pytest
 import torch
 import yaml
 from torch import nn
-from torch.optim.swa_utils import AveragedModel
 
 from mdshortcut.data.dataset import Structures
 from mdshortcut.generative import MDShortcut, ProcessConfig, draw_prior
 from mdshortcut.model.graph import Batch
-from mdshortcut.train import TrainingConfig, ema_update_fn, lr_factor, self_consistency_targets
+from mdshortcut.train import Learner, TrainingConfig, lr_factor, train_step
 
 REPO = Path(__file__).resolve().parents[1]
 D = torch.float64
@@ -82,28 +81,18 @@ def recipe(which: str) -> tuple[ProcessConfig, TrainingConfig]:
     return ProcessConfig.from_dict(cfg.get("process", {})), TrainingConfig.from_dict(training | {"lr": 1e-3})
 
 
-def train(proc: MDShortcut, cfg: TrainingConfig, seed: int) -> nn.Module:
+def fit(proc: MDShortcut, cfg: TrainingConfig, seed: int) -> nn.Module:
+    """``STEPS`` of training's own step (``train_step``) on fresh toy batches; the EMA network."""
     torch.manual_seed(seed)
     model = ToyNet(proc.n_levels, x_scale=L / 4 if proc.config.shortcut_base == "ode" else 1.0)
-    ema = AveragedModel(model, multi_avg_fn=ema_update_fn(cfg.ema_decay))
-    targets = self_consistency_targets(model, cfg.target_ema_decay)
-    target = model if cfg.target_ema_decay == 0 else (targets or ema).module
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
     cfg.steps = STEPS
+    learner = Learner.new(model, proc, cfg)
     data_gen = torch.Generator().manual_seed(seed)
     for step in range(STEPS):
-        for group in opt.param_groups:
-            group["lr"] = cfg.lr * lr_factor(cfg, step, 0.0)
         gen = torch.Generator().manual_seed(seed * 100_000 + step)
-        loss, _ = proc.loss(model, toy_data(N_STRUCT, N_ATOMS, data_gen), gen, target_model=target)
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
-        ema.update_parameters(model)
-        if targets is not None:
-            targets.update_parameters(model)
-    return ema.module
+        train_step(learner, toy_data(N_STRUCT, N_ATOMS, data_gen), step, gen)
+    learner.health.check()
+    return learner.ema.module
 
 
 def distillation_error(proc: MDShortcut, model: nn.Module, seed: int) -> tuple[float, float]:
@@ -127,7 +116,7 @@ def test_default_recipe_distils_the_flow_and_the_paper_preset_does_worse():
     for which in ("default", "paper"):
         process_cfg, training_cfg = recipe(which)
         proc = MDShortcut(process_cfg)
-        errors[which] = distillation_error(proc, train(proc, training_cfg, seed=3), seed=4)
+        errors[which] = distillation_error(proc, fit(proc, training_cfg, seed=3), seed=4)
     (dx, de), (px, pe) = errors["default"], errors["paper"]
     assert dx < 0.25 and de < 0.25, f"default recipe: 1-step vs flow {dx:.3f} (X), {de:.3f} (E) data std"
     assert max(px, pe) > 1.5 * max(dx, de), f"paper preset {px:.3f}/{pe:.3f} vs default {dx:.3f}/{de:.3f}"
@@ -171,7 +160,7 @@ def test_warm_start_makes_every_level_the_baseline(tmp_path):
         path, process="ode", dataset="toy", elements=["X", "Si", "O"], properties=["a"], label_stats={},
         model_config=mc.to_dict(), process_config={}, state_dict=base.state_dict(), rho_max=0.05, steps=1,
         cpu_seconds=12.5,
-    )  # fmt: skip
+    )
     short = Denoiser(mc, 3, ["a"], 5)
     assert warm_start(short, path, "ode") == 12.5
     gen = torch.Generator().manual_seed(1)

@@ -49,7 +49,7 @@ def test_published_claims_follow_from_the_published_tables():
     [(REF / "README.md", "### Table 1: a-Si structural accuracy", True),
      (ROOT / "README.md", "### Results at a glance", False)],
     ids=["reference", "summary"],
-)  # fmt: skip
+)
 def test_readme_table1_quotes_the_published_table(document, heading, every_n_s):
     t1 = pd.read_csv(REF / "tables/table1.csv").set_index(["model", "n_s"])
     rows = readme_rows(heading, document)

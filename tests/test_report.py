@@ -65,7 +65,7 @@ def test_table1_long_form_order_and_names():
     t1 = tables.table1(_structure_summary())
     assert list(t1.columns) == [
         "model", "n_s", "rdf_rmsd", "adf_rmsd", "close_fraction", "atoms_mean", "seconds_per_10k",
-    ]  # fmt: skip
+    ]
     assert list(t1["model"]) == ["ode"] * 3 + ["sde"] * 3 + ["shortcut"] * 3
     assert list(t1["n_s"]) == N_S * 3
 
@@ -238,7 +238,7 @@ def test_figures_5_and_6_share_a_time_unit_and_their_labels_do_not_overlap(monke
         assert not [t.get_text() for t in labels if "e" in t.get_text().lower()]  # plain numbers
         boxes = [t.get_window_extent() for t in labels]
         overlaps = [(labels[i].get_text(), labels[j].get_text()) for i in range(len(boxes)) for j in range(i)
-                    if boxes[i].overlaps(boxes[j])]  # fmt: skip
+                    if boxes[i].overlaps(boxes[j])]
         assert not overlaps
 
 
@@ -250,7 +250,7 @@ def test_figure_text_is_readable(monkeypatch):
         figures.fig4_target_scatter(rows, "fig4.png"),
         figures.fig5_rmsd_vs_time(tables.table1(_structure_summary()), "fig5.png"),
         figures.fig6_mape_vs_time(_inverse_summary(), "fig6.png"),
-    ))  # fmt: skip
+    ))
     for fig in drawn:
         texts = [t for t in fig.findobj(Text) if t.get_visible() and t.get_text()]
         assert not {t.get_text(): t.get_fontsize() for t in texts if t.get_fontsize() < 9}

@@ -118,12 +118,12 @@ from mdshortcut.pipeline.sweep import sample_shard, write_cells  # noqa: E402
 
 def test_inverse_design_shard(tiny_models, tmp_path):
     cfg = SamplingConfig(n_steps=(2,), n_samples=5, samples_per_shard=3, batch_size=2, cell=8.0,
-                         targets={"shear_modulus": (10.0, 50.0)})  # fmt: skip
+                         targets={"shear_modulus": (10.0, 50.0)})
     outs = []
     for k in range(2):
         out = tmp_path / f"shard{k}"
         sample_shard(tiny_models["shortcut-all"], "shortcut-all/shear_modulus", 2, 1, cfg, None, seed=7,
-                     device="cpu", out_structures=f"{out}.extxyz", out_timing=f"{out}.json")  # fmt: skip
+                     device="cpu", out_structures=f"{out}.extxyz", out_timing=f"{out}.json")
         outs.append(read_structures(f"{out}.extxyz", ["Si", "O"]))
     frames = outs[0]
     assert [a.info["sample"] for a in frames] == [3, 4]
@@ -148,7 +148,7 @@ def test_unconditional_shard_uses_the_drawn_cells(tiny_models, tmp_path):
     data_cells = {tuple(np.round(a.cell.array, 6).ravel()) for a in read_structures(tiny_models["structures"])}
     assert {tuple(np.round(c, 6).ravel()) for c in cells} <= data_cells
     sample_shard(tiny_models["ode-none"], "ode-none", 1, 0, cfg, tmp_path / "cells.npy", seed=0, device="cpu",
-                 out_structures=tmp_path / "s.extxyz", out_timing=tmp_path / "s.json")  # fmt: skip
+                 out_structures=tmp_path / "s.extxyz", out_timing=tmp_path / "s.json")
     frames = read_structures(tmp_path / "s.extxyz")
     assert len(frames) == 3 and all("target_property" not in a.info for a in frames)
     for a, c in zip(frames, cells):
@@ -159,7 +159,7 @@ def test_a_model_refuses_a_target_it_was_not_trained_on(tiny_models, tmp_path):
     cfg = SamplingConfig(n_samples=2, samples_per_shard=2, cell=8.0, targets={"ring_size": (4.0, 6.0)})
     with pytest.raises(KeyError, match="unknown to this model"):
         sample_shard(tiny_models["ode-none"], "ode-none/ring_size", 1, 0, cfg, None, seed=0, device="cpu",
-                     out_structures=tmp_path / "x.extxyz", out_timing=tmp_path / "x.json")  # fmt: skip
+                     out_structures=tmp_path / "x.extxyz", out_timing=tmp_path / "x.json")
     assert not (tmp_path / "x.extxyz").exists()
 
 

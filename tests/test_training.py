@@ -379,7 +379,7 @@ def _snakemake(workdir: Path, config: Path, target: str, *args: str) -> subproce
         [SNAKEMAKE, target, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
          "--configfile", str(config), *args],
         capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+    )
 
 
 def test_train_rule(tensors_file, tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 import re
 import shutil
 import subprocess
@@ -27,7 +28,8 @@ def snakemake(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.mark.parametrize("config", ["test", "config", pytest.param("paper", marks=pytest.mark.slow)])  # paper: 1.5 min
+# paper: 1.5 min
+@pytest.mark.parametrize("config", ["test", "config", "gpu", pytest.param("paper", marks=pytest.mark.slow)])
 def test_dry_run(config, tmp_path):
     res = snakemake("-n", "--quiet", "rules", "--configfile", str(REPO / f"config/{config}.yaml"), cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
@@ -147,11 +149,31 @@ def test_schema_constrains_every_list_and_number(key, value):
 
 def test_schema_target_bounds_are_the_physical_ranges():
     """config/schema.yaml's sampling targets and `mdshortcut generate` refuse the same values."""
-    from mdshortcut.design import PHYSICAL
+    from mdshortcut.properties.catalogue import PROPERTIES
 
     targets = yaml.safe_load((REPO / "config/schema.yaml").read_text())["$defs"]["sampling_targets"]["properties"]
-    for prop, (lowest, allowed) in PHYSICAL.items():
-        assert targets[prop]["items"] == ({"minimum": lowest} if allowed else {"exclusiveMinimum": lowest}), prop
+    assert list(targets) == list(PROPERTIES)
+    for name, prop in PROPERTIES.items():
+        lowest = {"minimum" if prop.lowest_allowed else "exclusiveMinimum": prop.lowest}
+        assert targets[name]["items"] == lowest | ({"maximum": prop.highest} if prop.highest < math.inf else {}), name
+
+
+def test_schema_names_the_processes_and_properties_of_the_package():
+    """Every process and property list of config/schema.yaml is generative.PROCESSES and the
+    property table (properties.catalogue), in their order: a new one is a schema edit too."""
+    from mdshortcut.generative import PROCESSES, ShortcutBase
+    from mdshortcut.properties.catalogue import PROPERTIES
+
+    schema = yaml.safe_load((REPO / "config/schema.yaml").read_text())
+    defs, dataset = schema["$defs"], schema["$defs"]["dataset"]["properties"]
+    bench = schema["properties"]["bench"]["properties"]
+    assert dataset["labels"]["items"]["enum"] == list(PROPERTIES)
+    assert defs["conditionings"]["items"]["enum"] == ["none", "all", *PROPERTIES]
+    assert list(dataset["models"]["properties"]) == list(PROCESSES)
+    assert list(bench["sampler"]["properties"]["steps"]["properties"]) == list(PROCESSES)
+    assert bench["train"]["properties"]["processes"]["items"]["enum"] == list(PROCESSES)
+    base = schema["properties"]["process"]["properties"]["shortcut_base"]["enum"]
+    assert sorted(base) == sorted(n for n, p in PROCESSES.items() if issubclass(p, ShortcutBase))
 
 
 @pytest.mark.parametrize("case", list(BAD))
@@ -188,7 +210,7 @@ def test_a_yaml_error_in_the_default_config_names_file_and_line(tmp_path):
     res = subprocess.run(
         [SNAKEMAKE, "-n", "--snakefile", str(workflow / "Snakefile"), "--directory", str(tmp_path)],
         capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    )
     assert res.returncode != 0
     last = res.stderr.strip().splitlines()[-1]
     assert re.match(rf"invalid config: {re.escape(str(default))}:\d+:\d+: not valid YAML \(.+\)$", last), res.stderr[
@@ -236,6 +258,37 @@ def test_profiles():
     assert gpu == cpu
 
 
+def network_job_runtimes(profile: str, tmp_path: Path) -> dict[str, int]:
+    """SLURM runtime (min) of config/gpu.yaml's a-Si ODE and MDShortcut trainings and SDE sampling
+    shard at n_s = 250, from a dry run under ``profile``."""
+    jobs = ["models/a-si/ode-none.pt", "models/a-si/shortcut-none.pt", "samples/a-si/sde-none/ns250/shard0.extxyz"]
+    res = snakemake(
+        *[f"results-gpu/{job}" for job in jobs], "-n", "--workflow-profile", str(REPO / f"workflow/profiles/{profile}"),
+        "--configfile", str(REPO / "config/gpu.yaml"), cwd=tmp_path,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr[-3000:]
+    runtimes = {}
+    for block in re.split(r"^rule ", res.stdout + res.stderr, flags=re.M)[1:]:  # one job's block each
+        output = re.search(r"output: results-gpu/([^\s,]+)", block)
+        if output and output[1] in jobs:
+            runtimes[output[1].split(".")[0]] = int(re.search(r"runtime=(\d+)", block)[1])
+    return runtimes
+
+
+@pytest.mark.slow  # two dry runs: 1.5 min on a loaded 2-core machine
+def test_gpu_jobs_ask_for_a_gpu_runtime(tmp_path):
+    """Under slurm-gpu a train or sample job's runtime comes from the GPU cost model, under slurm from
+    the CPU one (workflow/rules/common.smk). config/gpu.yaml's a-Si ODE, 4000 steps of 128 structures
+    of 64 atoms, 3 x 64: GPU 2 x 4000 x (0.032 + 128 x 64 x 3 x 64^2 x 7.5e-10) s = 14.3 min, its
+    MDShortcut 2.6 x that; CPU 2 x 1.2e-7 s x 4000 x 128 x 64 x 3 x 64^2 = 1611 min. Sampling 256
+    structures in batches of 128 at n_s = 250: GPU 2 x 500 x (0.032 + 128 x 786432 x 7.5e-10) s = 1.8
+    min (at least 10), CPU 2 x 1.2e-7 s x 250 x 256 x 786432 = 201 min."""
+    gpu, cpu = (network_job_runtimes(p, tmp_path) for p in PROFILES[::-1])
+    ode, shortcut, sde = "models/a-si/ode-none", "models/a-si/shortcut-none", "samples/a-si/sde-none/ns250/shard0"
+    assert gpu == {ode: 15, shortcut: 38, sde: 10}
+    assert cpu == {ode: 1611, shortcut: 1611, sde: 202}
+
+
 def test_make_run_command_dry_runs(tmp_path):
     """The exact snakemake command of `make run` parses and plans the default DAG (a target
     placed after --configfile was once read as a second config file)."""
@@ -252,7 +305,7 @@ def test_make_run_command_dry_runs(tmp_path):
     res = subprocess.run(
         [*args, "-n", "--quiet", "rules", "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path)],
         cwd=REPO, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     assert re.search(r"^all\s+1$", res.stdout, re.M), res.stdout[-2000:]
 

@@ -35,7 +35,7 @@ STATE_FORMAT = "mdshortcut-training"
 MODEL_KEYS = (
     "process", "dataset", "elements", "properties", "label_stats", "model_config",
     "process_config", "state_dict", "rho_max", "steps",
-)  # fmt: skip
+)
 STATE_KEYS = ("fingerprint", "step", "elapsed", "cpu_seconds", "model", "ema", "optimizer")
 
 

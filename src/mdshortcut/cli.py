@@ -20,6 +20,8 @@ import argparse
 import sys
 from dataclasses import fields
 
+from mdshortcut.properties.catalogue import PROPERTIES  # a plain table: no torch, ASE or LAMMPS
+
 DESCRIPTION = (
     "mdshortcut: the functions of the pipeline (labels, structure metrics, inverse design), one subcommand each."
 )
@@ -81,7 +83,7 @@ def add_properties(p: argparse.ArgumentParser) -> None:
     from mdshortcut.md.potentials import POTENTIALS
     from mdshortcut.properties.labels import PropertiesConfig
 
-    p.description = "One CSV row per frame: index, shear_modulus, ring_size, density, converged, reason."
+    p.description = f"One CSV row per frame: index, {', '.join(PROPERTIES)}, converged, reason."
     p.add_argument("structures", help="extxyz file (periodic cells; ghost atoms X are removed)")
     p.add_argument("--potential", required=True, choices=sorted(POTENTIALS))
     p.add_argument("-o", "--output", required=True, help="CSV file to write")
@@ -89,14 +91,15 @@ def add_properties(p: argparse.ArgumentParser) -> None:
     p.set_defaults(run=_run_properties)
 
 
-def _distributions(path: str, cfg):
-    """Averaged RDF and ADF of a user's file (``StructureConfig`` cfg)."""
+def _rdf_adf(path: str, cfg) -> tuple[list[float], list[float]]:
+    """Averaged RDF and ADF of a user's file of any elements (``StructureConfig`` cfg)."""
     from ase.data import chemical_symbols
 
+    from mdshortcut.evaluate import distributions
     from mdshortcut.io import read_structures
-    from mdshortcut.properties.structure import average_rdf_adf
 
-    return average_rdf_adf(read_structures(path, chemical_symbols, require_atoms=True), cfg)  # any element
+    found = distributions(read_structures(path, chemical_symbols, require_atoms=True), cfg)
+    return found["rdf"], found["adf"]
 
 
 def _run_structure(args: argparse.Namespace) -> None:
@@ -107,7 +110,7 @@ def _run_structure(args: argparse.Namespace) -> None:
     from mdshortcut.properties.structure import StructureConfig, adf_bins, rdf_bins, rmsd
 
     cfg = _config(args, StructureConfig)
-    rdf, adf = _distributions(args.structures, cfg)
+    rdf, adf = _rdf_adf(args.structures, cfg)
     table = pd.DataFrame(
         {
             "metric": ["rdf"] * len(rdf) + ["adf"] * len(adf),
@@ -116,7 +119,7 @@ def _run_structure(args: argparse.Namespace) -> None:
         }
     )
     if args.reference:
-        ref_rdf, ref_adf = _distributions(args.reference, cfg)
+        ref_rdf, ref_adf = _rdf_adf(args.reference, cfg)
         table["reference"] = np.concatenate([ref_rdf, ref_adf])
         rmsds = pd.DataFrame(
             {
@@ -177,25 +180,24 @@ def add_generate(p: argparse.ArgumentParser) -> None:
         "with the targets and the model's name in each frame's info; --relax adds the properties measured "
         "after relaxing with the dataset's potential (positions stay as generated). A target outside the "
         "training range is allowed, with a warning; one outside the property's physical range "
-        "(shear_modulus <= 0, ring_size < 3, density <= 0) is refused."
+        f"({', '.join(f'{name} {p.bounds()}' for name, p in PROPERTIES.items())}) is refused."
     )
     p.epilog = (
         f"A cell is refused when a perpendicular width is below {design.MIN_WIDTH_FRACTION} x the model's cutoff "
         f"(1.6 Å for 6.5 Å: an atom would bond to its own periodic image) or when it holds fewer than "
-        f"{design.MIN_ATOMS} atoms at the model's rho_max. Cost on one CPU thread with the default config's a-SiO2 "
-        "model and 10 Å cells (its reference run): about 0.04 s per structure and sampling step, and about 1 s "
-        "of CPU per structure to relax and measure; an 18 Å cell holds 5.8x the atoms. Paper-scale runs are GPU "
-        "work (--device cuda)."
+        f"{design.MIN_ATOMS} atoms at the model's rho_max. The cost per structure and sampling step, and of "
+        "--relax, where it was measured: results/reference/README.md (Performance); an 18 Å cell holds 5.8x the "
+        "atoms of a 10 Å one. Paper-scale runs are GPU work (--device cuda)."
     )
     p.add_argument("--model", required=True, help="model file (results/models/DATASET/PROCESS-CONDITIONING.pt)")
     p.add_argument(
         "--target", action="append", default=[], type=_checked(design.parse_target), metavar="NAME=VALUE",
-        help="a property's target (units: shear_modulus GPa, ring_size Si atoms, density g/cm³); repeatable",
-    )  # fmt: skip
+        help=f"a property's target (units: {', '.join(f'{n} {p.unit}' for n, p in PROPERTIES.items())}); repeatable",
+    )
     p.add_argument(
         "--cell", type=_checked(design.parse_cell), metavar="A[,B,C]",
         help="orthorhombic cell edges in Å, one for a cube (default: the model's typical training cell)",
-    )  # fmt: skip
+    )
     p.add_argument("--n", required=True, type=_checked(design.positive_int), help="number of structures")
     p.add_argument("--steps", required=True, type=_checked(design.positive_int), help="sampling steps n_s")
     p.add_argument("--seed", type=_checked(design.seed), default=0, help="random seed (default 0)")
@@ -228,7 +230,7 @@ def add_info(p: argparse.ArgumentParser) -> None:
 
 
 COMMANDS = {  # name: (one-line help, add)
-    "properties": ("relax each structure; shear modulus (GPa), ring size, density (g/cm3)", add_properties),
+    "properties": (f"relax each structure; {', '.join(p.axis for p in PROPERTIES.values())}", add_properties),
     "structure": ("averaged RDF and ADF (and RMSDs against a reference)", add_structure),
     "generate": ("generate structures with given properties from a trained model (inverse design)", add_generate),
     "info": ("a model file's dataset, process, properties with their training ranges, and n_s", add_info),

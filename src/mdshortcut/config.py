@@ -131,7 +131,7 @@ def model_config(config: Mapping, dataset: str, process: str) -> dict:
     sections = {"process": dict(config["process"]), "training": dataset_training(config, dataset)}
     if process != "shortcut":
         sections = {name: {k: v for k, v in section.items() if k not in SHORTCUT_KEYS[name]}
-                    for name, section in sections.items()}  # fmt: skip
+                    for name, section in sections.items()}
     return {k: config[k] for k in ("model", "seed", "device")} | sections
 
 
@@ -142,6 +142,16 @@ def resolve_device(device: str) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     return device
+
+
+def synchronize(device) -> None:
+    """Wait for the work queued on ``device`` (a name or torch.device), so that a clock read
+    after it times the work and not its queueing; nothing to wait for on the CPU."""
+    import torch
+
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def yaml_problem(path: str | os.PathLike) -> str:

@@ -27,16 +27,17 @@ from mdshortcut.checkpoint import CheckpointError
 from mdshortcut.data.ghost import n_slots
 from mdshortcut.evaluate import evaluate_structure
 from mdshortcut.md.potentials import POTENTIALS
-from mdshortcut.properties.labels import PROPERTIES, PropertiesConfig
+from mdshortcut.properties.catalogue import PROPERTIES
+from mdshortcut.properties.labels import PropertiesConfig
 from mdshortcut.sample import LoadedModel, generate, load_model
 
-UNITS = {"shear_modulus": "GPa", "ring_size": "Si atoms per ring", "density": "g/cm³"}
-# The physical range of a target, (lowest value, whether it is allowed): a solid resists shear
-# (G > 0), the shortest ring has 3 Si atoms, a density is positive. config/schema.yaml's
-# sampling targets say the same.
-PHYSICAL = {"shear_modulus": (0.0, False), "ring_size": (3.0, True), "density": (0.0, False)}
 MIN_WIDTH_FRACTION = 0.25
 MIN_ATOMS = 2
+
+
+def _unit(name: str) -> str:
+    """A property's unit ('' for a name outside the table, e.g. an older model's)."""
+    return PROPERTIES[name].unit if name in PROPERTIES else ""
 
 
 class DesignError(ValueError):
@@ -104,7 +105,7 @@ def check_targets(model: LoadedModel, targets: Sequence[tuple[str, float]]) -> t
     """The targets as a dict and the warnings about them (outside the training range).
 
     DesignError for a property the model was not trained on (listing those it knows), one
-    given twice, or a value outside the property's physical range (``PHYSICAL``).
+    given twice, or a value outside the property's physical bounds (``catalogue.PROPERTIES``).
     """
     out: dict[str, float] = {}
     for name, value in targets:
@@ -113,18 +114,15 @@ def check_targets(model: LoadedModel, targets: Sequence[tuple[str, float]]) -> t
             raise DesignError(f"unknown property {name!r}: this model takes {known}")
         if name in out:
             raise DesignError(f"property {name!r} targeted twice")
-        lowest, allowed = PHYSICAL[name]
-        if value < lowest or (value == lowest and not allowed):
-            raise DesignError(
-                f"target {name}={value:g} is impossible: it must be {'>=' if allowed else '>'} {lowest:g} {UNITS[name]}"
-            )
+        if not PROPERTIES[name].possible(value):
+            raise DesignError(f"target {name}={value:g} is impossible: it must be {PROPERTIES[name].bounds()}")
         out[name] = value
     warnings = []
     for name, value in out.items():
         lo, hi = model.label_stats[name]["min"], model.label_stats[name]["max"]
         if not lo <= value <= hi:
             warnings.append(
-                f"target {name}={value:g} is outside the training range [{lo:.4g}, {hi:.4g}] {UNITS.get(name, '')}: "
+                f"target {name}={value:g} is outside the training range [{lo:.4g}, {hi:.4g}] {_unit(name)}: "
                 "the model extrapolates"
             )
     return out, warnings
@@ -231,20 +229,8 @@ def measured_summary(frames: Sequence[Atoms]) -> list[str]:
 
 
 def n_s_note(model: LoadedModel) -> str:
-    """What numbers of sampling steps the model was trained for."""
-    cfg = model.process.config
-    if model.process.name == "shortcut":
-        k = cfg.shortcut_levels
-        trained = ", ".join(str(2**i) for i in range(k + 1))
-        return (
-            f"shortcuts trained for n_s = {trained} (levels 0..{k}); other n_s <= {cfg.pf_ode_max_steps} combine "
-            f"them; n_s > {cfg.pf_ode_max_steps}: Euler-Maruyama with the instantaneous network"
-        )
-    if model.process.name == "sde":
-        return (
-            f"continuous time: any n_s (probability-flow ODE up to n_s = {cfg.pf_ode_max_steps}, Euler-Maruyama above)"
-        )
-    return "continuous time: any n_s (Euler steps of 1/n_s)"
+    """What numbers of sampling steps the model was trained for: its process's sampler."""
+    return model.process.sampler()
 
 
 def describe(model: LoadedModel, path: str) -> str:
@@ -267,7 +253,7 @@ def describe(model: LoadedModel, path: str) -> str:
     for name in model.properties:
         s = model.label_stats[name]
         lines.append(
-            f"  {name:<14} [{s['min']:.4g}, {s['max']:.4g}] {UNITS.get(name, '')}, "
+            f"  {name:<14} [{s['min']:.4g}, {s['max']:.4g}] {_unit(name)}, "
             f"mean {s['mean']:.4g}, std {s['std']:.4g}"
         )
     return "\n".join(lines)

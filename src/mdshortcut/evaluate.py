@@ -165,7 +165,7 @@ def structure_summary(
 # ------------------------------------------------------------------ structural runs (a-Si)
 
 
-def _distributions(frames: Sequence[Atoms], cfg) -> dict:
+def distributions(frames: Sequence[Atoms], cfg) -> dict:
     """Averaged RDF and ADF of the non-empty frames, with their bins and the empty count, the
     atoms per frame (mean, std; ghosts removed) and every atom's nearest-neighbour distance
     (Å, within cfg.rdf_rmax; ``nn_min`` is the smallest).
@@ -200,7 +200,7 @@ def _write_json(path: str | os.PathLike, data: dict) -> None:
 def write_reference(structures: str | os.PathLike, cfg, out: str | os.PathLike) -> dict:
     """RDF g(r) (bins r, Å) and ADF (per degree, bins theta, °) of a training set, averaged
     over structures (A.6), as JSON."""
-    ref = _distributions(read_structures(structures), cfg)
+    ref = distributions(read_structures(structures), cfg)
     del ref["nn"]
     _write_json(out, ref)
     log.info("reference: %d structures of %s", ref["n_samples"], structures)
@@ -218,14 +218,14 @@ def run_metrics(frames: Sequence[Atoms], ref: Mapping, cfg) -> dict:
     """
     from mdshortcut.properties.structure import rmsd
 
-    run = _distributions(frames, cfg)
+    run = distributions(frames, cfg)
     if len(run["rdf"]) != len(ref["rdf"]) or len(run["adf"]) != len(ref["adf"]):
         raise ValueError("reference: bins differ from the structure config (recompute the reference)")
     nearest = run.pop("nn")
     run.update(
         rdf_rmsd=rmsd(run["rdf"], ref["rdf"]), adf_rmsd=rmsd(run["adf"], ref["adf"]),
         close_fraction=float(np.mean(nearest < ref["nn_min"])) if len(nearest) else math.nan,
-    )  # fmt: skip
+    )
     return run
 
 
@@ -237,7 +237,7 @@ def structure_run(
     run = {**run_metrics(read_structures(samples), ref, cfg), "model": model, "n_steps": n_steps}
     _write_json(out, run)
     log.info("%s n_s=%d: %d samples (%d empty), RDF RMSD %.5f, ADF RMSD %.6f, close %.3f", model, n_steps,
-             run["n_samples"], run["n_empty"], run["rdf_rmsd"], run["adf_rmsd"], run["close_fraction"])  # fmt: skip
+             run["n_samples"], run["n_empty"], run["rdf_rmsd"], run["adf_rmsd"], run["close_fraction"])
     return run
 
 
@@ -250,7 +250,8 @@ def evaluate_structure(atoms: Atoms, potential: str, cfg) -> dict:
     Generated atoms may start closer than any bond: the relaxation decides, as for the
     paper's samples; a failed relaxation is a recorded failure, and so is an empty structure.
     """
-    from mdshortcut.properties.labels import PROPERTIES, label_structure
+    from mdshortcut.properties.catalogue import PROPERTIES
+    from mdshortcut.properties.labels import label_structure
 
     if len(atoms) == 0:
         return {**{p: math.nan for p in PROPERTIES}, "converged": False, "reason": "no atoms (every atom a ghost)"}
@@ -266,7 +267,7 @@ def evaluate_shard(samples: str | os.PathLike, shard: int, potential: str, cfg, 
     when it failed), the composition, every property of the labels, converged, reason.
     """
     from mdshortcut.md.potentials import get_potential
-    from mdshortcut.properties.labels import PROPERTIES
+    from mdshortcut.properties.catalogue import PROPERTIES
 
     frames = read_structures(samples, get_potential(potential).elements)
     start = shard * cfg.structures_per_shard
@@ -281,9 +282,9 @@ def evaluate_shard(samples: str | os.PathLike, shard: int, potential: str, cfg, 
         measured = evaluate_structure(atoms, potential, cfg)
         rows.append({**key, "target": target, "value": measured[prop], **composition(atoms), **measured})
         log.info("sample %d: target %s %.4g, measured %.4g, %s", key["sample"], prop, target, measured[prop],
-                 measured["reason"] or "converged")  # fmt: skip
+                 measured["reason"] or "converged")
     columns = ["sample", "property", "model", "n_s", "target", "value", "n_atoms", "n_si", "n_o", "charge_balanced",
-               *PROPERTIES, "converged", "reason"]  # fmt: skip
+               *PROPERTIES, "converged", "reason"]
     table = pd.DataFrame(rows, columns=columns)
     write_csv(out, table)
     return table

@@ -6,7 +6,7 @@ import contextlib
 import os
 import tempfile
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +54,22 @@ def check_writable(path: str | os.PathLike) -> None:
             pass
     except OSError as exc:
         raise OSError(f"{path}: cannot be written ({folder} is not a writable folder: {exc.strerror or exc})") from None
+
+
+def read_table(path: str | os.PathLike, columns: Sequence[str] = (), text: Sequence[str] = ()) -> pd.DataFrame:
+    """A CSV table whose empty fields read as NaN (and only those: "NA" stays a string), with
+    every one of ``columns``; ``text`` columns read as strings, an empty field as ''. Raises
+    StructureError naming the file."""
+    try:
+        table = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={c: str for c in text})
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise StructureError(f"{path}: not a readable table ({exc})") from None
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise StructureError(f"{path}: missing column(s) {', '.join(missing)}")
+    for c in text:
+        table[c] = table[c].fillna("")
+    return table
 
 
 def write_csv(path: str | os.PathLike, frame: pd.DataFrame) -> None:

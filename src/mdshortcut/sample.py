@@ -60,7 +60,7 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> L
         denoiser.to(device).eval(), process, list(meta["elements"]), list(meta["properties"]),
         dict(meta["label_stats"]), float(meta["rho_max"]), str(meta["dataset"]), int(meta["steps"]), device,
         None if meta.get("typical_cell") is None else torch.as_tensor(meta["typical_cell"], dtype=torch.float64),
-    )  # fmt: skip
+    )
 
 
 def normalise_targets(

@@ -37,10 +37,11 @@ from tqdm import tqdm
 
 from mdshortcut.checkpoint import read_model, read_state, save_model, save_state
 from mdshortcut.config import build_section, resolve_device
-from mdshortcut.data.dataset import StructureDataset, conditioning_properties, require_keys, typical_cell
+from mdshortcut.data.dataset import StructureDataset, Structures, conditioning_properties, require_keys, typical_cell
 from mdshortcut.data.ghost import load_tensors
 from mdshortcut.generative import Process, ProcessConfig, make_process
 from mdshortcut.model import Denoiser, ModelConfig
+from mdshortcut.pipeline.sources import sources
 
 # training settings that may change without invalidating a checkpoint
 RESUMABLE = ("steps", "cpu_budget_s", "checkpoint_every", "log_every", "compile", "threads", "spike_factor")
@@ -145,13 +146,6 @@ def ema_update_fn(decay: float):
     return update
 
 
-# the modules that define what a training computes (the train rule's code inputs too)
-TRAINING_MODULES = (
-    "train", "checkpoint", "data/dataset", "generative/common", "generative/ode", "generative/sde",
-    "generative/shortcut", "model/graph", "model/egnn", "model/denoiser",
-)  # fmt: skip
-
-
 def warm_start(model: Denoiser, path: str | os.PathLike, base: str) -> float:
     """Load the trained ``base`` model file ``path`` into the MDShortcut network ``model``: every
     weight of the same name and shape, and node_in's columns of time, properties and elements.
@@ -166,7 +160,7 @@ def warm_start(model: Denoiser, path: str | os.PathLike, base: str) -> float:
             ("properties", list(meta["properties"]), model.properties),
             ("elements", len(meta["elements"]), model.n_elements),
         ) if a != b
-    ]  # fmt: skip
+    ]
     if mismatch:
         raise TrainingError(f"{path}: cannot warm-start the shortcut from it (other {', '.join(mismatch)})")
     lead = 1 + model.config.property_dim * len(model.properties)  # t, then the property embeddings
@@ -187,9 +181,9 @@ def self_consistency_targets(model: torch.nn.Module, decay: float | None) -> Ave
 
 
 def training_sources() -> list[Path]:
-    """Source files of ``TRAINING_MODULES``."""
-    root = Path(__file__).parent
-    return [root / f"{name}.py" for name in TRAINING_MODULES]
+    """The source files a training runs: this module and every package module it imports,
+    followed as the train rule's ``code=`` input follows them (``pipeline.sources``)."""
+    return [Path(p) for p in sources(__name__)]
 
 
 def content(data: Mapping) -> dict:
@@ -199,7 +193,7 @@ def content(data: Mapping) -> dict:
         k: [str(v.dtype), list(v.shape), hashlib.sha256(v.cpu().contiguous().numpy().tobytes()).hexdigest()]
         if isinstance(v, torch.Tensor) else v
         for k, v in data.items()
-    }  # fmt: skip
+    }
 
 
 def fingerprint(paths: Iterable[str | os.PathLike], parts: Mapping) -> str:
@@ -293,7 +287,7 @@ class _Curve:
 
 
 @dataclass
-class _Run:
+class TrainingRun:
     """A training run: the model, its EMA and optimiser, the data and what a checkpoint must match."""
 
     process: str
@@ -304,13 +298,9 @@ class _Run:
     seed: int
     device: torch.device
     data: StructureDataset
-    proc: Process
-    model: Denoiser
-    ema: AveragedModel
-    opt: torch.optim.Optimizer
+    learner: Learner
     key: str  # the fingerprint a resumable checkpoint carries
     state_path: Path
-    targets: AveragedModel | None = None  # the self-consistency targets' own EMA, if any
     start: int = 0  # first step to run
     done: int = 0  # steps done
     elapsed: float = 0.0  # seconds of training so far, resumed runs included
@@ -319,14 +309,28 @@ class _Run:
     saved: int | None = None  # step of the last checkpoint written or resumed
 
     @property
-    def target_model(self) -> torch.nn.Module:
-        """Where MDShortcut's self-consistency targets come from (``target_ema_decay``)."""
-        if self.cfg.target_ema_decay == 0:
-            return self.model
-        return (self.targets or self.ema).module
+    def model(self) -> Denoiser:
+        return self.learner.model
+
+    def batch(self, step: int) -> Structures:
+        """The structures of ``step`` (``batch_indices``), collated on the run's device."""
+        idx = batch_indices(len(self.data), self.cfg.batch_size, step, self.seed)
+        return self.data.collate([self.data[i] for i in idx]).to(self.device)
+
+    def generator(self, step: int) -> torch.Generator:
+        """The generator of ``step``'s times, noise and null embeddings (``step_seed``)."""
+        return torch.Generator(self.device).manual_seed(step_seed(self.seed, step))
+
+    def kept(self) -> str:
+        """What survives a stop, for TrainingError's message."""
+        if self.saved:
+            return f"the last good checkpoint is {self.state_path} (step {self.saved})"
+        return "no checkpoint was written"
 
 
-def _setup(tensors, checkpoints, process, conditioning, config: Mapping, threads: int | None, init=None) -> _Run:
+def setup_run(
+    tensors, checkpoints, process, conditioning, config: Mapping, threads: int | None, init=None
+) -> TrainingRun:
     """The run's data, network (warm-started from ``init`` under shortcut_init: baseline), EMAs and
     optimiser from the config, and its checkpoint fingerprint."""
     cfg = TrainingConfig.from_dict(config.get("training", {}))
@@ -348,46 +352,46 @@ def _setup(tensors, checkpoints, process, conditioning, config: Mapping, threads
         raise TrainingError("shortcut_init: baseline needs the trained base model (init=...)")
     baseline_cpu = warm_start(model, init, process_cfg.shortcut_base) if warm else 0.0
     if cfg.compile:
-        model.compile_egnn()  # the EMA copies below inherit it
-    ema = AveragedModel(model, multi_avg_fn=ema_update_fn(cfg.ema_decay))
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        model.compile_egnn()  # the EMA copies of the learner inherit it
 
     settings = {k: v for k, v in asdict(cfg).items() if k not in cfg.resumable()}
     shapes = [(k, tuple(v.shape)) for k, v in model.state_dict().items()]  # a changed network restarts
     key = fingerprint([*training_sources(), *([init] if warm else [])], {  # changed code restarts
         "model": model_cfg.to_dict(), "process": process_cfg.to_dict(), "training": settings,
         "seed": seed, "name": process, "properties": props, "weights": shapes, "data": content(raw),
-    })  # fmt: skip
-    return _Run(
-        process, conditioning, cfg, model_cfg, process_cfg, seed, device, data, proc, model, ema, opt, key,
-        Path(checkpoints) / "state.pt", targets=self_consistency_targets(model, cfg.target_ema_decay),
-        cpu=baseline_cpu, baseline_cpu=baseline_cpu,
-    )  # fmt: skip
+    })
+    return TrainingRun(
+        process, conditioning, cfg, model_cfg, process_cfg, seed, device, data, Learner.new(model, proc, cfg), key,
+        Path(checkpoints) / "state.pt", cpu=baseline_cpu, baseline_cpu=baseline_cpu,
+    )
 
 
-def _resume(run: _Run) -> str:
+def _resume(run: TrainingRun) -> str:
     """Load the checkpoint when its fingerprint matches the run's; returns what was done, for the log."""
     if not run.state_path.is_file():
         return "starting"
     state = read_state(run.state_path)
     if state["fingerprint"] != run.key:
         return f"ignoring {run.state_path} (other settings, data or code); starting"
-    run.model.load_state_dict(state["model"])
-    run.ema.load_state_dict(state["ema"])
-    run.opt.load_state_dict(state["optimizer"])
-    if run.targets is not None:
-        run.targets.load_state_dict(state["targets"])
+    learner = run.learner
+    learner.model.load_state_dict(state["model"])
+    learner.ema.load_state_dict(state["ema"])
+    learner.opt.load_state_dict(state["optimizer"])
+    if learner.targets is not None:
+        learner.targets.load_state_dict(state["targets"])
     run.start = run.saved = run.done = int(state["step"])
     run.elapsed, run.cpu = float(state["elapsed"]), float(state["cpu_seconds"])
     return f"resuming from {run.state_path} at"
 
 
-def _checkpoint(run: _Run, done: int) -> None:
+def _checkpoint(run: TrainingRun, done: int) -> None:
+    learner = run.learner
+    run.learner.health.check(run.kept())  # a bad step never reaches the disk
     save_state(
         run.state_path, fingerprint=run.key, step=done, elapsed=run.elapsed, cpu_seconds=run.cpu,
-        model=run.model.state_dict(), ema=run.ema.state_dict(), optimizer=run.opt.state_dict(),
-        **({"targets": run.targets.state_dict()} if run.targets is not None else {}),
-    )  # fmt: skip
+        model=learner.model.state_dict(), ema=learner.ema.state_dict(), optimizer=learner.opt.state_dict(),
+        **({"targets": learner.targets.state_dict()} if learner.targets is not None else {}),
+    )
     run.saved = done
 
 
@@ -410,44 +414,80 @@ class _Health:
         self.first = torch.where(new, step, self.first)
         self.values = torch.where(new, torch.stack([loss.detach(), norm.detach()]).to(self.values.dtype), self.values)
 
-    def check(self, run: _Run) -> None:
+    def check(self, kept: str = "") -> None:
+        """Raise TrainingError if a step was non-finite; ``kept`` says what state survives."""
         step = int(self.first)
         if step < 0:
             return
         loss, norm = self.values.tolist()
         what, value = ("loss", loss) if not math.isfinite(loss) else ("gradient norm", norm)
-        kept = (
-            f"the last good checkpoint is {run.state_path} (step {run.saved})"
-            if run.saved
-            else "no checkpoint was written"
-        )
-        raise TrainingError(f"step {step}: the {what} is {value}; training stopped, {kept}")
+        raise TrainingError(f"step {step}: the {what} is {value}; training stopped" + (f", {kept}" if kept else ""))
 
 
-def _loop(run: _Run, out: _Log) -> None:
-    """Steps ``run.start`` to ``training.steps`` (or until the CPU budget is spent): one batch,
-    loss, clipped AdamW step at the scheduled LR and EMA updates each. Loss parts stay on the
-    device and are read only at log time (``_Curve``), so the host never waits for the device
-    inside a step."""
-    cfg, data, health, curve = run.cfg, run.data, _Health(run.device), _Curve(run.cfg.spike_factor)
+@dataclass
+class Learner:
+    """What a training step updates: the network, its EMA, the self-consistency targets' own EMA
+    (if any), the optimiser, and the non-finite watch; with the process and settings it uses."""
+
+    proc: Process
+    cfg: TrainingConfig
+    model: torch.nn.Module
+    ema: AveragedModel
+    opt: torch.optim.Optimizer
+    targets: AveragedModel | None
+    health: _Health
+
+    @classmethod
+    def new(cls, model: torch.nn.Module, proc: Process, cfg: TrainingConfig) -> Learner:
+        """AdamW at ``cfg.lr``, the EMAs of ``cfg`` and a fresh watch, on the model's device."""
+        device = next(model.parameters()).device
+        ema = AveragedModel(model, multi_avg_fn=ema_update_fn(cfg.ema_decay))
+        opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        return cls(proc, cfg, model, ema, opt, self_consistency_targets(model, cfg.target_ema_decay), _Health(device))
+
+    @property
+    def target_model(self) -> torch.nn.Module:
+        """Where MDShortcut's self-consistency targets come from (``target_ema_decay``)."""
+        if self.cfg.target_ema_decay == 0:
+            return self.model
+        return (self.targets or self.ema).module
+
+
+def train_step(
+    learner: Learner, batch, step: int, generator: torch.Generator, cpu_seconds: float = 0.0
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The training step (every caller's: ``train_model``, the training benchmark, ``gpu_check``,
+    the recipe tests): the process loss on ``batch`` with the targets of ``learner.target_model``,
+    backward, gradient-norm clipping at ``grad_clip``, AdamW at the scheduled LR (``lr_factor`` at
+    ``step`` and ``cpu_seconds``), the EMA updates. A non-finite loss or gradient norm zeroes the
+    step's gradients and is remembered by ``learner.health`` (no host synchronisation here).
+    Returns the loss and its parts, still on the device."""
+    cfg = learner.cfg
+    for group in learner.opt.param_groups:
+        group["lr"] = cfg.lr * lr_factor(cfg, step, cpu_seconds)
+    loss, parts = learner.proc.loss(learner.model, batch, generator, target_model=learner.target_model)
+    learner.opt.zero_grad(set_to_none=True)
+    loss.backward()
+    norm = torch.nn.utils.clip_grad_norm_(learner.model.parameters(), cfg.grad_clip)
+    learner.health.watch(step, loss, norm, learner.model.parameters())
+    learner.opt.step()
+    learner.ema.update_parameters(learner.model)
+    if learner.targets is not None:
+        learner.targets.update_parameters(learner.model)
+    return loss, parts
+
+
+def _loop(run: TrainingRun, out: _Log) -> None:
+    """Steps ``run.start`` to ``training.steps`` (or until the CPU budget is spent): ``train_step``
+    on each step's batch. Loss parts stay on the device and are read only at log time
+    (``_Curve``), so the host never waits for the device inside a step."""
+    cfg, curve = run.cfg, _Curve(run.cfg.spike_factor)
     clock, cpu_clock = time.perf_counter(), time.process_time()
     for step in range(run.start, cfg.steps):
         if cfg.cpu_budget_s and run.cpu >= cfg.cpu_budget_s:
             out.line(f"# CPU budget of {cfg.cpu_budget_s:.0f} s spent after {step} steps")
             break
-        for group in run.opt.param_groups:
-            group["lr"] = cfg.lr * lr_factor(cfg, step, run.cpu)
-        gen = torch.Generator(run.device).manual_seed(step_seed(run.seed, step))
-        batch = data.collate([data[i] for i in batch_indices(len(data), cfg.batch_size, step, run.seed)]).to(run.device)
-        loss, parts = run.proc.loss(run.model, batch, gen, target_model=run.target_model)
-        run.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        norm = torch.nn.utils.clip_grad_norm_(run.model.parameters(), cfg.grad_clip)
-        health.watch(step, loss, norm, run.model.parameters())
-        run.opt.step()
-        run.ema.update_parameters(run.model)
-        if run.targets is not None:
-            run.targets.update_parameters(run.model)
+        loss, parts = train_step(run.learner, run.batch(step), step, run.generator(step), run.cpu)
         done = run.done = step + 1
         curve.add(done, {"loss": loss, **parts})
         now, cpu_now = time.perf_counter(), time.process_time()
@@ -455,30 +495,28 @@ def _loop(run: _Run, out: _Log) -> None:
         run.cpu, cpu_clock = run.cpu + cpu_now - cpu_clock, cpu_now
         out.bar.update(1)
         if done % cfg.log_every == 0 or done == cfg.steps:
-            health.check(run)
+            run.learner.health.check(run.kept())
             spikes, means = curve.read()
             for line in spikes:
                 out.line(line)
-            lr = run.opt.param_groups[0]["lr"]
+            lr = run.learner.opt.param_groups[0]["lr"]
             out.line(f"step={done} {means} lr={lr:.3g} seconds={run.elapsed:.1f} cpu={run.cpu:.1f}")
         if done % cfg.checkpoint_every == 0 or done == cfg.steps:
-            health.check(run)
             _checkpoint(run, done)
     if run.saved != run.done:  # stopped by the CPU budget
-        health.check(run)
         _checkpoint(run, run.done)
 
 
-def _save(run: _Run, output: str | os.PathLike) -> int:
+def _save(run: TrainingRun, output: str | os.PathLike) -> int:
     """Write the model file (the EMA weights); returns the number of steps trained."""
     steps = run.done
     save_model(
         output, process=run.process, dataset=run.data.dataset, elements=run.data.elements,
         properties=run.data.properties, label_stats=run.data.stats, model_config=run.model_cfg.to_dict(),
         process_config=run.process_cfg.to_dict(),
-        state_dict={k: v.detach().cpu() for k, v in run.ema.module.state_dict().items()},
+        state_dict={k: v.detach().cpu() for k, v in run.learner.ema.module.state_dict().items()},
         rho_max=run.data.rho_max, steps=steps, typical_cell=typical_cell(run.data.cell), cpu_seconds=run.cpu,
-    )  # fmt: skip
+    )
     return steps
 
 
@@ -504,7 +542,7 @@ def train_model(
     curve (step, loss and its parts averaged since the last line, lr, seconds), loss spikes and a
     progress bar. ``threads``: CPU threads (default: training.threads).
     """
-    run = _setup(tensors, checkpoints, process, conditioning, config, threads, init)
+    run = setup_run(tensors, checkpoints, process, conditioning, config, threads, init)
     note = _resume(run)
     history = Path(checkpoints) / LOG_NAME
     history.parent.mkdir(parents=True, exist_ok=True)

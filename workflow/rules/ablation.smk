@@ -4,6 +4,7 @@
 # `all`, published with the reference run). Variants live in results/ablation/{variant}/.
 import re
 
+from mdshortcut.generative import PROCESSES
 from mdshortcut.pipeline.tables import ablation_files
 
 
@@ -19,7 +20,7 @@ rule ablation_train:
     output:
         f"{RESULTS}/ablation/{{variant}}/models/{{process}}-{{conditioning}}.pt",
     wildcard_constraints:
-        process="ode|sde|shortcut",
+        process="|".join(PROCESSES),
         conditioning="none",
     params:
         checkpoints=lambda w: f"{RESULTS}/checkpoints/ablation/{w.variant}/{w.process}-{w.conditioning}",

@@ -1,11 +1,10 @@
 # Benchmarks (not part of `all`): `snakemake --cores 2 bench` writes results/bench/*.csv.
 # Each holds the `bench` resource, capped at 1 by the default profile, so that none runs beside
-# another; torch uses bench.threads. Each reruns when the code it times changes (sources are inputs).
+# another; torch uses bench.threads. Each reruns when the code it times changes: its code= input is
+# its own module under pipeline/bench/ and what that imports, not the other benchmarks'.
 from mdshortcut.md.protocol import md_section
 
 BENCH = ["model", "train", "sampler", "md", "properties"]
-# every benchmark runs pipeline.bench, which imports the MD, properties, model and sampling code
-BENCH_CODE = code("mdshortcut.pipeline.bench")
 
 
 rule bench:
@@ -16,7 +15,7 @@ rule bench:
 
 rule bench_model:
     input:
-        code=BENCH_CODE,
+        code=code("mdshortcut.pipeline.bench.model"),
     output:
         f"{RESULTS}/bench/model.csv",
     params:
@@ -39,13 +38,14 @@ rule bench_model:
 
 rule bench_train:
     input:
-        code=BENCH_CODE,
+        code=code("mdshortcut.pipeline.bench.train"),
     output:
         f"{RESULTS}/bench/train.csv",
     params:
         bench=config["bench"],
         model=config["model"],
         process=config["process"],
+        training=config["training"],
         seed=config["seed"],
     log:
         f"{RESULTS}/logs/bench/train.log",
@@ -62,7 +62,7 @@ rule bench_train:
 
 rule bench_sampler:
     input:
-        code=BENCH_CODE,
+        code=code("mdshortcut.pipeline.bench.sampler"),
     output:
         f"{RESULTS}/bench/sampler.csv",
     params:
@@ -87,7 +87,7 @@ rule bench_sampler:
 
 rule bench_md:
     input:
-        code=BENCH_CODE,
+        code=code("mdshortcut.pipeline.bench.md"),
     output:
         f"{RESULTS}/bench/md.csv",
     params:
@@ -109,7 +109,7 @@ rule bench_md:
 rule bench_properties:
     input:
         structures=[f"{RESULTS}/datasets/{d}/structures.extxyz" for d in LABELLED],
-        code=BENCH_CODE,
+        code=code("mdshortcut.pipeline.bench.properties"),
     output:
         f"{RESULTS}/bench/properties.csv",
     params:

@@ -1,5 +1,7 @@
 # The names every rule file shares; each reads alone with this one and uses no other file's names.
-# Here: the results folder, datasets, shards, runs, code inputs and the targets of `all`.
+# Here: the results folder, datasets, shards, runs, code inputs and the targets of `all`; also the
+# input functions only one stage uses (warm starts, ablation configs, shard ranges), since
+# Snakemake's linter (`snakemake --lint`, tests/test_workflow.py) allows no function beside rules.
 import math
 
 from mdshortcut.config import resolve_device
@@ -88,22 +90,47 @@ def eval_shards(dataset):
     return range(math.ceil(sampling(dataset).n_samples / config["properties"]["structures_per_shard"]))
 
 
-# SLURM limits of the network jobs (train, sample) from the config's sizes. One network evaluation
-# of a structure costs ~ atoms × layers × hidden² units; one CPU thread took 0.5-1.2e-7 s a unit in
-# the reference run (results/reference/benchmarks.csv: a-Si 64 atoms and a-SiO2 <= 120 atoms, 3 × 64,
-# trained 3000 and 1000 steps × 8 structures in 990-1430 s; a-Si sampled 250 steps × 64 in 205 s).
-# Limits: twice the slowest (slower cores), at least 10 min, at most 2 days (a training that times
-# out resumes from its checkpoint on the next attempt or run). Memory: 1 GB + 15 kB per atom × layer
-# × hidden channel of a batch (peak RSS there 0.8-2.7 GB where this gives 2.5-3.8 GB).
+# SLURM limits of the network jobs (train, sample) from the config's sizes, by the device the job
+# will use (``job_device``). One network evaluation of a structure costs ~ atoms × layers × hidden²
+# units. CPU: one thread took 0.5-1.2e-7 s a unit in the reference run (results/reference/benchmarks.csv:
+# a-Si 64 atoms and a-SiO2 <= 120 atoms, 3 × 64, trained 3000 and 1000 steps × 8 structures in
+# 990-1430 s; a-Si sampled 250 steps × 64 in 205 s). GPU: one NVIDIA H200 (results/reference/bench/
+# gpu.csv, torch 2.11) took 51 ms for a training step of the default a-Si network (3 × 64) on 32
+# structures and 108 ms on 128 with per-structure neighbour lists (60 % of it): 32 ms a call + 0.59 ms
+# a structure (7.5e-10 s a unit; generous for bigger networks, not yet measured there); its
+# MDShortcut step took 2.6 × the SDE's (``factor``). Limits: twice the estimate, at least 10 min, at
+# most 2 days (a training that times out resumes from its checkpoint on the next attempt or run).
+# Memory: 1 GB + 15 kB per atom × layer × hidden channel of a batch (peak RSS there 0.8-2.7 GB where
+# this gives 2.5-3.8 GB).
+CPU_S_PER_UNIT = 1.2e-7
+GPU_S_PER_CALL, GPU_S_PER_UNIT, GPU_SHORTCUT_FACTOR = 0.032, 7.5e-10, 2.6
+
+
 def max_atoms(dataset):
     initial = dataset_cfg(dataset)["initial"]
     return 8 * math.prod(initial["repeat"]) if initial["kind"] == "diamond" else initial["n_atoms"][1]
 
 
-def network_minutes(dataset, evaluations):
-    """SLURM runtime (min) of ``evaluations`` network evaluations of one structure each."""
-    units = evaluations * max_atoms(dataset) * config["model"]["n_layers"] * config["model"]["hidden"] ** 2
-    return min(2880, max(10, math.ceil(2 * 1.2e-7 * units / 60)))
+def job_device(rule):
+    """'cpu' or 'cuda': where a network job of ``rule`` will run. The config's ``device``; 'auto' is
+    the GPU the job is given, by the `gpu` resource a profile sets for it (1 in slurm-gpu, 0 in
+    slurm), else the GPU of this machine (``LOCAL_GPU``)."""
+    if config["device"] != "auto":
+        return config["device"]
+    asked = workflow.resource_settings.overwrite_resources.get(rule, {}).get("gpu")
+    gpus = LOCAL_GPU if asked is None else getattr(asked, "value", asked)  # Snakemake 9 wraps it in a Resource
+    return "cuda" if gpus else "cpu"
+
+
+def network_minutes(dataset, calls, batch, device, factor=1.0):
+    """SLURM runtime (min) of ``calls`` network calls on ``batch`` structures each on ``device``;
+    ``factor``: the GPU's cost of a call relative to a plain one (GPU_SHORTCUT_FACTOR)."""
+    units = calls * batch * max_atoms(dataset) * config["model"]["n_layers"] * config["model"]["hidden"] ** 2
+    if device == "cpu":
+        seconds = CPU_S_PER_UNIT * units
+    else:
+        seconds = factor * (GPU_S_PER_CALL * calls + GPU_S_PER_UNIT * units)
+    return min(2880, max(10, math.ceil(2 * seconds / 60)))
 
 
 def network_mem_mb(dataset, batch):

@@ -40,96 +40,40 @@ rule table2:
         "../scripts/table2.py"
 
 
-rule fig2:
+# Each figure's input files by role (mdshortcut.pipeline.figures.FIGURES draws it from them).
+FIGURE_INPUTS = {
+    "fig2": lambda: {
+        "reference": f"{RESULTS}/evaluation/{STRUCTURE_DATASET}/reference.json",
+        "runs": [f"{RESULTS}/evaluation/{STRUCTURE_DATASET}/{s}.json" for s in runs(STRUCTURE_DATASET)],
+    },
+    "fig3": lambda: {
+        "labels": f"{RESULTS}/datasets/{INVERSE_DATASET}/labels.csv",
+        "runs": [f"{RESULTS}/evaluation/{INVERSE_DATASET}/{s}.csv" for s in fig3_stems(dataset_cfg(INVERSE_DATASET))],
+    },
+    "fig4": lambda: {"runs": [f"{RESULTS}/evaluation/{INVERSE_DATASET}/{s}.csv" for s in runs(INVERSE_DATASET)]},
+    "fig5": lambda: {"table": f"{RESULTS}/tables/table1.csv"},
+    "fig6": lambda: {"summary": f"{RESULTS}/evaluation/{INVERSE_DATASET}/inverse.csv"},
+}
+
+
+rule figure:
     localrule: True
     input:
+        unpack(lambda w: FIGURE_INPUTS[w.fig]()),
         code=code("mdshortcut.pipeline.figures"),
-        reference=f"{RESULTS}/evaluation/{STRUCTURE_DATASET}/reference.json",
-        runs=lambda w: [f"{RESULTS}/evaluation/{STRUCTURE_DATASET}/{s}.json" for s in runs(STRUCTURE_DATASET)],
     output:
-        png=report(f"{RESULTS}/figures/fig2.png", caption="../report/fig2.rst", category="Figures"),
-        data=f"{RESULTS}/figures/fig2.csv",
+        png=report(f"{RESULTS}/figures/{{fig}}.png", caption="../report/figure.rst", category="Figures"),
+        data=f"{RESULTS}/figures/{{fig}}.csv",
+    wildcard_constraints:
+        fig="|".join(FIGURE_INPUTS),
     log:
-        f"{RESULTS}/logs/report/fig2.log",
+        f"{RESULTS}/logs/report/{{fig}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/report/fig2.tsv"
+        f"{RESULTS}/benchmarks/report/{{fig}}.tsv"
     conda:
         ENV
     script:
-        "../scripts/fig2.py"
-
-
-rule fig3:
-    localrule: True
-    input:
-        code=code("mdshortcut.pipeline.figures"),
-        labels=f"{RESULTS}/datasets/{INVERSE_DATASET}/labels.csv",
-        runs=lambda w: [f"{RESULTS}/evaluation/{INVERSE_DATASET}/{s}.csv" for s in fig3_stems(dataset_cfg(INVERSE_DATASET))],
-    output:
-        png=report(f"{RESULTS}/figures/fig3.png", caption="../report/fig3.rst", category="Figures"),
-        data=f"{RESULTS}/figures/fig3.csv",
-    log:
-        f"{RESULTS}/logs/report/fig3.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/report/fig3.tsv"
-    conda:
-        ENV
-    script:
-        "../scripts/fig3.py"
-
-
-rule fig4:
-    localrule: True
-    input:
-        code=code("mdshortcut.pipeline.figures"),
-        runs=lambda w: [f"{RESULTS}/evaluation/{INVERSE_DATASET}/{s}.csv" for s in runs(INVERSE_DATASET)],
-    output:
-        png=report(f"{RESULTS}/figures/fig4.png", caption="../report/fig4.rst", category="Figures"),
-        data=f"{RESULTS}/figures/fig4.csv",
-    log:
-        f"{RESULTS}/logs/report/fig4.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/report/fig4.tsv"
-    conda:
-        ENV
-    script:
-        "../scripts/fig4.py"
-
-
-rule fig5:
-    localrule: True
-    input:
-        table=f"{RESULTS}/tables/table1.csv",
-        code=code("mdshortcut.pipeline.figures"),
-    output:
-        png=report(f"{RESULTS}/figures/fig5.png", caption="../report/fig5.rst", category="Figures"),
-        data=f"{RESULTS}/figures/fig5.csv",
-    log:
-        f"{RESULTS}/logs/report/fig5.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/report/fig5.tsv"
-    conda:
-        ENV
-    script:
-        "../scripts/fig5.py"
-
-
-rule fig6:
-    localrule: True
-    input:
-        summary=f"{RESULTS}/evaluation/{INVERSE_DATASET}/inverse.csv",
-        code=code("mdshortcut.pipeline.figures"),
-    output:
-        png=report(f"{RESULTS}/figures/fig6.png", caption="../report/fig6.rst", category="Figures"),
-        data=f"{RESULTS}/figures/fig6.csv",
-    log:
-        f"{RESULTS}/logs/report/fig6.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/report/fig6.tsv"
-    conda:
-        ENV
-    script:
-        "../scripts/fig6.py"
+        "../scripts/figure.py"
 
 
 rule claims:

@@ -1,11 +1,12 @@
 # Sampling sweeps (paper §3.3, §3.4): every trained model at every n_s, in shards of
 # `samples_per_shard` samples (one job each, on a GPU where there is one), merged per run.
 # A run is `{model}` (unconditional, a-Si) or `{model}/{property}` (inverse design, a-SiO2).
+from mdshortcut.generative import PROCESSES
 from mdshortcut.pipeline.sweep import shard_seed, split_run
 
 
 wildcard_constraints:
-    run=r"(ode|sde|shortcut)-[a-z_]+(/[a-z_]+)?",
+    run=rf"({'|'.join(PROCESSES)})-[a-z_]+(/[a-z_]+)?",
     n_s=r"\d+",
 
 
@@ -50,7 +51,12 @@ rule sample:
     threads: 1
     resources:
         gpu=LOCAL_GPU,
-        runtime=lambda w: network_minutes(w.dataset, int(w.n_s) * sampling(w.dataset).samples_per_shard),
+        runtime=lambda w: network_minutes(
+            w.dataset,
+            int(w.n_s) * math.ceil(sampling(w.dataset).samples_per_shard / sampling(w.dataset).batch_size),
+            min(sampling(w.dataset).batch_size, sampling(w.dataset).samples_per_shard),
+            job_device("sample"),
+        ),
         mem_mb=lambda w: network_mem_mb(w.dataset, sampling(w.dataset).batch_size),
     conda:
         ENV

@@ -6,10 +6,11 @@
 # checkpoint of other code, data or settings is then ignored, not resumed. A shortcut with
 # training.shortcut_init: baseline starts from its base process's model of the same conditioning.
 from mdshortcut.config import dataset_training, model_config
+from mdshortcut.generative import PROCESSES
 
 
 wildcard_constraints:
-    process="ode|sde|shortcut",
+    process="|".join(PROCESSES),
     conditioning="[a-z_]+",
 
 
@@ -30,7 +31,13 @@ rule train:
     threads: config["training"]["threads"]
     resources:
         gpu=LOCAL_GPU,
-        runtime=lambda w: network_minutes(w.dataset, dataset_training(config, w.dataset)["steps"] * config["training"]["batch_size"]),
+        runtime=lambda w: network_minutes(
+            w.dataset,
+            dataset_training(config, w.dataset)["steps"],
+            config["training"]["batch_size"],
+            job_device("train"),
+            GPU_SHORTCUT_FACTOR if w.process == "shortcut" else 1.0,
+        ),
         mem_mb=lambda w: network_mem_mb(w.dataset, config["training"]["batch_size"]),
     conda:
         ENV

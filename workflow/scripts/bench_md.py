@@ -1,8 +1,8 @@
-"""Rule bench_md: wall time of one melt-quench replica per dataset, LAMMPS vs Python (mdshortcut.pipeline.bench)."""
+"""Rule bench_md: wall time of one melt-quench replica per dataset, LAMMPS vs Python (mdshortcut.pipeline.bench.md)."""
 
 from mdshortcut.io import write_csv
 from mdshortcut.md.protocol import MeltQuench
-from mdshortcut.pipeline.bench import md_benchmark
+from mdshortcut.pipeline.bench.md import md_benchmark
 from mdshortcut.pipeline.rulelog import to_rule_log
 
 log = to_rule_log(snakemake.log[0])

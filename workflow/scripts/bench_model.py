@@ -1,6 +1,7 @@
-"""Rule bench_model: sampling-step speed of the denoiser, optimised vs straightforward (mdshortcut.pipeline.bench)."""
+"""Rule bench_model: sampling-step speed, optimised vs straightforward (mdshortcut.pipeline.bench.model)."""
 
-from mdshortcut.pipeline.bench import BenchConfig, write_model_benchmark
+from mdshortcut.pipeline.bench.common import BenchConfig
+from mdshortcut.pipeline.bench.model import write_model_benchmark
 from mdshortcut.pipeline.rulelog import to_rule_log
 
 to_rule_log(snakemake.log[0])

@@ -1,11 +1,12 @@
-"""Rule bench_sampler: sampling throughput of every process at each size (mdshortcut.pipeline.bench)."""
+"""Rule bench_sampler: sampling throughput of every process at each size (mdshortcut.pipeline.bench.sampler)."""
 
 import torch
 
 from mdshortcut.generative import ProcessConfig
 from mdshortcut.io import write_csv
 from mdshortcut.model import ModelConfig
-from mdshortcut.pipeline.bench import BenchConfig, sampler_benchmark
+from mdshortcut.pipeline.bench.common import BenchConfig
+from mdshortcut.pipeline.bench.sampler import sampler_benchmark
 from mdshortcut.pipeline.rulelog import to_rule_log
 
 log = to_rule_log(snakemake.log[0])

@@ -8,9 +8,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from mdshortcut.data.ghost import build_tensors, save_tensors
-from mdshortcut.io import StructureError, read_structures
+from mdshortcut.io import StructureError, read_structures, read_table
 from mdshortcut.md.potentials import get_potential
-from mdshortcut.properties.labels import read_table
 
 
 def label_matrix(table, label_names: Sequence[str], n_frames: int, source: str) -> np.ndarray:
@@ -43,7 +42,7 @@ def write_dataset_tensors(
     if label_names:
         if labels is None:
             raise StructureError(f"{dataset}: labels {list(label_names)} requested but no labels table given")
-        matrix = label_matrix(read_table(labels), label_names, len(frames), str(labels))
+        matrix = label_matrix(read_table(labels, ["index"]), label_names, len(frames), str(labels))
     else:
         matrix = np.zeros((len(frames), 0))
     tensors = build_tensors(frames, elements, rho_max, label_names, matrix, dataset, seed, source=str(structures))

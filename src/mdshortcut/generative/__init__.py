@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .common import Prior, Process, ProcessConfig, Sample, atom_counts, draw_prior
+from .common import Prior, Process, ProcessConfig, Sample, ShortcutBase, atom_counts, draw_prior
 from .ode import MaterialODE
 from .sde import MaterialSDE
 from .shortcut import MDShortcut
@@ -26,6 +26,7 @@ __all__ = [
     "Process",
     "ProcessConfig",
     "Sample",
+    "ShortcutBase",
     "atom_counts",
     "draw_prior",
     "make_process",

@@ -33,11 +33,16 @@ from torch import Tensor
 
 from mdshortcut.model.graph import wrap
 
-from .common import Prior, Process, Sample, check_steps, graph_at, per_atom, weighted_l2
+from .common import Prior, Sample, ShortcutBase, check_steps, draw_times, graph_at, per_atom, weighted_l2
 
 
-class MaterialSDE(Process):
+class MaterialSDE(ShortcutBase):
     name = "sde"
+    title = "Material SDE"
+
+    def sampler(self) -> str:
+        n = self.config.pf_ode_max_steps
+        return f"continuous time: any n_s (probability-flow ODE up to n_s = {n}, Euler-Maruyama above)"
 
     @property
     def span(self) -> float:
@@ -113,12 +118,10 @@ class MaterialSDE(Process):
         return self.pf_drift(e, t, out_x, out_e)
 
     def loss(self, model, data, generator: torch.Generator, target_model=None) -> tuple[Tensor, dict[str, Tensor]]:
-        """L_SDE of a batch of clean structures at t ~ U[t_min, t_max] per structure."""
+        """L_SDE of a batch of clean structures at t ~ U[t_min, t_max] per structure (``draw_times``)."""
         g = data.graph
         cfg = self.config
-        t = cfg.t_min + (cfg.t_max - cfg.t_min) * torch.rand(
-            len(g.cell), generator=generator, device=g.positions.device, dtype=g.positions.dtype
-        )
+        t = draw_times(cfg, len(g.cell), cfg.t_min, cfg.t_max, g.positions, generator)
         xt, et, eps_x, eps_e = self.path(g.positions, data.embeddings, t, g, generator)
         px, pe = self.predict(model, graph_at(xt, g.cell, g.batch, g.n_atoms), et, t, data.properties, None, generator)
         return weighted_l2(px - eps_x, pe - eps_e, cfg.element_weight)

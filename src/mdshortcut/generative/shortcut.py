@@ -53,6 +53,16 @@ BASES = {"ode": MaterialODE, "sde": MaterialSDE}
 
 class MDShortcut(Process):
     name = "shortcut"
+    title = "MDShortcut"
+
+    def sampler(self) -> str:
+        k, n = self.config.shortcut_levels, self.config.pf_ode_max_steps
+        trained = ", ".join(str(2**i) for i in range(k + 1))
+        base = "Euler-Maruyama" if self.config.shortcut_base == "sde" else "Euler steps"
+        return (
+            f"shortcuts trained for n_s = {trained} (levels 0..{k}); other n_s <= {n} combine them; "
+            f"n_s > {n}: the {self.base.title}'s sampler ({base}) with the instantaneous network"
+        )
 
     def __init__(self, config: ProcessConfig):
         super().__init__(config)

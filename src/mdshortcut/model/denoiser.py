@@ -7,6 +7,7 @@ and the position component X - X^(L,0) as a minimum image.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
@@ -15,13 +16,22 @@ from torch import Tensor, nn
 
 from mdshortcut.config import build_section
 
-from .egnn import EGNN
+from .egnn import DISTANCE_FEATURES, EGNN
 from .graph import Batch, NeighbourCache
+
+NOISE_EMBEDDINGS = ("input", "every_layer")
+T_FLOOR = 1e-3  # ln t of the noise-level embedding is taken at max(t, T_FLOOR)
 
 
 @dataclass
 class ModelConfig:
-    """The ``model`` config section: cutoff (Å), layers, widths, n_norm, neighbour skin (Å)."""
+    """The ``model`` config section: cutoff (Å), layers, widths, n_norm, neighbour skin (Å),
+    and the denoiser options (defaults: the paper's architecture, Eq. 12-13): distance_features
+    (tanh | gaussian | bessel, ``egnn.distance_features``) with n_radial basis functions;
+    noise_embedding (input: t enters H^(0) once as a raw scalar; every_layer: also property_dim
+    Gaussians of ln t, in H^(0) and added before every layer, with the shortcut's level
+    embedding); update_distances (the EGNN's invariants from the current first channel in every
+    layer)."""
 
     cutoff: float = 6.5
     n_layers: int = 4
@@ -30,11 +40,16 @@ class ModelConfig:
     property_dim: int = 16
     n_norm: float = 40.0
     skin: float = 1.0
+    distance_features: str = "tanh"
+    n_radial: int = 16
+    noise_embedding: str = "input"
+    update_distances: bool = False
 
     @classmethod
     def from_dict(cls, d: Mapping) -> ModelConfig:
         """Build from a (schema-validated) mapping; unknown keys are an error naming them."""
-        return build_section(cls, d, "model config")
+        choices = {"distance_features": DISTANCE_FEATURES, "noise_embedding": NOISE_EMBEDDINGS}
+        return build_section(cls, d, "model config", choices)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -95,9 +110,21 @@ class Denoiser(nn.Module):
         self.n_levels = n_levels
         self.property_embedding = PropertyEmbedding(self.properties, config.property_dim)
         self.level_embedding = nn.Embedding(n_levels, config.property_dim) if n_levels > 0 else None
-        n_in = 1 + n_elements + config.property_dim * (len(self.properties) + (n_levels > 0))
+        every_layer = config.noise_embedding == "every_layer"
+        cond_dim = config.property_dim * (1 + (n_levels > 0)) if every_layer else 0
+        n_in = 1 + n_elements + config.property_dim * (len(self.properties) + (n_levels > 0) + every_layer)
         self.node_in = nn.Linear(n_in, config.hidden)
-        self.egnn = EGNN(config.n_layers, config.hidden, config.vector_channels, config.cutoff, config.n_norm)
+        self.egnn = EGNN(
+            config.n_layers,
+            config.hidden,
+            config.vector_channels,
+            config.cutoff,
+            config.n_norm,
+            distance=config.distance_features,
+            n_radial=config.n_radial,
+            cond_dim=cond_dim,
+            update_distances=config.update_distances,
+        )
         self.element_out = nn.Linear(config.hidden, n_elements)
         self.straightforward = False  # default of forward's ``straightforward``
 
@@ -111,23 +138,39 @@ class Denoiser(nn.Module):
         """A neighbour cache with this model's cutoff and skin, to reuse across sampling steps."""
         return NeighbourCache(self.config.cutoff, self.config.skin)
 
-    def node_features(self, batch: Batch, e: Tensor, t: Tensor, y, level, generator=None) -> Tensor:
-        """H^(0) (N, d_h) from t (B,), E (N, n_elements), y and level (B,) long."""
+    def noise_features(self, t: Tensor) -> Tensor:
+        """property_dim Gaussians of ln max(t, T_FLOOR) (B, property_dim), centres evenly over
+        [ln T_FLOOR, 0], width their spacing: the noise level resolved where it is small (a raw t
+        differs by 0.03 between σ = 0.05 and 0.1 Å at σ_max = 1.7 Å)."""
+        n = self.config.property_dim
+        centres = torch.linspace(math.log(T_FLOOR), 0.0, n, device=t.device, dtype=t.dtype)
+        width = -math.log(T_FLOOR) / max(n - 1, 1)
+        return torch.exp(-0.5 * ((t.clamp(min=T_FLOOR).log()[:, None] - centres) / width).square())
+
+    def node_features(self, batch: Batch, e: Tensor, t: Tensor, y, level, generator=None):
+        """H^(0) (N, d_h) from t (B,), E (N, n_elements), y and level (B,) long, and the per-atom
+        conditioning of every EGNN layer (N, cond_dim) (None unless noise_embedding is every_layer)."""
         n_struct = len(batch.cell)
         n_atoms = len(batch.positions)
         if e.shape != (n_atoms, self.n_elements):
             raise ValueError(f"element embeddings: expected shape ({n_atoms}, {self.n_elements}), got {tuple(e.shape)}")
         if t.shape != (n_struct,):
             raise ValueError(f"t: expected shape ({n_struct},), got {tuple(t.shape)}")
-        per_structure = [t[:, None].to(e.dtype), self.property_embedding(y, n_struct, e, generator)]
+        levels = []  # the level embedding (B, property_dim), if the model takes a level
         if self.level_embedding is not None:
             if level is None or level.shape != (n_struct,) or bool(((level < 0) | (level >= self.n_levels)).any()):
                 raise ValueError(f"this model needs a step-size level (B,) in 0..{self.n_levels - 1}, got {level}")
-            per_structure.append(self.level_embedding(level))
+            levels.append(self.level_embedding(level))
         elif level is not None:
             raise ValueError("this model takes no step-size level (n_levels = 0)")
+        per_structure = [t[:, None].to(e.dtype), self.property_embedding(y, n_struct, e, generator), *levels]
+        cond = None
+        if self.config.noise_embedding == "every_layer":
+            noise = self.noise_features(t.to(e.dtype))
+            per_structure.append(noise)
+            cond = torch.cat([noise, *levels], dim=1)[batch.batch]
         node = torch.cat(per_structure, dim=1)[batch.batch]
-        return self.node_in(torch.cat([node, e], dim=1))
+        return self.node_in(torch.cat([node, e], dim=1)), cond
 
     def forward(
         self,
@@ -157,9 +200,9 @@ class Denoiser(nn.Module):
         """
         cache = neighbours if neighbours is not None else NeighbourCache(self.config.cutoff)
         i, j, shift = cache.edges(batch.positions, batch.cell, batch.batch)
-        h = self.node_features(batch, e, t, y, level, generator)
+        h, cond = self.node_features(batch, e, t, y, level, generator)
         reference = self.straightforward if straightforward is None else straightforward
         run = self.egnn.forward_reference if reference else self.egnn
-        h, dx = run(h, batch.positions, i, j, shift)
+        h, dx = run(h, batch.positions, i, j, shift, cond)
         x_out = -dx[:, 0]
         return x_out, self.element_out(h)

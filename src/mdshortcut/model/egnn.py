@@ -9,8 +9,11 @@ One layer (Eq. 13-14), every MLP being ``Linear -> LayerNorm -> SiLU -> Linear``
     H_i   += MLP_node([H_i, sum_j f_cut(r_ij) alpha_ij m_ij / n_norm])
     Phi_ij = MLP_coord([H_i, H_j, e_ij]) in R^{k x k}   (with the updated H)
     X_i   += sum_j f_cut(r_ij) Phi_ij (X_i - X_j - o_ij) / n_norm
-e_ij (Eq. 12) and f_cut (Eq. 15) use the distances of the ORIGINAL positions, and o_ij is
-the offset of the original positions: the channels drift away from the atoms.
+e_ij (Eq. 12, one scalar; or a radial basis, ``distance_features``) and f_cut (Eq. 15) use the
+distances of the ORIGINAL positions (the paper), or of the current first channel in every layer
+(``update_distances``); o_ij is the offset of the original positions: the channels drift away
+from the atoms. An optional conditioning vector (the noise-level embedding) is mapped into H
+before every layer.
 
 Clarification (docs/design.md §4): Eq. 13 prints f_cut only in the node update; we also weight the coordinate
 messages by it (as the AMDEN predecessor code does), otherwise the position output would jump
@@ -79,15 +82,16 @@ class MLP(nn.Module):
         w = self.first.weight
         return F.linear(h, w[:, :d], self.first.bias), F.linear(h, w[:, d : 2 * d])
 
-    def hidden_weights(self) -> Hidden:
-        """The per-edge part of the first linear map and the LayerNorm (see ``Hidden``)."""
-        return Hidden(self.first.weight[:, -1], self.norm.weight, self.norm.bias)
+    def hidden_weights(self, hidden: int) -> Hidden:
+        """The per-edge part of the first linear map (its columns after [h_i, h_j] of width
+        ``hidden`` each) and the LayerNorm (see ``Hidden``)."""
+        return Hidden(self.first.weight[:, 2 * hidden :], self.norm.weight, self.norm.bias)
 
 
 class Hidden(NamedTuple):
-    """Per-edge weights of an edge MLP's hidden layer s = SiLU(LayerNorm(pre_i + pre_j + e w_e)):
-    w_e (d_h,), the column of the first linear map acting on the edge scalar; norm_w, norm_b
-    (d_h,), the LayerNorm's affine map."""
+    """Per-edge weights of an edge MLP's hidden layer s = SiLU(LayerNorm(pre_i + pre_j + W_e e)):
+    w_e (d_h, R), the columns of the first linear map acting on the R edge features; norm_w,
+    norm_b (d_h,), the LayerNorm's affine map."""
 
     w_e: Tensor
     norm_w: Tensor
@@ -176,12 +180,12 @@ class Saved(NamedTuple):
 
 
 def _hidden(pre_i: Tensor, pre_j: Tensor, j: Tensor, e: Tensor, w: Hidden) -> tuple[Tensor, Saved]:
-    """s = SiLU(LayerNorm(pre_i + pre_j[j] + e w_e)) (n, K, d_h) of a block: pre_i (n, d_h) of
-    its atoms, j, e (n, K)."""
+    """s = SiLU(LayerNorm(pre_i + pre_j[j] + W_e e)) (n, K, d_h) of a block: pre_i (n, d_h) of
+    its atoms, j (n, K), edge features e (n, K, R)."""
     n, k = j.shape
     z = pre_j.index_select(0, j.reshape(-1)).view(n, k, -1)
     z += pre_i[:, None, :]
-    z.addcmul_(e[..., None], w.w_e)
+    z.view(n * k, -1).addmm_(e.reshape(n * k, -1), w.w_e.t())
     y, mean, rstd = torch.ops.aten.native_layer_norm(z, [z.shape[-1]], w.norm_w, w.norm_b, LN_EPS)
     sig = torch.sigmoid(y)
     s = y * sig
@@ -190,14 +194,14 @@ def _hidden(pre_i: Tensor, pre_j: Tensor, j: Tensor, e: Tensor, w: Hidden) -> tu
 
 def _hidden_backward(g_s: Tensor, saved: Saved, e: Tensor, w: Hidden, need_e: bool):
     """Gradients of ``_hidden`` from g_s (n, K, d_h): g_z (n, K, d_h) (that of pre_i per slot
-    and of pre_j[j]), of w_e, norm_w, norm_b, and of e (n, K) (None unless ``need_e``)."""
+    and of pre_j[j]), of w_e (d_h, R), norm_w, norm_b, and of e (n, K, R) (None unless ``need_e``)."""
     g_y = torch.addcmul(saved.sig, saved.s, 1 - saved.sig)  # SiLU'(y) = sig (1 + y (1 - sig)) = sig + s (1 - sig)
     g_y *= g_s
     g_z, g_nw, g_nb = torch.ops.aten.native_layer_norm_backward(
         g_y, saved.z, [g_y.shape[-1]], saved.mean, saved.rstd, w.norm_w, w.norm_b, [True, True, True]
     )
     h = g_z.shape[-1]
-    g_we = (e.reshape(1, -1) @ g_z.reshape(-1, h)).view(h)
+    g_we = g_z.reshape(-1, h).t() @ e.reshape(-1, e.shape[-1])
     return g_z, g_we, g_nw, g_nb, (g_z @ w.w_e) if need_e else None
 
 
@@ -282,7 +286,7 @@ class EdgeBlock(torch.autograd.Function):
             g_pre_i[block.rows] = g_z.sum(1)
             g_pre_j.index_add_(0, block.j.reshape(-1), g_z.reshape(-1, g_z.shape[-1]))
             if g_e is not None:
-                g_e[block.slots] = g_eb.reshape(-1)
+                g_e[block.slots] = g_eb.reshape(-1, e.shape[-1])
             if g_fcn is not None:
                 g_fcn[block.slots] = (g_weight * sg).reshape(-1)
         return None, _unsort(nb, g_pre_i), g_pre_j, g_e, g_fcn, *g_w, g_batt
@@ -354,7 +358,7 @@ class CoordBlock(torch.autograd.Function):
             g_pre_i[block.rows] = g_z.sum(1)
             g_pre_j.index_add_(0, j.reshape(-1), g_z.reshape(-1, h))
             if g_e is not None:
-                g_e[slots] = g_eb.reshape(-1)
+                g_e[slots] = g_eb.reshape(-1, e.shape[-1])
         g_last = g_w[3].view_as(w_last), g_w[4].view_as(b_last)
         return None, _unsort(nb, g_pre_i), g_pre_j, g_e, g_fcn, g_r, g_dx, *g_w[:3], *g_last
 
@@ -369,9 +373,34 @@ def _displacements(dx: Tensor, nodes: Tensor, j: Tensor, r: Tensor, fcn: Tensor 
     return d.view(n, kn, -1)
 
 
+DISTANCE_FEATURES = ("tanh", "gaussian", "bessel")
+
+
 def edge_feature(r: Tensor, cutoff: float) -> Tensor:
     """Eq. 12: e_ij = 2 tanh(r^2 / r_cut^2) - 1, r (E,) Å -> (E,)."""
     return torch.tanh(r.square() / cutoff**2) * 2 - 1
+
+
+def distance_features(r: Tensor, cutoff: float, kind: str, count: int) -> Tensor:
+    """Edge features (E, R) of distances r (E,) Å.
+
+    - ``tanh``: the paper's one scalar (Eq. 12, R = 1). Across the whole first shell of a-Si
+      (2.0-2.9 Å) it moves only from -0.81 to -0.61, so a 0.05 Å change of a bond moves it by ~0.01.
+    - ``gaussian``: ``count`` Gaussians exp(-((r - μ_k)/w)^2 / 2), centres μ_k evenly spaced over
+      [0, r_cut], width w their spacing (SchNet's expansion).
+    - ``bessel``: sqrt(2/r_cut) sin(kπ r / r_cut) / r, k = 1..count (DimeNet's radial basis).
+    """
+    if kind == "tanh":
+        return edge_feature(r, cutoff)[:, None]
+    if kind == "gaussian":
+        centres = torch.linspace(0.0, cutoff, count, device=r.device, dtype=r.dtype)
+        width = cutoff / max(count - 1, 1)
+        return torch.exp(-0.5 * ((r[:, None] - centres) / width).square())
+    if kind == "bessel":
+        k = torch.arange(1, count + 1, device=r.device, dtype=r.dtype)
+        safe = r.clamp(min=1e-3)[:, None]  # padding slots of the fused path may sit at r = 0
+        return (2.0 / cutoff) ** 0.5 * torch.sin(k * torch.pi * safe / cutoff) / safe
+    raise ValueError(f"distance features must be one of {', '.join(DISTANCE_FEATURES)} (got {kind!r})")
 
 
 def smooth_cutoff(r: Tensor, cutoff: float) -> Tensor:
@@ -380,91 +409,135 @@ def smooth_cutoff(r: Tensor, cutoff: float) -> Tensor:
 
 
 class EGNNLayer(nn.Module):
-    """One EGNN layer of hidden width d_h with k vector channels (see module docstring)."""
+    """One EGNN layer of hidden width d_h with k vector channels and R edge features (see
+    module docstring); ``cond_dim`` > 0 adds a linear map of a per-atom conditioning vector
+    (the noise-level embedding) to H before the layer (zero at initialisation)."""
 
-    def __init__(self, hidden: int, channels: int, n_norm: float):
+    def __init__(self, hidden: int, channels: int, n_norm: float, n_edge: int = 1, cond_dim: int = 0):
         super().__init__()
         self.channels = channels
         self.n_norm = float(n_norm)
-        self.edge = MLP(2 * hidden + 1, hidden, hidden)
+        self.edge = MLP(2 * hidden + n_edge, hidden, hidden)
         self.att = nn.Linear(hidden, 1)
         self.node = MLP(2 * hidden, hidden, hidden)
-        self.coord = MLP(2 * hidden + 1, hidden, channels * channels)
+        self.coord = MLP(2 * hidden + n_edge, hidden, channels * channels)
         nn.init.xavier_uniform_(self.coord.last.weight, gain=0.01)
         nn.init.zeros_(self.coord.last.bias)
+        self.cond = nn.Linear(cond_dim, hidden) if cond_dim else None
+        if self.cond is not None:
+            nn.init.zeros_(self.cond.weight)
+            nn.init.zeros_(self.cond.bias)
 
-    def forward(self, h: Tensor, dx: Tensor, nb: Neighbourhoods, e: Tensor, fcn: Tensor, r: Tensor):
+    def conditioned(self, h: Tensor, cond: Tensor | None) -> Tensor:
+        """H plus the layer's map of the conditioning vector (N, cond_dim), if it takes one."""
+        return h if self.cond is None else h + self.cond(cond)
+
+    def forward(self, h: Tensor, dx: Tensor, nb: Neighbourhoods, e: Tensor, fcn: Tensor, r: Tensor, cond=None):
         """Fused path. h (N, d_h); dx (N, 3, k) Å channel displacements X - x (None: all zero,
         the first layer, which then mixes one channel, 8x less work); per slot of
-        ``nb``: e, fcn = f_cut / n_norm (P,), r (P, 3) Å = r_ij. Returns updated (h, dx)."""
+        ``nb``: e (P, R) edge features, fcn = f_cut / n_norm (P,), r (P, 3) Å = r_ij; cond (N,
+        cond_dim) or None. Returns updated (h, dx)."""
+        h = self.conditioned(h, cond)
+        d_h = h.shape[1]
         w_last, b_last = self.edge.last.weight, self.edge.last.bias
         w_att = (self.att.weight @ w_last)[0]  # (d_h,): alpha logit = att(last(s))
         b_att = (self.att.weight @ b_last + self.att.bias)[0]
-        agg_s, agg_w = EdgeBlock.apply(nb, *self.edge.node_maps(h), e, fcn, *self.edge.hidden_weights(), w_att, b_att)
+        edge_w = self.edge.hidden_weights(d_h)
+        agg_s, agg_w = EdgeBlock.apply(nb, *self.edge.node_maps(h), e, fcn, *edge_w, w_att, b_att)
         m_agg = F.linear(agg_s, w_last) + agg_w[:, None] * b_last  # = sum_j f_cut alpha m_ij / n_norm
         h = h + self.node(torch.cat([h, m_agg], dim=1))
         coord = self.coord
         w_mix, b_mix, first = coord.last.weight, coord.last.bias, dx is None
         if first:  # all channels at the atoms: Phi_ij D_ij = (Phi_ij summed over its columns) D_ij
-            k, d_h = self.channels, w_mix.shape[1]
+            k = self.channels
             w_mix, b_mix = w_mix.view(k, k, d_h).sum(1), b_mix.view(k, k).sum(1)
             dx = h.new_zeros(len(h), 3, 1)
-        upd = CoordBlock.apply(nb, *coord.node_maps(h), e, fcn, r, dx, *coord.hidden_weights(), w_mix, b_mix)
+        upd = CoordBlock.apply(nb, *coord.node_maps(h), e, fcn, r, dx, *coord.hidden_weights(d_h), w_mix, b_mix)
         return h, upd if first else dx + upd
 
-    def forward_reference(self, h: Tensor, x: Tensor, i: Tensor, j: Tensor, shift: Tensor, e: Tensor, fc: Tensor):
+    def forward_reference(self, h, x, i, j, shift, e: Tensor, fc: Tensor, cond=None):
         """Straightforward path, Eq. 13 written out. x (N, k, 3) Å absolute channel positions,
-        shift (E, 3) Å = o_ij. Returns updated (h, x)."""
+        shift (E, 3) Å = o_ij, e (E, R). Returns updated (h, x)."""
+        h = self.conditioned(h, cond)
         n = h.shape[0]
-        m = self.edge(torch.cat([h[i], h[j], e[:, None]], dim=1))
+        m = self.edge(torch.cat([h[i], h[j], e], dim=1))
         alpha = torch.sigmoid(self.att(m))
         msg = fc[:, None] * alpha * m / self.n_norm
         m_agg = h.new_zeros(n, m.shape[1]).index_add_(0, i, msg)
         h = h + self.node(torch.cat([h, m_agg], dim=1))
 
-        phi = self.coord(torch.cat([h[i], h[j], e[:, None]], dim=1)).view(-1, self.channels, self.channels)
+        phi = self.coord(torch.cat([h[i], h[j], e], dim=1)).view(-1, self.channels, self.channels)
         d = x[i] - x[j] - shift[:, None, :]
         upd = fc[:, None, None] * torch.bmm(phi, d) / self.n_norm
         return h, x + torch.zeros_like(x).index_add_(0, i, upd)
 
 
 class EGNN(nn.Module):
-    """L periodic EGNN layers over a graph with fixed edges (Eq. 12-15)."""
+    """L periodic EGNN layers over a graph with fixed edges (Eq. 12-15).
 
-    def __init__(self, n_layers: int, hidden: int, channels: int, cutoff: float, n_norm: float):
+    ``distance``, ``n_radial``: the edge features (``distance_features``); ``cond_dim``: width of
+    a conditioning vector added to H before every layer (0: none); ``update_distances``: the
+    invariants e_ij and f_cut of layer l > 1 come from the current first channel's distances
+    |X_j^(l-1,0) - X_i^(l-1,0) + o_ij| instead of the input positions' (standard EGNN)."""
+
+    def __init__(
+        self,
+        n_layers: int,
+        hidden: int,
+        channels: int,
+        cutoff: float,
+        n_norm: float,
+        *,
+        distance: str = "tanh",
+        n_radial: int = 1,
+        cond_dim: int = 0,
+        update_distances: bool = False,
+    ):
         super().__init__()
+        if distance not in DISTANCE_FEATURES:
+            raise ValueError(f"distance features must be one of {', '.join(DISTANCE_FEATURES)} (got {distance!r})")
         self.cutoff = float(cutoff)
         self.channels = channels
         self.n_norm = float(n_norm)
+        self.distance = distance
+        self.n_radial = 1 if distance == "tanh" else int(n_radial)
+        self.update_distances = bool(update_distances)
         self.compiled = False  # block kernels of the fused path under torch.compile
-        self.layers = nn.ModuleList(EGNNLayer(hidden, channels, n_norm) for _ in range(n_layers))
+        self.layers = nn.ModuleList(
+            EGNNLayer(hidden, channels, n_norm, self.n_radial, cond_dim) for _ in range(n_layers)
+        )
 
-    def forward(self, h: Tensor, positions: Tensor, i: Tensor, j: Tensor, shift: Tensor) -> tuple[Tensor, Tensor]:
-        """Fused path. h (N, d_h), positions (N, 3) Å, edges i, j (E,), shift (E, 3) Å.
+    def invariants(self, dist: Tensor) -> tuple[Tensor, Tensor]:
+        """Edge features (E, R) and f_cut (E,) of distances (E,) Å."""
+        return distance_features(dist, self.cutoff, self.distance, self.n_radial), smooth_cutoff(dist, self.cutoff)
+
+    def forward(self, h: Tensor, positions: Tensor, i: Tensor, j: Tensor, shift: Tensor, cond=None):
+        """Fused path. h (N, d_h), positions (N, 3) Å, edges i, j (E,), shift (E, 3) Å, cond
+        (N, cond_dim) or None.
 
         Returns H^(L) (N, d_h) and X^(L) - X^(0) (N, k, 3) Å (channel displacements).
         """
         training = torch.is_grad_enabled() and (h.requires_grad or positions.requires_grad)
         nb = Neighbourhoods.build(i, j, len(positions), block_slots(training, positions.device), self.compiled)
         r = edge_vectors(positions, i, j, shift)[nb.edge] if len(i) else positions.new_zeros(len(nb.edge), 3)
-        dist = r.norm(dim=1)
-        e = edge_feature(dist, self.cutoff)
-        fcn = torch.where(nb.valid, smooth_cutoff(dist, self.cutoff) / self.n_norm, 0.0)
+        receiver = i[nb.edge] if len(i) else nb.j
         dx = None  # channel displacements (N, 3, k), channels innermost; None: all zero
         for layer in self.layers:
-            h, dx = layer(h, dx, nb, e, fcn, r)
+            if dx is None or self.update_distances:
+                moved = r if dx is None else r + dx[nb.j, :, 0] - dx[receiver, :, 0]
+                e, fc = self.invariants(moved.norm(dim=1))
+                fcn = torch.where(nb.valid, fc / self.n_norm, 0.0)
+            h, dx = layer(h, dx, nb, e, fcn, r, cond)
         if dx is None:  # no layers
             return h, positions.new_zeros(len(positions), self.channels, 3)
         return h, dx.transpose(1, 2)
 
-    def forward_reference(
-        self, h: Tensor, positions: Tensor, i: Tensor, j: Tensor, shift: Tensor
-    ) -> tuple[Tensor, Tensor]:
+    def forward_reference(self, h, positions, i, j, shift, cond=None) -> tuple[Tensor, Tensor]:
         """Straightforward path with the same inputs and outputs as ``forward``."""
-        r = (positions[i] - positions[j] - shift).norm(dim=1)
-        e, fc = edge_feature(r, self.cutoff), smooth_cutoff(r, self.cutoff)
         x0 = positions[:, None, :].expand(-1, self.channels, -1)
         x = x0
-        for layer in self.layers:
-            h, x = layer.forward_reference(h, x, i, j, shift, e, fc)
+        for k, layer in enumerate(self.layers):
+            if k == 0 or self.update_distances:
+                e, fc = self.invariants((x[i, 0] - x[j, 0] - shift).norm(dim=1))
+            h, x = layer.forward_reference(h, x, i, j, shift, e, fc, cond)
         return h, x - x0

@@ -83,21 +83,43 @@ def edge_vectors(positions: Tensor, i: Tensor, j: Tensor, shift: Tensor) -> Tens
     return positions[j] - positions[i] + shift
 
 
-def _build(positions: Tensor, cell: Tensor, n_atoms: Tensor, cutoff: float) -> tuple[Tensor, Tensor, Tensor]:
-    """Fresh periodic neighbour list of every structure, on the positions' device (vesin-torch
-    computes on CPU and CUDA tensors alike: no host copy of the positions): i, j (E,) long,
-    integer shifts (E, 3) long, in no particular order.
+# Pair-images per chunk of the dense search: its temporaries take 40-90 bytes each (<= 1.5 GB).
+DENSE_CHUNK = 1 << 24
+# Largest structure (atoms, ghosts included) searched densely on a GPU, vesin-torch above: a
+# memory bound (one such structure's pairs fill a chunk), not a measured crossover (none yet).
+DENSE_MAX_ATOMS = 4096
 
-    One vesin call per structure (vesin-torch 0.6 has no batched call); only the atom counts
-    are read on the host.
+
+def build_neighbours(positions: Tensor, cell: Tensor, n_atoms: Tensor, cutoff: float) -> tuple[Tensor, Tensor, Tensor]:
+    """Periodic neighbour list of a batch, on the positions' device: every (i, j, shift) with
+    |x_j - x_i + shift @ cell| < cutoff (Å), i != j or shift != 0.
+
+    positions (N, 3) Å (float32 or float64; distances are compared in float64, as vesin does),
+    cell (B, 3, 3) Å, n_atoms (B,) long (contiguous structures), cutoff Å. Returns i, j (E,)
+    long and integer shifts (E, 3) long, in no particular order: the edges vesin-torch gives
+    for each structure (but for pairs within ~1e-12 Å of the cutoff, where float64 rounding
+    may differ). One call per batch. On a GPU a dense search over all structures at once
+    (``_dense``) up to ``DENSE_MAX_ATOMS`` atoms per structure, one vesin-torch call per
+    structure above (on an H200 the per-structure vesin build was 60 % of a batch-128 training
+    step, 0.53 ms a structure of 76 nodes: results/reference/bench/gpu.csv; the dense search's
+    GPU time is not yet measured). On the CPU always
+    vesin: with one thread the dense search was as fast as vesin up to ~110 atoms per
+    structure (a-Si, 77: 3.0 against 2.9 ms a structure) and 3.5× slower at 256.
     """
+    positions, cell = positions.detach(), cell.detach()
+    if positions.device.type == "cpu" or int(n_atoms.max()) > DENSE_MAX_ATOMS:
+        return _vesin(positions, cell, n_atoms, cutoff)
+    return _dense(positions, cell, n_atoms, cutoff)
+
+
+def _vesin(positions: Tensor, cell: Tensor, n_atoms: Tensor, cutoff: float) -> tuple[Tensor, Tensor, Tensor]:
+    """``build_neighbours`` by one vesin-torch call per structure (vesin-torch 0.6 has no
+    batched call; only the atom counts are read on the host)."""
     calc = NeighborList(cutoff=cutoff, full_list=True, n_threads=torch.get_num_threads())
-    pos, cell = positions.detach(), cell.detach()
-    counts = n_atoms.tolist()
     parts_i, parts_j, parts_s = [], [], []
     start = 0
-    for b, n in enumerate(counts):
-        i, j, s = calc.compute(pos[start : start + n], cell[b], True, "ijS")
+    for b, n in enumerate(n_atoms.tolist()):
+        i, j, s = calc.compute(positions[start : start + n], cell[b], True, "ijS")
         parts_i.append(i + start)
         parts_j.append(j + start)
         parts_s.append(s)
@@ -105,8 +127,61 @@ def _build(positions: Tensor, cell: Tensor, n_atoms: Tensor, cutoff: float) -> t
     return torch.cat(parts_i), torch.cat(parts_j), torch.cat(parts_s).to(torch.long)
 
 
+def _dense(positions: Tensor, cell: Tensor, n_atoms: Tensor, cutoff: float) -> tuple[Tensor, Tensor, Tensor]:
+    """``build_neighbours`` by testing every atom pair of a structure against its candidate
+    images, all structures at once (padded to the largest), in chunks of structures of at
+    most ``DENSE_CHUNK`` pair-images; reads two scalars on the host (the largest structure
+    and the number of candidate images), nothing per structure.
+
+    Positions are wrapped into the cell (fractional f in [0, 1)); a pair's image s can be
+    within the cutoff only if |f_j - f_i + s|_a < cutoff / h_a in each lattice direction a
+    (h_a: the distance between the cell's faces normal to a), which leaves
+    floor(2 cutoff / h_a) + 1 consecutive candidates per direction from the lowest: 1 per
+    direction in cells wider than twice the cutoff, 2 in the a-Si cells here (h ~ 11 Å,
+    cutoff 6.5 Å: 8 images per pair rather than 27).
+    """
+    dev = positions.device
+    pos, cell = positions.to(torch.float64), cell.to(torch.float64)
+    n_struct = len(cell)
+    batch = torch.repeat_interleave(torch.arange(n_struct, device=dev), n_atoms, output_size=len(pos))
+    frac = to_fractional(pos, cell, batch)
+    lattice_jump = torch.floor(frac)  # x = x_wrapped + lattice_jump @ cell
+    wrapped = to_cartesian(frac - lattice_jump, cell, batch)
+    normals = torch.cross(cell[:, [1, 2, 0]], cell[:, [2, 0, 1]], dim=-1)  # (B, 3, 3): b×c, c×a, a×b
+    heights = torch.linalg.det(cell).abs()[:, None] / normals.norm(dim=-1)  # (B, 3) Å
+    reach = (cutoff + 1e-6) / heights  # (B, 3), in cell lengths; the margin only widens the search
+    n_max, *span = torch.cat([n_atoms.max()[None], torch.floor(2 * reach).amax(0).to(torch.long) + 1]).tolist()
+    grid = torch.stack(torch.meshgrid(*(torch.arange(k, device=dev) for k in span), indexing="ij"), -1).reshape(-1, 3)
+
+    first = torch.cumsum(n_atoms, 0) - n_atoms
+    slot = torch.arange(n_max, device=dev)
+    chunk = max(1, DENSE_CHUNK // (n_max * n_max * len(grid)))
+    parts_i, parts_j, parts_s = [], [], []
+    for lo in range(0, n_struct, chunk):
+        b = slice(lo, lo + chunk)
+        valid = slot[None, :] < n_atoms[b, None]  # (Bc, n)
+        index = torch.where(valid, first[b, None] + slot, 0)  # (Bc, n) global atom index, 0 = padding
+        f, x = (frac - lattice_jump)[index], wrapped[index]  # (Bc, n, 3)
+        lowest = torch.floor(f[:, :, None] - f[:, None] - reach[b, None, None]) + 1  # (Bc, n_i, n_j, 3)
+        # r = x_j - x_i + (lowest + k) @ cell = u + v_k; |r|^2 = |u|^2 + 2 u.v_k + |v_k|^2
+        u = (x[:, None] - x[:, :, None] + lowest @ cell[b, None]).flatten(1, 2)  # (Bc, n_i n_j, 3)
+        v = grid.to(cell.dtype) @ cell[b]  # (Bc, K, 3)
+        r2 = (u * u).sum(-1, keepdim=True) + 2 * u @ v.transpose(1, 2) + (v * v).sum(-1)[:, None]
+        near = (r2 < cutoff * cutoff).view(-1, n_max, n_max, len(grid))  # (Bc, n_i, n_j, K)
+        near &= (valid[:, :, None] & valid[:, None, :])[..., None]
+        itself = ((torch.floor(-reach[b]) + 1)[:, None] + grid == 0).all(-1)  # (Bc, K): image 0 of i == j
+        near[:, slot, slot] &= ~itself[:, None]
+        s, a, c, k = near.nonzero(as_tuple=True)
+        i, j = index[s, a], index[s, c]
+        image = lowest[s, a, c].to(torch.long) + grid[k]
+        parts_i.append(i)
+        parts_j.append(j)
+        parts_s.append(image + lattice_jump[i].to(torch.long) - lattice_jump[j].to(torch.long))
+    return torch.cat(parts_i), torch.cat(parts_j), torch.cat(parts_s)
+
+
 class NeighbourCache:
-    """Periodic neighbour list (vesin-torch) of a batch, reused while atoms move little.
+    """Periodic neighbour list (``build_neighbours``) of a batch, reused while atoms move little.
 
     ``edges`` returns every (i, j, shift) with |x_j - x_i + shift| < cutoff (Å), the same set a
     fresh build would give. The list is built with cutoff + skin and reused until an atom has
@@ -145,7 +220,7 @@ class NeighbourCache:
         fresh = self._stale(positions, cell, batch)
         if fresh:
             n_atoms = torch.bincount(batch, minlength=len(cell))
-            self._list = _build(positions, cell.detach(), n_atoms, self.cutoff + self.skin)
+            self._list = build_neighbours(positions, cell, n_atoms, self.cutoff + self.skin)
             self._ref = (positions.clone(), cell.detach().clone(), batch.clone())
             self.n_builds += 1
         i, j, shift_int = self._list

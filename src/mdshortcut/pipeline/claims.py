@@ -27,19 +27,20 @@ import os
 import numpy as np
 import pandas as pd
 
+from mdshortcut.generative import PROCESSES, ShortcutBase
 from mdshortcut.io import atomic_path, write_csv
 
 FAR_LOWER = 0.5  # claim 1: at most this fraction of the better baseline's RDF RMSD
 TIME_SHARE = 0.03  # claim 2: at most this fraction of a baseline's time at n_s = 250
 FEW_STEPS, MANY_STEPS, SHORTCUT_DESIGN_STEPS = 5, 250, 10
-BASELINES = ("ode", "sde")
+BASELINES = tuple(name for name, process in PROCESSES.items() if issubclass(process, ShortcutBase))
 CLAIM_COLUMNS = ["claim", "part", "holds", "value", "reference", "ratio", "evidence"]
 
 
 def _row(claim: int, part: str, holds, value=np.nan, reference=np.nan, evidence: str = "") -> dict:
     ratio = value / reference if np.isfinite(value) and np.isfinite(reference) and reference != 0 else np.nan
     return {"claim": claim, "part": part, "holds": holds, "value": value, "reference": reference, "ratio": ratio,
-            "evidence": evidence}  # fmt: skip
+            "evidence": evidence}
 
 
 def _at(table: pd.DataFrame, **where) -> pd.Series | None:
@@ -64,7 +65,7 @@ def structural_claims(table1: pd.DataFrame) -> list[dict]:
         rows.append(_row(1, "rdf", bool(ratio <= FAR_LOWER), float(sc1["rdf_rmsd"]), best,
                          f"RDF RMSD at n_s = 1: MDShortcut {sc1['rdf_rmsd']:.4f}, ODE {base1[0]['rdf_rmsd']:.4f}, "
                          f"SDE {base1[1]['rdf_rmsd']:.4f}; MDShortcut / better baseline = {ratio:.3f} "
-                         f"(rule: <= {FAR_LOWER:g})"))  # fmt: skip
+                         f"(rule: <= {FAR_LOWER:g})"))
     base = {m: _at(table1, model=m, n_s=MANY_STEPS) for m in BASELINES}
     few = table1[(table1["model"] == "shortcut") & (table1["n_s"] <= FEW_STEPS)].sort_values("n_s")
     for metric in ("rdf", "adf"):
@@ -79,7 +80,7 @@ def structural_claims(table1: pd.DataFrame) -> list[dict]:
             best = few.loc[few[col].idxmin()]
             rows.append(_row(2, metric, False, float(best[col]), target,
                              f"{metric.upper()} RMSD at n_s = {MANY_STEPS}: {baselines}; MDShortcut's best at n_s <= "
-                             f"{FEW_STEPS} is {best[col]:.5f} (n_s = {best['n_s']}), not reached"))  # fmt: skip
+                             f"{FEW_STEPS} is {best[col]:.5f} (n_s = {best['n_s']}), not reached"))
             continue
         hit = reached.iloc[0]
         shares = {m: float(hit["seconds_per_10k"]) / float(b["seconds_per_10k"]) for m, b in base.items()}
@@ -87,7 +88,7 @@ def structural_claims(table1: pd.DataFrame) -> list[dict]:
         time = ", ".join(f"{100 * s:.2f}% of {m.upper()}'s" for m, s in shares.items())
         rows.append(_row(2, metric, holds, float(hit[col]), target,
                          f"{metric.upper()} RMSD at n_s = {MANY_STEPS}: {baselines}; MDShortcut reaches it at n_s = "
-                         f"{hit['n_s']} ({hit[col]:.5f}) in {time} time (rule: <= {100 * TIME_SHARE:g}%)"))  # fmt: skip
+                         f"{hit['n_s']} ({hit[col]:.5f}) in {time} time (rule: <= {100 * TIME_SHARE:g}%)"))
     return rows
 
 
@@ -111,7 +112,7 @@ def inverse_design_claims(table2: pd.DataFrame) -> list[dict]:
                              f"MAPE: MDShortcut (All) n_s = {SHORTCUT_DESIGN_STEPS} "
                              f"{sc['mape_percent']:.1f}%{_failed(sc)}; "
                              f"best baseline at n_s = {MANY_STEPS} {best['model']} {best['mape_percent']:.1f}%"
-                             f"{_failed(best)}"))  # fmt: skip
+                             f"{_failed(best)}"))
         for process in BASELINES:
             pair = {c: t[t["model"] == f"{process}-{c}"].set_index("n_s")["mape_percent"] for c in ("all", "target")}
             grid = pair["all"].index.intersection(pair["target"].index)
@@ -124,7 +125,7 @@ def inverse_design_claims(table2: pd.DataFrame) -> list[dict]:
             wins = sum(pair["all"][n] <= pair["target"][n] for n in grid)
             rows.append(_row(4, part, bool(mean_all <= mean_target), mean_all, mean_target,
                              f"mean MAPE over n_s {list(map(int, grid))}: {process.upper()} (All) {mean_all:.1f}%, "
-                             f"(Target) {mean_target:.1f}%; (All) no worse at {wins} of {len(grid)} n_s"))  # fmt: skip
+                             f"(Target) {mean_target:.1f}%; (All) no worse at {wins} of {len(grid)} n_s"))
     return rows
 
 

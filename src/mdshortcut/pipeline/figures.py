@@ -21,16 +21,16 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, NullLocator
 
+from mdshortcut.generative import PROCESSES
 from mdshortcut.io import atomic_path, write_csv
 from mdshortcut.pipeline.tables import (
     MODEL_NAMES,
     PROCESS_NAMES,
-    PROCESSES,
-    PROPERTIES,
     TABLE2_MODELS,
     process_of,
     table2_model,
 )
+from mdshortcut.properties.catalogue import PROPERTIES
 
 TIME_AXIS = "generation time per 10,000 samples (s)"  # figures 5 and 6
 
@@ -220,24 +220,24 @@ def _read_json(path: str | os.PathLike) -> dict:
         return json.load(f)
 
 
-def write_fig2(reference: str | os.PathLike, runs: Iterable[str | os.PathLike], out: str | os.PathLike) -> None:
-    fig2_distributions(_read_json(reference), [_read_json(p) for p in runs], out)
+def _read_csvs(paths: Iterable[str | os.PathLike]) -> pd.DataFrame:
+    return pd.concat([pd.read_csv(p) for p in paths])
 
 
-def write_fig3(labels: str | os.PathLike, runs: Iterable[str | os.PathLike], out: str | os.PathLike) -> None:
-    fig3_property_distributions(pd.read_csv(labels), pd.concat([pd.read_csv(p) for p in runs]), out)
+# figure -> how it is drawn from its input files by role (the figure rule's named inputs)
+FIGURES = {
+    "fig2": lambda i, out: fig2_distributions(_read_json(i["reference"]), [_read_json(p) for p in i["runs"]], out),
+    "fig3": lambda i, out: fig3_property_distributions(pd.read_csv(i["labels"]), _read_csvs(i["runs"]), out),
+    "fig4": lambda i, out: fig4_target_scatter(_read_csvs(i["runs"]), out),
+    "fig5": lambda i, out: fig5_rmsd_vs_time(pd.read_csv(i["table"]), out),
+    "fig6": lambda i, out: fig6_mape_vs_time(pd.read_csv(i["summary"]), out),
+}
 
 
-def write_fig4(runs: Iterable[str | os.PathLike], out: str | os.PathLike) -> None:
-    fig4_target_scatter(pd.concat([pd.read_csv(p) for p in runs]), out)
-
-
-def write_fig5(table1_csv: str | os.PathLike, out: str | os.PathLike) -> None:
-    fig5_rmsd_vs_time(pd.read_csv(table1_csv), out)
-
-
-def write_fig6(summary_csv: str | os.PathLike, out: str | os.PathLike) -> None:
-    fig6_mape_vs_time(pd.read_csv(summary_csv), out)
+def write_figure(name: str, inputs: Mapping, out: str | os.PathLike) -> None:
+    """Figure ``name`` (a key of ``FIGURES``) from its input files by role (``reference``,
+    ``runs``, ``labels``, ``table``, ``summary``) to the PNG ``out`` (and its data CSV beside it)."""
+    FIGURES[name](inputs, out)
 
 
 def ablation_figure(table: pd.DataFrame, out: str | os.PathLike) -> None:

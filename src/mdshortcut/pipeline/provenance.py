@@ -101,7 +101,7 @@ def summarise_benchmarks(jobs: pd.DataFrame) -> pd.DataFrame:
         max_rss_MB=("max_rss", "max"),
     ).reset_index()
     total = {"stage": "all", "step": "all", "jobs": len(jobs), "wall_s": jobs["s"].sum(), "longest_s": jobs["s"].max(),
-             "cpu_s": jobs["cpu_time"].sum(), "max_rss_MB": jobs["max_rss"].max()}  # fmt: skip
+             "cpu_s": jobs["cpu_time"].sum(), "max_rss_MB": jobs["max_rss"].max()}
     return pd.concat([summary, pd.DataFrame([total])], ignore_index=True)
 
 
@@ -151,7 +151,7 @@ def snakemake_invocation(log_dir: str | os.PathLike, at: float | None) -> dict:
     command = re.search(r"^\s*Command: (.+)$", text, re.M)
     cores = re.search(r"^Provided cores: (\d+)", text, re.M)
     return {"command": command.group(1).strip() if command else None, "cores": int(cores.group(1)) if cores else None,
-            "log": path.name}  # fmt: skip
+            "log": path.name}
 
 
 def publish_reference(

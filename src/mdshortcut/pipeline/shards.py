@@ -14,15 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mdshortcut.io import StructureError, read_structures, write_csv, write_structures
-
-
-def read_table(path: str | os.PathLike) -> pd.DataFrame:
-    """A CSV table whose empty fields read as NaN (and only those: "NA" stays a string)."""
-    try:
-        return pd.read_csv(path, keep_default_na=False, na_values=[""])
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise StructureError(f"{path}: not a readable table ({exc})") from None
+from mdshortcut.io import read_structures, read_table, write_csv, write_structures
 
 
 def merge_shards(

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
-from mdshortcut.config import build_section, resolve_device
+from mdshortcut.config import build_section, resolve_device, synchronize
 from mdshortcut.io import atomic_path, read_structures, write_structures
 
 log = logging.getLogger(__name__)
@@ -191,12 +191,12 @@ def sample_shard(
     model = load_model(model_path, device)
     warm = {p: v[:1] for p, v in targets.items()} if targets else None
     generate(model, cell_t[:1], 1, warm, seed=seed, device=device, batch_size=1, progress=False)
-    _sync(device)
+    synchronize(device)
     start = time.perf_counter()
     frames = generate(
         model, cell_t, n_steps, targets, seed=seed, device=device, batch_size=cfg.batch_size, progress=progress
     )
-    _sync(device)
+    synchronize(device)
     seconds = time.perf_counter() - start
     log.info("generated %d structures in %.3f s", len(frames), seconds)
 
@@ -207,13 +207,6 @@ def sample_shard(
     write_structures(out_structures, frames)
     with atomic_path(out_timing) as tmp:
         tmp.write_text(json.dumps({"seconds": seconds, "n_samples": len(frames), "device": device}))
-
-
-def _sync(device: str) -> None:
-    if device.startswith("cuda"):
-        import torch
-
-        torch.cuda.synchronize()
 
 
 def write_run_timing(

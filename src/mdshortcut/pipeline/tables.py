@@ -12,38 +12,25 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from mdshortcut.generative import PROCESSES
 from mdshortcut.io import atomic_path, write_csv
 from mdshortcut.pipeline.sweep import SamplingConfig, model_names, sampling_runs
+from mdshortcut.properties.catalogue import PROPERTIES
 
 STRUCTURE_DATASET = "a-si"  # Table 1, figures 2 and 5
 INVERSE_DATASET = "a-sio2"  # Table 2, figures 3, 4 and 6
 
-PROCESSES = ("ode", "sde", "shortcut")
-PROCESS_NAMES = {"ode": "Material ODE", "sde": "Material SDE", "shortcut": "MDShortcut"}
+PROCESS_NAMES = {name: process.title for name, process in PROCESSES.items()}  # the paper's names
 TABLE1_COLUMNS = ["model", "n_s", "rdf_rmsd", "adf_rmsd", "close_fraction", "atoms_mean", "seconds_per_10k"]
 TABLE2_COLUMNS = ["property", "model", "n_s", "mae", "rmse", "mape_percent", "n_samples", "n_failed"]
 TABLE2_MODELS = [f"{p}-{c}" for p in PROCESSES for c in ("all", "target")]
 # Display names of Table 1 and Table 2 columns, as in the paper
 MODEL_NAMES = PROCESS_NAMES | {
     f"{p}-{c}": f"{PROCESS_NAMES[p]} ({c.title()})" for p in PROCESSES for c in ("all", "target")
-}
-
-
-@dataclass(frozen=True)
-class PropertyInfo:
-    title: str  # as in the paper's tables
-    axis: str  # an axis label with its unit
-
-
-PROPERTIES = {
-    "shear_modulus": PropertyInfo("Shear modulus [GPa]", "shear modulus G (GPa)"),
-    "ring_size": PropertyInfo("Ring size distribution (RSD) [Si atoms per ring]", "mean ring size (Si atoms per ring)"),
-    "density": PropertyInfo("Density [g/cm³]", "density (g/cm³)"),
 }
 
 

@@ -1,9 +1,10 @@
 """One row of properties per structure: the labels of the training data and the measurements
 of generated samples, computed the same way.
 
-Row: ``shear_modulus`` (GPa), ``ring_size`` (Si atoms per ring), ``density`` (g/cm³),
-``converged``, ``reason``. Ghost atoms are removed first; the structure is relaxed (variable
-cell) and every property is measured on the relaxed structure. A structure whose relaxation
+Row: one column per property of ``catalogue.PROPERTIES`` (shear_modulus GPa, ring_size Si atoms
+per ring, density g/cm³), ``converged``, ``reason``. Ghost atoms are removed first; the structure
+is relaxed (variable cell) and every property is measured on the relaxed structure by its
+measuring function. A structure whose relaxation
 does not converge, or on which LAMMPS fails, keeps its row with NaN properties, ``converged``
 False and the reason. When only a strained re-relaxation fails, the shear modulus alone is NaN
 (``converged`` stays True: it refers to the relaxation) and ``reason`` says why; likewise a
@@ -24,16 +25,14 @@ from ase import Atoms
 from vesin import NeighborList
 
 from mdshortcut.data.ghost import GHOST, remove_ghosts
-from mdshortcut.io import StructureError, read_structures, write_csv
+from mdshortcut.io import StructureError, read_structures, read_table, write_csv
 from mdshortcut.md.potentials import get_potential
-from mdshortcut.properties.elastic import relax, shear_constants
-from mdshortcut.properties.rings import mean_ring_size
+from mdshortcut.properties.catalogue import PROPERTIES
+from mdshortcut.properties.elastic import relax
 
 log = logging.getLogger(__name__)
 
-PROPERTIES = ("shear_modulus", "ring_size", "density")
 COLUMNS = ["index", *PROPERTIES, "converged", "reason"]
-AMU_PER_A3_TO_G_PER_CM3 = 1.66053906660  # 1 amu/Å^3 in g/cm^3
 MIN_DISTANCE = 0.5  # Å; closer atoms overlap (far below any bond, Si-O 1.6 Å)
 
 
@@ -52,12 +51,6 @@ class PropertiesConfig:
     shear_strain: float = 0.02
     structures_per_shard: int = 32
     strain_fmax: float = 1e-3
-
-
-def density(atoms: Atoms) -> float:
-    """Mass density, g/cm³ (ghosts excluded)."""
-    atoms = remove_ghosts(atoms)
-    return float(atoms.get_masses().sum() / atoms.cell.volume * AMU_PER_A3_TO_G_PER_CM3)
 
 
 def check_overlaps(atoms: Atoms, where: str, min_distance: float = MIN_DISTANCE) -> None:
@@ -94,20 +87,12 @@ def label_structure(atoms: Atoms, potential: str, cfg: PropertiesConfig) -> dict
         relaxed = relax(atoms, potential, cfg.fmax, cfg.max_steps)
         if not relaxed.converged:
             return _failed(f"relaxation {relaxed.reason}")
-        shear = shear_constants(relaxed.atoms, potential, cfg.shear_strain, cfg.strain_fmax, cfg.max_steps)
+        # The relaxed structure stands: a property that cannot be measured costs only its value.
+        measured = {name: p.measure(relaxed.atoms, potential, cfg) for name, p in PROPERTIES.items()}
     except Exception as exc:  # LAMMPS reports lost atoms etc. as plain Exceptions
         return _failed(f"LAMMPS failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
-    # The relaxed structure stands: a failed strained re-relaxation costs only the modulus.
-    rings = mean_ring_size(relaxed.atoms)
-    reasons = [f"strained re-relaxation {shear.reason}"] * (not shear.converged)
-    reasons += ["no ring in the bond network"] * (not math.isfinite(rings))
-    return {
-        "shear_modulus": shear.modulus if shear.converged else math.nan,
-        "ring_size": rings,
-        "density": density(relaxed.atoms),
-        "converged": True,
-        "reason": "; ".join(reasons),
-    }
+    reasons = [why for _, why in measured.values() if why]
+    return {**{name: value for name, (value, _) in measured.items()}, "converged": True, "reason": "; ".join(reasons)}
 
 
 def label_frames(frames: Sequence[Atoms], potential: str, cfg: PropertiesConfig, first_index: int = 0) -> pd.DataFrame:
@@ -115,25 +100,15 @@ def label_frames(frames: Sequence[Atoms], potential: str, cfg: PropertiesConfig,
     rows = []
     for k, atoms in enumerate(frames):
         row = {"index": first_index + k, **label_structure(atoms, potential, cfg)}
-        log.info(
-            "structure %d: shear modulus %.3f GPa, ring size %.3f, density %.4f g/cm3, converged %s %s",
-            *(row[c] for c in COLUMNS),
-        )
+        values = ", ".join(f"{name} {row[name]:.4g} {p.unit}" for name, p in PROPERTIES.items())
+        log.info("structure %d: %s, converged %s %s", row["index"], values, row["converged"], row["reason"])
         rows.append(row)
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def read_table(path: str | os.PathLike) -> pd.DataFrame:
+def read_labels(path: str | os.PathLike) -> pd.DataFrame:
     """A labels table (``COLUMNS``); raises StructureError naming the file if malformed."""
-    try:
-        table = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={"reason": str})
-    except (OSError, pd.errors.ParserError) as exc:
-        raise StructureError(f"{path}: not a readable labels table ({exc})") from exc
-    missing = [c for c in COLUMNS if c not in table.columns]
-    if missing:
-        raise StructureError(f"{path}: missing column(s) {', '.join(missing)}")
-    table["reason"] = table["reason"].fillna("")
-    return table
+    return read_table(path, COLUMNS, text=("reason",))
 
 
 def label_shard(
