@@ -20,6 +20,7 @@ from ase.units import _amu, _k, kB
 
 from conftest import REPO, SNAKEMAKE, TEST_RESULTS, snakemake
 from mdshortcut.config import ConfigError
+from mdshortcut.generative.common import draw_times
 from mdshortcut.md.initial import diamond
 from mdshortcut.md.lammps_io import lammps_frame, load_atoms
 from mdshortcut.md.potentials import start_lammps
@@ -221,14 +222,13 @@ def test_probe_loss_is_the_sde_training_loss_on_the_same_draw(tiny_si, name, one
     data = padded_frames(tiny_si["frames"][:1], model, seed=2)
     with torch.no_grad():
         _, parts = sde.loss(model.denoiser, data, torch.Generator().manual_seed(5))
-    replay = torch.Generator().manual_seed(5)
+    replay, after_t = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
     cfg = sde.config
-    t = cfg.t_min + (cfg.t_max - cfg.t_min) * torch.rand(1, generator=replay, dtype=torch.float32)
+    t = draw_times(cfg, 1, cfg.t_min, cfg.t_max, data.graph.positions, replay)  # the loss's own draws, in order
+    draw_times(cfg, 1, cfg.t_min, cfg.t_max, data.graph.positions, after_t)
     eps = torch.randn(data.graph.positions.shape, generator=replay)
-    after_t = torch.Generator().manual_seed(5)
-    torch.rand(1, generator=after_t)
     real = data.embeddings[:, 0] == 0
-    errors, mask = node_errors(model, data, cfg.sigma_x_max * float(t), eps[real], after_t)
+    errors, mask = node_errors(model, data, float(sde.sigma_x(t)), eps[real], after_t)
     assert torch.equal(mask, real) and int((~real).sum()) > 0
     assert float(errors.mean()) == pytest.approx(float(parts["x"]), rel=1e-5)
     assert float(errors[real].mean()) != pytest.approx(float(errors.mean()), rel=1e-3)
