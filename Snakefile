@@ -66,6 +66,7 @@ include: "workflow/rules/report.smk"
 include: "workflow/rules/ablation.smk"
 include: "workflow/rules/architecture.smk"
 include: "workflow/rules/bench.smk"
+include: "workflow/rules/denoising.smk"
 
 
 rule all:
