@@ -26,8 +26,17 @@ from mdshortcut.io import read_structures, write_csv
 log = logging.getLogger(__name__)
 
 COLUMNS = [
-    "variant", "process", "n_s", "rdf_rmsd", "adf_rmsd", "close_fraction", "atoms_mean", "atoms_std",
-    "n_empty", "train_cpu_s", "train_steps",
+    "variant",
+    "process",
+    "n_s",
+    "rdf_rmsd",
+    "adf_rmsd",
+    "close_fraction",
+    "atoms_mean",
+    "atoms_std",
+    "n_empty",
+    "train_cpu_s",
+    "train_steps",
 ]
 
 
@@ -123,12 +132,14 @@ def rank_architectures(
     """
     rows = table[table["n_s"] == n_s]
     by = rows.groupby("variant", sort=False)
-    ranking = pd.DataFrame({
-        "rdf_rmsd": by["rdf_rmsd"].mean(),
-        "adf_rmsd": by["adf_rmsd"].mean(),
-        "max_close_fraction": by["close_fraction"].max(),
-        "worst_atoms_mean": by["atoms_mean"].agg(lambda a: a.iloc[int((a - n_atoms).abs().argmax())]),
-    })
+    ranking = pd.DataFrame(
+        {
+            "rdf_rmsd": by["rdf_rmsd"].mean(),
+            "adf_rmsd": by["adf_rmsd"].mean(),
+            "max_close_fraction": by["close_fraction"].max(),
+            "worst_atoms_mean": by["atoms_mean"].agg(lambda a: a.iloc[int((a - n_atoms).abs().argmax())]),
+        }
+    )
     paper_adf = ranking["adf_rmsd"].get("paper", np.inf)
     ranking["valid"] = (
         (ranking["max_close_fraction"] < close_max)
@@ -142,9 +153,7 @@ def rank_architectures(
         for name in ranking.index
     ]
     pool = ranking[ranking["valid"]] if ranking["valid"].any() else ranking
-    near = pool[pool["rdf_rmsd"] <= pool["rdf_rmsd"].min() + tie].assign(
-        order=lambda d: -d["captured"].fillna(-np.inf)
-    )
+    near = pool[pool["rdf_rmsd"] <= pool["rdf_rmsd"].min() + tie].assign(order=lambda d: -d["captured"].fillna(-np.inf))
     ranking["chosen"] = ranking.index == near.sort_values(["order", "changes", "rdf_rmsd"]).index[0]
     return ranking.rename_axis("variant").reset_index()
 
