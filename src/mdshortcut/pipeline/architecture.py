@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from mdshortcut.config import ARCHITECTURE
-from mdshortcut.io import read_structures, write_csv
+from mdshortcut.io import read_structures
 
 log = logging.getLogger(__name__)
 
@@ -101,13 +101,6 @@ def evaluate_variant(
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def architecture_table(parts: Sequence[str | os.PathLike], out: str | os.PathLike) -> pd.DataFrame:
-    """The variants' rows in config order, as one CSV."""
-    table = pd.concat([pd.read_csv(p) for p in parts], ignore_index=True)[COLUMNS]
-    write_csv(out, table)
-    return table
-
-
 def rank_architectures(
     table: pd.DataFrame,
     variants: Mapping,
@@ -156,11 +149,3 @@ def rank_architectures(
     near = pool[pool["rdf_rmsd"] <= pool["rdf_rmsd"].min() + tie].assign(order=lambda d: -d["captured"].fillna(-np.inf))
     ranking["chosen"] = ranking.index == near.sort_values(["order", "changes", "rdf_rmsd"]).index[0]
     return ranking.rename_axis("variant").reset_index()
-
-
-def write_ranking(
-    table: pd.DataFrame, variants: Mapping, structures: str | os.PathLike, out: str | os.PathLike
-) -> None:
-    """``rank_architectures`` against the mean atom count of ``structures``, as CSV."""
-    n_atoms = float(np.mean([len(atoms) for atoms in read_structures(structures)]))
-    write_csv(out, rank_architectures(table, variants, n_atoms))
