@@ -15,6 +15,7 @@ wildcard_constraints:
 rule architecture_train:
     input:
         tensors=lambda w: f"{RESULTS}/datasets/{ARCHITECTURE['dataset']}/tensors.pt",
+        init=[],  # baselines start from scratch (the train script's warm-start input)
         code=code("mdshortcut.train"),
     output:
         f"{RESULTS}/architecture/{{arch}}/models/{{process}}-{{conditioning}}.pt",
