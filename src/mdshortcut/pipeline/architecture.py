@@ -106,7 +106,7 @@ def rank_architectures(
     variants: Mapping,
     n_atoms: float,
     captured: Mapping[str, float] | None = None,
-    n_s: int = 250,
+    n_s: int | None = None,
     close_max: float = 0.10,
     atoms_tol: float = 2.0,
     adf_slack: float = 0.10,
@@ -114,7 +114,8 @@ def rank_architectures(
 ) -> pd.DataFrame:
     """The rule of docs/design.md §8 that picks the default denoiser, one row per variant.
 
-    Over the variant's rows at ``n_s`` (every process): ``rdf_rmsd`` and ``adf_rmsd`` (means over
+    Over the variant's rows at ``n_s`` (default: the table's largest, 250 at the default scale;
+    every process): ``rdf_rmsd`` and ``adf_rmsd`` (means over
     the processes), ``max_close_fraction``, ``worst_atoms_mean`` (furthest from ``n_atoms``, the
     training structures' mean). ``valid``: close_fraction < ``close_max`` and atoms within
     ``atoms_tol`` for every process, and adf_rmsd at most (1 + ``adf_slack``) × the ``paper``
@@ -123,7 +124,9 @@ def rank_architectures(
     the lowest rdf_rmsd, by the highest captured fraction, then the fewest keys away from the
     paper's network, then the lowest rdf_rmsd.
     """
-    rows = table[table["n_s"] == n_s]
+    rows = table[table["n_s"] == (table["n_s"].max() if n_s is None else n_s)]
+    if rows.empty:
+        raise ValueError(f"architecture table: no rows at n_s = {n_s}")
     by = rows.groupby("variant", sort=False)
     ranking = pd.DataFrame(
         {
