@@ -64,7 +64,9 @@ include: "workflow/rules/sample.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/ablation.smk"
+include: "workflow/rules/architecture.smk"
 include: "workflow/rules/bench.smk"
+include: "workflow/rules/denoising.smk"
 
 
 rule all:

@@ -32,11 +32,11 @@ def snakemake(workdir: Path, *args: str, timeout: int = 1800, **kwargs) -> subpr
 
 @pytest.fixture(scope="session")
 def pipeline(tmp_path_factory) -> Path:
-    """A folder where config/test.yaml has run through the whole DAG (`all` and the recipe
-    `ablation`), once per session (the end-to-end tables, the fault and reproducibility tests
-    share it; copy it to change it)."""
+    """A folder where config/test.yaml has run through the whole DAG (`all`, the recipe
+    `ablation` and the denoiser's `architecture` ablation), once per session (the end-to-end
+    tables, the fault and reproducibility tests share it; copy it to change it)."""
     work = tmp_path_factory.mktemp("pipeline")
-    res = snakemake(work, "--cores", "2", "all", "ablation")
+    res = snakemake(work, "--cores", "2", "all", "ablation", "architecture")
     assert res.returncode == 0, res.stderr[-6000:]
     return work
 

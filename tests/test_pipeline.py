@@ -70,6 +70,28 @@ def test_ablation_scores_every_variant_at_equal_budget(pipeline):
 
 
 @pytest.mark.slow
+def test_architecture_scores_every_variant_and_baseline(pipeline):
+    """Every variant x baseline x n_s with finite scores; each model was built with its variant's
+    denoiser options on top of the paper's network; one variant chosen."""
+    from mdshortcut.checkpoint import read_model
+
+    arch = yaml.safe_load(CONFIG.read_text())["architecture"]
+    t = pd.read_csv(pipeline / f"{TEST_RESULTS}/tables/architecture.csv")
+    expected = [(v, p, n) for v in arch["variants"] for p in ("sde", "ode") for n in arch["n_steps"]]
+    assert sorted(zip(t["variant"], t["process"], t["n_s"])) == sorted(expected)
+    values = t[["rdf_rmsd", "adf_rmsd", "close_fraction", "atoms_mean", "train_cpu_s"]].to_numpy(dtype=float)
+    assert np.isfinite(values).all() and (t["train_steps"] == arch["max_steps"]).all()
+    for variant, options in arch["variants"].items():
+        model = read_model(pipeline / f"{TEST_RESULTS}/architecture/{variant}/models/sde-none.pt")["model_config"]
+        wanted = {"distance_features": "tanh", "noise_embedding": "input", "update_distances": False}
+        chosen = {k: v for k, v in options.get("model", {}).items() if k in wanted}
+        assert {k: model[k] for k in wanted} == wanted | chosen
+    assert (pipeline / f"{TEST_RESULTS}/figures/architecture.png").stat().st_size > 0
+    ranking = pd.read_csv(pipeline / f"{TEST_RESULTS}/tables/architecture_ranking.csv")
+    assert list(ranking["variant"]) == list(arch["variants"]) and ranking["chosen"].sum() == 1
+
+
+@pytest.mark.slow
 def test_table2_has_every_row_finite(pipeline):
     cfg = yaml.safe_load(CONFIG.read_text())["datasets"]["a-sio2"]
     sampling = SamplingConfig.from_config(cfg["sampling"])

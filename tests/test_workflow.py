@@ -104,6 +104,13 @@ BAD = {
         "ablation.variants.paper", {"training": {"lr": 1.0}},
         r"ablation\.variants\.paper\.training: \['lr'\] are not recipe keys",
     ),
+    "architecture variant sets a recipe key": (
+        "architecture.variants.paper", {"process": {"shortcut_levels": 3}},
+        r"architecture\.variants\.paper\.process: \['shortcut_levels'\] are not denoiser keys",
+    ),
+    "architecture on an inverse-design dataset": (
+        "architecture.dataset", "a-sio2", r"architecture\.dataset: 'a-sio2' needs rho_max and no sampling targets",
+    ),
     # checked before the first job (the sampling job failed hours later; the key was ignored)
     "sampling cell too small for one atom": (
         "datasets.a-sio2.sampling.cell", 1.0, r"datasets\.a-sio2\.sampling\.cell: 1 Å: cell too small",
@@ -413,3 +420,32 @@ def test_make_run_names_a_config_file_it_cannot_read_in_one_line(tmp_path, conte
         res.stderr
     )
     assert "snakemake all" not in res.stdout
+
+
+def test_architecture_ranking_follows_the_written_rule():
+    """docs/design.md §8 on a hand-made table: a variant with too many close contacts is out, one
+    with a worse ADF than the paper's by more than 10 % is out, and among the rest within 0.005 of the
+    best RDF RMSD the higher captured fraction wins over the lower RDF RMSD."""
+    import pandas as pd
+
+    from mdshortcut.pipeline.architecture import rank_architectures
+
+    def rows(variant, rdf, adf, close, atoms=64.0):
+        return [
+            {"variant": variant, "process": p, "n_s": 250, "rdf_rmsd": rdf, "adf_rmsd": adf, "close_fraction": close,
+             "atoms_mean": atoms}
+            for p in ("sde", "ode")
+        ]
+
+    table = pd.DataFrame(
+        rows("paper", 0.13, 1.0e-3, 0.05) + rows("crowded", 0.05, 1.0e-3, 0.20) + rows("angles", 0.06, 1.2e-3, 0.01)
+        + rows("best", 0.080, 1.0e-3, 0.01) + rows("probe", 0.084, 1.0e-3, 0.01) + rows("thin", 0.07, 1e-3, 0.0, 60.0)
+    )
+    variants = {"paper": {}, "crowded": {"model": {"update_distances": True}}, "angles": {},
+                "best": {"model": {"update_distances": True}},
+                "probe": {"model": {"update_distances": True, "distance_features": "gaussian"}}, "thin": {}}
+    ranking = rank_architectures(table, variants, 64.0, captured={"best": 0.80, "probe": 0.84}).set_index("variant")
+    assert not ranking.loc[["crowded", "angles", "thin"], "valid"].any()
+    assert ranking["chosen"].sum() == 1 and ranking.loc["probe", "chosen"]
+    assert ranking.loc["probe", "changes"] == 2 and ranking.loc["paper", "changes"] == 0
+    assert not rank_architectures(table, variants, 64.0).set_index("variant").loc["probe", "chosen"]

@@ -28,6 +28,12 @@ RECIPE = {
 }
 
 
+#: the keys an architecture variant may set (``mdshortcut.pipeline.architecture``): the denoiser's options
+ARCHITECTURE = {
+    "model": ("distance_features", "n_radial", "noise_embedding", "update_distances"),
+    "process": ("sigma_x_max", "t_sampling", "pairing"),
+}
+
 #: initial-structure keys only one kind reads (those without a schema default, which a user wrote)
 INITIAL_KEYS = {"diamond": ("repeat", "lattice_constant"), "random": ("n_atoms", "formula")}
 
@@ -109,7 +115,9 @@ def check_config(config: Mapping) -> None:
     if proc and proc["t_min"] >= proc["t_max"]:
         raise ConfigError(f"process.t_min: {proc['t_min']} must be below t_max {proc['t_max']}")
     if "ablation" in config:
-        _check_ablation(config)
+        _check_variants(config, "ablation", RECIPE, "recipe")
+    if "architecture" in config:
+        _check_variants(config, "architecture", ARCHITECTURE, "denoiser")
 
 
 def _check_fixed_count(ds: Mapping, key: str, targets: Mapping) -> None:
@@ -156,22 +164,22 @@ def _check_sampling_cell(config: Mapping, name: str) -> None:
         raise ConfigError(f"{key}: {sampling['cell']:g} Å: {problem}")
 
 
-def _check_ablation(config: Mapping) -> None:
-    """The ablation's dataset exists, trains models and is sampled unconditionally; variants set
-    only recipe keys."""
-    ab = config["ablation"]
+def _check_variants(config: Mapping, section: str, allowed: Mapping[str, Sequence[str]], what: str) -> None:
+    """An ablation's (``section``: ablation, architecture) dataset exists, trains models and is
+    sampled unconditionally; its variants set only the ``allowed`` keys of each config section."""
+    ab = config[section]
     ds = config["datasets"].get(ab["dataset"])
     if ds is None:
         known = sorted(config["datasets"])
-        raise ConfigError(f"ablation.dataset: '{ab['dataset']}' is not a dataset (datasets: {known})")
+        raise ConfigError(f"{section}.dataset: '{ab['dataset']}' is not a dataset (datasets: {known})")
     if ("rho_max" not in ds and ds.get("ghosts", True)) or ds.get("sampling", {}).get("targets"):
-        raise ConfigError(f"ablation.dataset: '{ab['dataset']}' needs rho_max and no sampling targets (unconditional)")
+        raise ConfigError(f"{section}.dataset: '{ab['dataset']}' needs rho_max and no sampling targets (unconditional)")
     for name, variant in ab["variants"].items():
-        for section, keys in variant.items():
-            unknown = sorted(set(keys) - set(RECIPE[section]))
+        for part, keys in variant.items():
+            unknown = sorted(set(keys) - set(allowed[part]))
             if unknown:
-                key, recipe = f"ablation.variants.{name}.{section}", list(RECIPE[section])
-                raise ConfigError(f"{key}: {unknown} are not recipe keys (recipe: {recipe})")
+                key, known = f"{section}.variants.{name}.{part}", list(allowed[part])
+                raise ConfigError(f"{key}: {unknown} are not {what} keys ({what}: {known})")
 
 
 def dataset_training(config: Mapping, dataset: str) -> dict:

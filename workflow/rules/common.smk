@@ -62,6 +62,17 @@ def ablation_init(w):
     return f"{RESULTS}/ablation/{w.variant}/models/{cfg['process']['shortcut_base']}-none.pt"
 
 
+ARCHITECTURE = config.get("architecture", {})  # the denoiser's architecture ablation, if configured
+
+
+def architecture_model_config(w):
+    """train_model's config of one baseline of an architecture variant."""
+    from mdshortcut.config import dataset_training
+    from mdshortcut.pipeline.architecture import variant_config
+
+    return variant_config(config, dataset_training(config, ARCHITECTURE["dataset"]), w.arch)
+
+
 def md_shards(dataset):
     """Shard indices of the melt-quench replicas of a dataset."""
     cfg = dataset_cfg(dataset)
@@ -143,7 +154,11 @@ def all_targets():
     return (
         [f"{RESULTS}/datasets/{d}/structures.extxyz" for d in DATASETS]
         + [f"{RESULTS}/datasets/{d}/labels.csv" for d in LABELLED]
-        + [f"{RESULTS}/datasets/{d}/tensors.pt" for d in DATASETS if "rho_max" in dataset_cfg(d) or not dataset_cfg(d)["ghosts"]]
+        + [
+            f"{RESULTS}/datasets/{d}/tensors.pt"
+            for d in DATASETS
+            if "rho_max" in dataset_cfg(d) or not dataset_cfg(d)["ghosts"]
+        ]
         + [
             f"{RESULTS}/models/{d}/{process}-{cond}.pt"
             for d in DATASETS

@@ -97,9 +97,12 @@ def evaluate_variant(
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def ablation_table(parts: Sequence[str | os.PathLike], out: str | os.PathLike) -> pd.DataFrame:
-    """The variants' rows in config order, as one CSV."""
-    table = pd.concat([pd.read_csv(p) for p in parts], ignore_index=True)[COLUMNS]
+def ablation_table(
+    parts: Sequence[str | os.PathLike], out: str | os.PathLike, columns: Sequence[str] = COLUMNS
+) -> pd.DataFrame:
+    """The variants' rows (``columns``: this ablation's, or the architecture ablation's) in config
+    order, as one CSV."""
+    table = pd.concat([pd.read_csv(p) for p in parts], ignore_index=True)[list(columns)]
     write_csv(out, table)
     return table
 
@@ -140,8 +143,9 @@ def rank_variants(
 
 
 def write_ranking(
-    table: pd.DataFrame, variants: Mapping, structures: str | os.PathLike, out: str | os.PathLike
+    table: pd.DataFrame, variants: Mapping, structures: str | os.PathLike, out: str | os.PathLike, rank=rank_variants
 ) -> None:
-    """``rank_variants`` against the mean atom count of ``structures`` (the ablation's dataset), as CSV."""
+    """``rank`` (``rank_variants``, or the architecture ablation's ``rank_architectures``) against
+    the mean atom count of ``structures`` (the ablation's dataset), as CSV."""
     n_atoms = float(np.mean([len(atoms) for atoms in read_structures(structures)]))
-    write_csv(out, rank_variants(table, variants, n_atoms))
+    write_csv(out, rank(table, variants, n_atoms))

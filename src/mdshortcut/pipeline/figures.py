@@ -267,3 +267,21 @@ def ablation_figure(table: pd.DataFrame, out: str | os.PathLike) -> None:
     ax.grid(alpha=0.3, which="both")
     ax.legend(ncol=2)
     _save(fig, out)
+
+
+def architecture_figure(table: pd.DataFrame, out: str | os.PathLike) -> None:
+    """RDF RMSD against n_s, one panel per process, one line per denoiser variant
+    (``mdshortcut.pipeline.architecture``), at equal training CPU time."""
+    processes = list(dict.fromkeys(table["process"]))
+    fig, axes = _subplots(1, len(processes), (5.5 * len(processes), 4.5))
+    for ax, process in zip(np.atleast_1d(axes), processes):
+        for k, (variant, rows) in enumerate(table[table["process"] == process].groupby("variant", sort=False)):
+            rows = rows.sort_values("n_s")
+            ax.plot(rows["n_s"], rows["rdf_rmsd"], "o-", color=f"C{k}", label=variant)
+        ax.set_xscale("log")
+        ax.set_xlabel("sampling steps n_s")
+        ax.set_ylabel("RDF RMSD (dimensionless)")
+        ax.set_title(f"{process}: denoiser variants, equal training CPU time")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend()
+    _save(fig, out)

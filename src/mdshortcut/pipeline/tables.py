@@ -88,6 +88,13 @@ def ablation_files(config: Mapping) -> list[str]:
     return files if "ablation" in config else []
 
 
+def architecture_files(config: Mapping) -> list[str]:
+    """The architecture ablation's table, figure and ranking (paths under the results folder), if
+    configured; not part of ``all`` (``snakemake architecture``)."""
+    files = ["tables/architecture.csv", "figures/architecture.png", "tables/architecture_ranking.csv"]
+    return files if "architecture" in config else []
+
+
 def process_of(model: str) -> str:
     """'sde-all' -> 'sde'."""
     return model.split("-", 1)[0]

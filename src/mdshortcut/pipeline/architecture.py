@@ -1,0 +1,151 @@
+"""The denoiser's architecture ablation: variants trained at equal CPU time, scored on one dataset.
+
+A variant overrides denoiser keys (``mdshortcut.config.ARCHITECTURE``: the model's distance
+features, noise embedding and invariants, the process's σ_X^max, time sampling and pairing) on top
+of the paper's network (the schema defaults); ``paper: {}`` is the paper as printed. Each variant
+trains every baseline of ``processes`` (ODE, SDE) with ``training.cpu_budget_s`` = the budget, so a
+costlier network gets fewer steps, then samples ``n_samples`` structures at every ``n_steps`` with
+its process's own sampler, scored like Table 1 (RDF/ADF RMSD, close_fraction, atoms per sample).
+docs/design.md §8 states the rule (``rank_architectures``) that picks the default from the table,
+written before its first default-scale run.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import fields
+
+import numpy as np
+import pandas as pd
+
+from mdshortcut.config import ARCHITECTURE
+from mdshortcut.io import read_structures
+
+log = logging.getLogger(__name__)
+
+COLUMNS = [
+    "variant",
+    "process",
+    "n_s",
+    "rdf_rmsd",
+    "adf_rmsd",
+    "close_fraction",
+    "atoms_mean",
+    "atoms_std",
+    "n_empty",
+    "train_cpu_s",
+    "train_steps",
+]
+
+
+def paper_architecture() -> dict[str, dict]:
+    """The denoiser keys at the schema defaults (the paper's network)."""
+    from mdshortcut.generative import ProcessConfig
+    from mdshortcut.model import ModelConfig
+
+    defaults = {"model": ModelConfig, "process": ProcessConfig}
+    return {
+        section: {f.name: f.default for f in fields(defaults[section]) if f.name in keys}
+        for section, keys in ARCHITECTURE.items()
+    }
+
+
+def variant_config(config: Mapping, training: Mapping, variant: str) -> dict:
+    """train_model's config of a baseline in ``variant``: the run's model/process sections with the
+    denoiser keys reset to the paper's and the variant's overrides, the dataset's ``training``
+    section with a CPU budget instead of a step count (``max_steps`` caps the steps)."""
+    arch = config["architecture"]
+    overrides = arch["variants"][variant]  # denoiser keys only (mdshortcut.config.check_config)
+    paper = paper_architecture()
+    sections = {s: {**config[s], **paper[s], **overrides.get(s, {})} for s in ("model", "process")}
+    sections["training"] = {**training, "steps": arch["max_steps"], "cpu_budget_s": arch["cpu_budget_s"]}
+    return {"seed": config["seed"], "device": config["device"], **sections}
+
+
+def evaluate_variant(
+    model_path: str | os.PathLike,
+    structures: str | os.PathLike,
+    reference: Mapping,
+    variant: str,
+    n_steps: Sequence[int],
+    n_samples: int,
+    seed: int,
+    cfg,
+    device: str = "cpu",
+) -> pd.DataFrame:
+    """Rows of ``COLUMNS`` for one trained baseline of a variant, one per n_s.
+
+    Cells: ``n_samples`` drawn (seeded) from the training structures, the same for every variant
+    and process. cfg: ``StructureConfig``.
+    """
+    import torch
+
+    from mdshortcut.checkpoint import read_model
+    from mdshortcut.evaluate import run_metrics
+    from mdshortcut.pipeline.sweep import draw_cells
+    from mdshortcut.sample import generate, load_model
+
+    meta = read_model(model_path)
+    model = load_model(model_path, device)
+    cells = torch.as_tensor(draw_cells(read_structures(structures), n_samples, seed), dtype=torch.float32)
+    training = {"train_cpu_s": float(meta.get("cpu_seconds", np.nan)), "train_steps": int(meta["steps"])}
+    rows = []
+    for n_s in n_steps:
+        m = run_metrics(generate(model, cells, n_s, seed=seed, device=device), reference, cfg)
+        rows.append({"variant": variant, "process": meta["process"], "n_s": n_s, **{k: m[k] for k in COLUMNS[3:9]}})
+        rows[-1].update(training)
+        what = (variant, meta["process"], n_s, m["rdf_rmsd"], m["close_fraction"], m["atoms_mean"])
+        log.info("%s %s n_s=%d: RDF RMSD %.4f, close %.3f, atoms %.1f", *what)
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def rank_architectures(
+    table: pd.DataFrame,
+    variants: Mapping,
+    n_atoms: float,
+    captured: Mapping[str, float] | None = None,
+    n_s: int = 250,
+    close_max: float = 0.10,
+    atoms_tol: float = 2.0,
+    adf_slack: float = 0.10,
+    tie: float = 0.005,
+) -> pd.DataFrame:
+    """The rule of docs/design.md §8 that picks the default denoiser, one row per variant.
+
+    Over the variant's rows at ``n_s`` (every process): ``rdf_rmsd`` and ``adf_rmsd`` (means over
+    the processes), ``max_close_fraction``, ``worst_atoms_mean`` (furthest from ``n_atoms``, the
+    training structures' mean). ``valid``: close_fraction < ``close_max`` and atoms within
+    ``atoms_tol`` for every process, and adf_rmsd at most (1 + ``adf_slack``) × the ``paper``
+    variant's. ``captured``: variant -> the denoising probe's captured fraction at σ = 0.1 Å (NaN
+    where unknown). ``chosen``: among the valid variants (all, if none is), those within ``tie`` of
+    the lowest rdf_rmsd, by the highest captured fraction, then the fewest keys away from the
+    paper's network, then the lowest rdf_rmsd.
+    """
+    rows = table[table["n_s"] == n_s]
+    by = rows.groupby("variant", sort=False)
+    ranking = pd.DataFrame(
+        {
+            "rdf_rmsd": by["rdf_rmsd"].mean(),
+            "adf_rmsd": by["adf_rmsd"].mean(),
+            "max_close_fraction": by["close_fraction"].max(),
+            "worst_atoms_mean": by["atoms_mean"].agg(lambda a: a.iloc[int((a - n_atoms).abs().argmax())]),
+        }
+    )
+    paper_adf = ranking["adf_rmsd"].get("paper", np.inf)
+    ranking["valid"] = (
+        (ranking["max_close_fraction"] < close_max)
+        & ((ranking["worst_atoms_mean"] - n_atoms).abs() <= atoms_tol)
+        & (ranking["adf_rmsd"] <= (1 + adf_slack) * paper_adf)
+    )
+    ranking["captured"] = [float((captured or {}).get(name, np.nan)) for name in ranking.index]
+    paper = paper_architecture()
+    ranking["changes"] = [
+        sum(value != paper[section][key] for section, keys in variants[name].items() for key, value in keys.items())
+        for name in ranking.index
+    ]
+    pool = ranking[ranking["valid"]] if ranking["valid"].any() else ranking
+    near = pool[pool["rdf_rmsd"] <= pool["rdf_rmsd"].min() + tie].assign(order=lambda d: -d["captured"].fillna(-np.inf))
+    ranking["chosen"] = ranking.index == near.sort_values(["order", "changes", "rdf_rmsd"]).index[0]
+    return ranking.rename_axis("variant").reset_index()
