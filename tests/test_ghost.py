@@ -1,14 +1,17 @@
 """Ghost-atom padding and the tensors file: exact round trip, n_a, seeds, labels, errors."""
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 from ase import Atoms
 from ase.io import read, write
 
+from mdshortcut.config import ConfigError, validate_config
 from mdshortcut.data.build import write_dataset_tensors
 from mdshortcut.data.ghost import (
     build_tensors,
@@ -32,6 +35,7 @@ def silica(n_si, length, seed):
     return Atoms(symbols, scaled_positions=rng.random((3 * n_si, 3)), cell=cell, pbc=True)
 
 
+REPO = Path(__file__).resolve().parents[1]
 FRAMES = [silica(4, 8.0, 0), silica(6, 9.5, 1), silica(5, 8.7, 2)]
 
 
@@ -134,3 +138,84 @@ def test_dataset_tensors_from_files(tmp_path):
                               "a-sio2", "tersoff", ["ring_size"], 0.1, 0)
     with pytest.raises(StructureError, match="element"):
         write_dataset_tensors(tmp_path / "structures.extxyz", None, tmp_path / "t.pt", "a-si", "sw", [], 0.1, 0)
+
+
+# --- a dataset without ghosts (config ghosts: false): a fixed atom count ---
+
+FIXED = [silica(4, 8.0, 0), silica(4, 8.3, 1), silica(4, 7.8, 2)]  # 12 atoms each, volumes differ
+
+
+def test_without_ghosts_the_tensors_hold_exactly_the_real_atoms():
+    tensors = build_tensors(FIXED, ["Si", "O"], None, [], np.zeros((3, 0)), "a-sio2", 0, ghosts=False)
+    assert tensors["atoms_per_sample"] == 12 and tensors["rho_max"] is None
+    assert tensors["n_atoms"].tolist() == tensors["n_real"].tolist() == [12, 12, 12]
+    assert np.array_equal(tensors["positions"].numpy(), np.concatenate([a.positions for a in FIXED]))
+    assert (tensors["types"] != 0).all()
+    with_ghosts = build_tensors(FIXED, ["Si", "O"], 0.1, [], np.zeros((3, 0)), "a-sio2", 0)
+    assert with_ghosts["atoms_per_sample"] is None and (with_ghosts["n_atoms"] > 12).all()
+
+
+def test_without_ghosts_another_atom_count_is_refused_in_one_line(tmp_path):
+    write(tmp_path / "structures.extxyz", [*FIXED, silica(5, 8.7, 3)], format="extxyz")
+    with pytest.raises(StructureError) as err:
+        write_dataset_tensors(tmp_path / "structures.extxyz", None, tmp_path / "t.pt", "a-sio2", "tersoff", [],
+                              None, 0, ghosts=False)
+    assert str(err.value) == "a-sio2: ghosts: false needs one atom count in every frame, found [12, 15]"
+    assert not (tmp_path / "t.pt").exists()
+
+
+def _ghostless(name="a-sio2", **changes):
+    cfg = yaml.safe_load((REPO / "config/test.yaml").read_text())
+    ds = cfg["datasets"][name]
+    ds["ghosts"] = False
+    ds.pop("rho_max")
+    for key, value in changes.items():
+        ds[key] = value
+    return cfg
+
+
+def test_check_config_refuses_what_cannot_have_a_fixed_atom_count():
+    validate_config(_ghostless("a-si"), REPO / "config/schema.yaml", ["c.yaml"])  # diamond: fixed, no rho_max
+    with pytest.raises(ConfigError, match=r"a-sio2.initial.n_atoms: \[24, 36\] is a range, but ghosts: false"):
+        validate_config(_ghostless(), REPO / "config/schema.yaml", ["c.yaml"])
+    fixed = {"kind": "random", "n_atoms": [24, 24], "formula": {"Si": 1, "O": 2}, "volume_factor": 4.0}
+    validate_config(_ghostless(initial=fixed), REPO / "config/schema.yaml", ["c.yaml"])
+    sampling = {"n_steps": [1], "n_samples": 4, "cell": 8.0, "targets": {"density": [2.0, 2.4]}}
+    labelled = _ghostless(initial=fixed, labels=["density"], models={"ode": ["all"]}, sampling=sampling)
+    with pytest.raises(ConfigError, match=r"a-sio2.sampling.targets.density: with ghosts: false .* set by the cell"):
+        validate_config(labelled, REPO / "config/schema.yaml", ["c.yaml"])
+    with_ghosts = _ghostless("a-si")
+    del with_ghosts["datasets"]["a-si"]["ghosts"]
+    with pytest.raises(ConfigError, match=r"a-si.rho_max: required to train models with ghosts"):
+        validate_config(with_ghosts, REPO / "config/schema.yaml", ["c.yaml"])
+
+
+def test_ghostless_model_generates_its_fixed_count_and_old_files_use_rho_max(tmp_path, one_thread):
+    from conftest import TINY_TRAINING
+    from mdshortcut.checkpoint import CheckpointError, read_model, save_model
+    from mdshortcut.sample import check_model, generate, load_model
+    from mdshortcut.train import train_model
+
+    save_tensors(tmp_path / "t.pt", build_tensors(FIXED, ["Si", "O"], None, [], np.zeros((3, 0)), "a-sio2", 0,
+                                                  ghosts=False))
+    train_model(tmp_path / "t.pt", tmp_path / "m.pt", tmp_path / "ckpt", "ode", "none", TINY_TRAINING)
+    model = load_model(tmp_path / "m.pt")
+    assert model.atoms_per_sample == 12 and model.rho_max is None
+    cells = torch.tensor(np.array([np.eye(3) * 7.0, np.eye(3) * 11.0]), dtype=torch.float32)
+    frames = generate(model, cells, 2, seed=1)
+    assert [len(a) for a in frames] == [12, 12]
+    assert all(set(a.get_chemical_symbols()) <= {"Si", "O"} for a in frames)
+    check_model(model, "m.pt", "a-sio2", ["X", "Si", "O"], [], ghosts=False)
+    with pytest.raises(CheckpointError, match=r"m.pt: a model of ghosts False, where this run needs True"):
+        check_model(model, "m.pt", "a-sio2", ["X", "Si", "O"], [])
+    # a model file from before the record (no atoms_per_sample): n_a = floor(rho_max · Vol) as before
+    meta = read_model(tmp_path / "m.pt")
+    old = {k: v for k, v in meta.items() if k not in ("format", "version", "atoms_per_sample")}
+    save_model(tmp_path / "old.pt", **{**old, "rho_max": 0.05})
+    old_model = load_model(tmp_path / "old.pt")
+    assert old_model.atoms_per_sample is None
+    slots = [math.floor(0.05 * 7.0**3), math.floor(0.05 * 11.0**3)]  # 17, 66
+    assert old_model.atom_counts(cells).tolist() == slots
+    frames = generate(old_model, cells, 2, seed=1)
+    assert all(len(a) <= n for a, n in zip(frames, slots))
+    check_model(old_model, "old.pt", "a-sio2", ["X", "Si", "O"], [])

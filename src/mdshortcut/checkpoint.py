@@ -7,10 +7,11 @@ Model file (``results/models/{dataset}/{process}-{conditioning}.pt``): ``format`
 ``properties`` (the conditioning, in the network's order), ``label_stats`` (property ->
 {mean, std, min, max} of its training labels, physical units), ``model_config`` and
 ``process_config`` (dicts of the config sections), ``state_dict`` (the EMA weights),
-``rho_max`` (atoms/Å^3) and ``steps`` (training steps done); optional ``typical_cell`` ((3, 3)
-Å, the training cell of median volume: the default cell of ``mdshortcut generate``) and
-``cpu_seconds`` (training CPU time, a warm start's baseline included), absent from files
-written before they existed.
+``rho_max`` (atoms/Å^3; None for a model without ghosts trained with none configured) and
+``steps`` (training steps done); optional ``typical_cell`` ((3, 3) Å, the training cell of
+median volume: the default cell of ``mdshortcut generate``), ``cpu_seconds`` (training CPU
+time, a warm start's baseline included) and ``atoms_per_sample`` (the fixed atom count of a
+model trained without ghosts, None with ghosts), absent from files written before they existed.
 
 Training state (``{checkpoint_dir}/state.pt``): ``format`` ("mdshortcut-training"),
 ``version``, ``fingerprint`` (what the run depends on), ``step`` (steps done), ``elapsed``

@@ -232,7 +232,8 @@ def add_generate(p: argparse.ArgumentParser) -> None:
     p.epilog = (
         f"A cell is refused when a perpendicular width is below {MIN_WIDTH_FRACTION} x the model's cutoff "
         f"(1.6 Å for 6.5 Å: an atom would bond to its own periodic image) or when it holds fewer than "
-        f"{MIN_ATOMS} atoms at the model's rho_max. The cost per structure and sampling step, and of "
+        f"{MIN_ATOMS} atoms at the model's rho_max (a model trained without ghosts puts its fixed atom count in "
+        "any cell). The cost per structure and sampling step, and of "
         "--relax, where it was measured: results/reference/README.md (Performance); an 18 Å cell holds 5.8x the "
         "atoms of a 10 Å one. Paper-scale runs are GPU work (--device cuda)."
     )

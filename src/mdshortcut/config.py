@@ -99,9 +99,11 @@ def check_config(config: Mapping) -> None:
                     raise ConfigError(
                         f"{key}.models.{process}: '{cond}' is not a label of {name} (labels: {sorted(labels)})"
                     )
-        if ds.get("models") and "rho_max" not in ds:
-            raise ConfigError(f"{key}.rho_max: required to train models (ghost-atom density)")
+        if ds.get("models") and "rho_max" not in ds and ds.get("ghosts", True):
+            raise ConfigError(f"{key}.rho_max: required to train models with ghosts (ghost-atom density)")
         targets = ds.get("sampling", {}).get("targets", {})
+        if not ds.get("ghosts", True):
+            _check_fixed_count(ds, key, targets)
         for prop, rng in targets.items():
             if prop not in labels:
                 raise ConfigError(f"{key}.sampling.targets.{prop}: not a label of {name} (labels: {sorted(labels)})")
@@ -116,6 +118,24 @@ def check_config(config: Mapping) -> None:
         _check_variants(config, "ablation", RECIPE, "recipe")
     if "architecture" in config:
         _check_variants(config, "architecture", ARCHITECTURE, "denoiser")
+
+
+def _check_fixed_count(ds: Mapping, key: str, targets: Mapping) -> None:
+    """A dataset without ghosts has one atom count in every frame, so its initial structures must
+    (a random one: n_atoms a single value), and it cannot be sampled for a density target: with
+    the count fixed, a sample's density is n / Vol(C), set by the cell the sampler is given, not
+    by the model (with ghosts the model decides how many slots are real)."""
+    initial = ds["initial"]
+    if initial["kind"] == "random" and len(set(initial["n_atoms"])) > 1:
+        raise ConfigError(
+            f"{key}.initial.n_atoms: {list(initial['n_atoms'])} is a range, but ghosts: false needs one atom count "
+            "in every frame (give [n, n] or use ghosts)"
+        )
+    if "density" in targets:
+        raise ConfigError(
+            f"{key}.sampling.targets.density: with ghosts: false every sample holds the same number of atoms, "
+            "so its density is set by the cell, not the model (use ghosts for density-conditioned design)"
+        )
 
 
 def _check_sampling_cell(config: Mapping, name: str) -> None:
@@ -138,7 +158,8 @@ def _check_sampling_cell(config: Mapping, name: str) -> None:
 
     from mdshortcut.data.ghost import cell_problem
 
-    problem = cell_problem(np.eye(3) * sampling["cell"], config["model"]["cutoff"], ds["rho_max"])
+    rho_max = ds["rho_max"] if ds.get("ghosts", True) else None  # without ghosts: count checked with the tensors
+    problem = cell_problem(np.eye(3) * sampling["cell"], config["model"]["cutoff"], rho_max)
     if problem:
         raise ConfigError(f"{key}: {sampling['cell']:g} Å: {problem}")
 
@@ -151,7 +172,7 @@ def _check_variants(config: Mapping, section: str, allowed: Mapping[str, Sequenc
     if ds is None:
         known = sorted(config["datasets"])
         raise ConfigError(f"{section}.dataset: '{ab['dataset']}' is not a dataset (datasets: {known})")
-    if "rho_max" not in ds or ds.get("sampling", {}).get("targets"):
+    if ("rho_max" not in ds and ds.get("ghosts", True)) or ds.get("sampling", {}).get("targets"):
         raise ConfigError(f"{section}.dataset: '{ab['dataset']}' needs rho_max and no sampling targets (unconditional)")
     for name, variant in ab["variants"].items():
         for part, keys in variant.items():

@@ -23,7 +23,7 @@ from ase import Atoms
 from tqdm import tqdm
 
 from mdshortcut.checkpoint import CheckpointError
-from mdshortcut.data.ghost import cell_problem, n_slots, perpendicular_widths
+from mdshortcut.data.ghost import cell_problem, perpendicular_widths
 from mdshortcut.evaluate import evaluate_structure
 from mdshortcut.md.potentials import POTENTIALS
 from mdshortcut.properties.catalogue import PROPERTIES
@@ -122,7 +122,7 @@ def sampling_cell(model: LoadedModel, edges: Sequence[float] | None) -> np.ndarr
         cell = model.typical_cell.numpy()
     else:
         raise DesignError("this model file stores no typical training cell (it predates them): give --cell")
-    problem = cell_problem(cell, model.denoiser.config.cutoff, model.rho_max)
+    problem = cell_problem(cell, model.denoiser.config.cutoff, model.rho_max, model.atoms_per_sample)
     if problem:
         raise DesignError(problem)
     return cell
@@ -170,7 +170,8 @@ def check_output_room(model: LoadedModel, cell: np.ndarray, n: int, path: str, f
     """DesignError unless the folder of ``path`` has room for n structures: each at most
     ``frame_bytes(frame)`` for a frame filling every slot of ``cell`` with atoms (ghosts are
     removed, so a real one is no larger)."""
-    full = Atoms([model.elements[1]] * n_slots(cell, model.rho_max), cell=cell, pbc=True)
+    slots = int(model.atom_counts(torch.as_tensor(cell, dtype=torch.float64)[None])[0])
+    full = Atoms([model.elements[1]] * slots, cell=cell, pbc=True)
     full.info.update({"model": "m" * 20, "dataset": model.dataset, "n_steps": 1, "seed": 2**62, "sample": n})
     need = n * frame_bytes(full)
     folder = Path(path).resolve().parent
@@ -235,7 +236,8 @@ def describe(model: LoadedModel, path: str) -> str:
         f"dataset      {model.dataset}",
         f"process      {model.process.name}",
         f"elements     {', '.join(model.elements[1:])} (ghost {model.elements[0]})",
-        f"rho_max      {model.rho_max:g} atoms/Å^3",
+        f"rho_max      {model.rho_max:g} atoms/Å^3" if model.atoms_per_sample is None
+        else f"atoms        {model.atoms_per_sample} per sample (no ghosts)",
         f"typical cell {edges}",
         f"cutoff       {model.denoiser.config.cutoff:g} Å",
         f"training     {model.steps} steps, {sum(p.numel() for p in model.denoiser.parameters())} parameters",

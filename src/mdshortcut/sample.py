@@ -3,7 +3,8 @@
     model = load_model("results/models/a-sio2/shortcut-all.pt", "cuda")
     frames = generate(model, cells, n_steps=5, targets={"shear_modulus": g})  # list[ase.Atoms]
 
-A sample of cell C holds n_a = floor(rho_max · Vol(C)) atoms (the model's rho_max); ghosts
+A sample of cell C holds n_a = floor(rho_max · Vol(C)) atoms (the model's rho_max), or the
+model's fixed ``atoms_per_sample`` if it was trained without ghosts (``LoadedModel.atom_counts``); ghosts
 (class 0) are removed from the returned structures, whose positions are wrapped into the cell.
 """
 
@@ -18,8 +19,8 @@ from ase import Atoms
 from tqdm import tqdm
 
 from mdshortcut.checkpoint import CheckpointError, read_model
-from mdshortcut.data.ghost import to_atoms
-from mdshortcut.generative import Process, ProcessConfig, atom_counts, draw_prior, make_process
+from mdshortcut.data.ghost import sample_counts, to_atoms
+from mdshortcut.generative import Process, ProcessConfig, draw_prior, make_process
 from mdshortcut.model import Denoiser, ModelConfig
 
 
@@ -28,18 +29,25 @@ class LoadedModel:
     """A trained model ready to sample: the EMA network (eval mode) on ``device``, its process,
     element classes, properties and their training statistics (property -> {mean, std, min,
     max}, physical units), rho_max (atoms/Å^3), dataset name, training steps and the typical
-    training cell (3, 3) Å (None for model files written before it was stored)."""
+    training cell (3, 3) Å (None for model files written before it was stored), and the fixed atom
+    count of a model trained without ghosts (None: ghosts, n_a from rho_max)."""
 
     denoiser: Denoiser
     process: Process
     elements: list[str]
     properties: list[str]
     label_stats: dict[str, dict[str, float]]
-    rho_max: float
+    rho_max: float | None
     dataset: str
     steps: int
     device: torch.device
     typical_cell: torch.Tensor | None = None
+    atoms_per_sample: int | None = None
+
+    def atom_counts(self, cells: torch.Tensor) -> torch.Tensor:
+        """Atoms (ghosts included) a sample of each cell (B, 3, 3) Å holds under this model -> (B,)
+        long: the one rule of ``generate``, ``mdshortcut.design`` and ``mdshortcut generate``."""
+        return sample_counts(cells, self.rho_max, self.atoms_per_sample)
 
 
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> LoadedModel:
@@ -64,21 +72,30 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> L
     device = torch.device(device)
     return LoadedModel(
         denoiser.to(device).eval(), process, list(meta["elements"]), list(meta["properties"]),
-        dict(meta["label_stats"]), float(meta["rho_max"]), str(meta["dataset"]), int(meta["steps"]), device,
+        dict(meta["label_stats"]), None if meta["rho_max"] is None else float(meta["rho_max"]), str(meta["dataset"]),
+        int(meta["steps"]), device,
         None if meta.get("typical_cell") is None else torch.as_tensor(meta["typical_cell"], dtype=torch.float64),
+        None if meta.get("atoms_per_sample") is None else int(meta["atoms_per_sample"]),
     )
 
 
 def check_model(
-    model: LoadedModel, path: str | os.PathLike, dataset: str, elements: Sequence[str], properties: Sequence[str]
+    model: LoadedModel,
+    path: str | os.PathLike,
+    dataset: str,
+    elements: Sequence[str],
+    properties: Sequence[str],
+    ghosts: bool = True,
 ) -> None:
     """CheckpointError naming ``path`` unless ``model`` was trained on ``dataset`` with these element
-    classes (ghost first) and conditioning properties, in this order (the network's inputs): a model
-    file copied from another dataset would otherwise fill one dataset's cells with the other's atoms."""
+    classes (ghost first) and conditioning properties, in this order (the network's inputs), with
+    ghosts or without as ``ghosts`` says: a model file copied from another dataset or setting would
+    otherwise fill one dataset's cells with the other's atoms."""
     for what, recorded, expected in (
         ("dataset", model.dataset, dataset),
         ("elements", model.elements, list(elements)),
         ("properties", model.properties, list(properties)),
+        ("ghosts", model.atoms_per_sample is None, bool(ghosts)),
     ):
         if recorded != expected:
             raise CheckpointError(
@@ -143,7 +160,7 @@ def generate_batches(
         for start in tqdm(starts, disable=not progress, desc=f"generate n_s={n_steps}", unit="batch"):
             part = slice(start, start + batch_size)
             batch = torch.as_tensor(cells[part], dtype=torch.float32, device=model.device)
-            n_atoms = atom_counts(batch, model.rho_max).to(model.device)
+            n_atoms = model.atom_counts(batch).to(model.device)
             empty = (torch.nonzero(n_atoms < 1).flatten() + start).tolist()
             if empty:
                 raise ValueError(f"cells {empty}: too small for one atom at rho_max = {model.rho_max} atoms/Å^3")
@@ -152,10 +169,13 @@ def generate_batches(
             sampler = model.process.sample_flow if flow else model.process.sample
             out = sampler(model.denoiser, prior, n_steps, gen, model.denoiser.new_neighbours())
             counts = n_atoms.tolist()
+            # without ghosts every slot is an atom: the argmax over the real classes only (a slot
+            # read as a ghost would be dropped, and the sample lose its fixed count)
+            classes = out.classes if model.atoms_per_sample is None else out.embeddings[:, 1:].argmax(dim=-1) + 1
             yield [
                 to_atoms(cell, pos, cls, model.elements)
                 for cell, pos, cls in zip(
-                    prior.cell.cpu(), out.positions.cpu().split(counts), out.classes.cpu().split(counts)
+                    prior.cell.cpu(), out.positions.cpu().split(counts), classes.cpu().split(counts)
                 )
             ]
 

@@ -515,7 +515,8 @@ def _save(run: TrainingRun, output: str | os.PathLike) -> int:
         properties=run.data.properties, label_stats=run.data.stats, model_config=run.model_cfg.to_dict(),
         process_config=run.process_cfg.to_dict(),
         state_dict={k: v.detach().cpu() for k, v in run.learner.ema.module.state_dict().items()},
-        rho_max=run.data.rho_max, steps=steps, typical_cell=typical_cell(run.data.cell), cpu_seconds=run.cpu,
+        rho_max=run.data.rho_max, atoms_per_sample=run.data.atoms_per_sample, steps=steps,
+        typical_cell=typical_cell(run.data.cell), cpu_seconds=run.cpu,
     )
     return steps
 

@@ -154,7 +154,11 @@ def all_targets():
     return (
         [f"{RESULTS}/datasets/{d}/structures.extxyz" for d in DATASETS]
         + [f"{RESULTS}/datasets/{d}/labels.csv" for d in LABELLED]
-        + [f"{RESULTS}/datasets/{d}/tensors.pt" for d in DATASETS if "rho_max" in dataset_cfg(d)]
+        + [
+            f"{RESULTS}/datasets/{d}/tensors.pt"
+            for d in DATASETS
+            if "rho_max" in dataset_cfg(d) or not dataset_cfg(d)["ghosts"]
+        ]
         + [
             f"{RESULTS}/models/{d}/{process}-{cond}.pt"
             for d in DATASETS

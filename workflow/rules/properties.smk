@@ -48,7 +48,8 @@ rule tensors:
         dataset=lambda w: w.dataset,
         potential=lambda w: dataset_cfg(w.dataset)["potential"],
         labels=lambda w: dataset_cfg(w.dataset)["labels"],
-        rho_max=lambda w: dataset_cfg(w.dataset)["rho_max"],
+        rho_max=lambda w: dataset_cfg(w.dataset).get("rho_max"),  # optional without ghosts
+        ghosts=lambda w: dataset_cfg(w.dataset)["ghosts"],
         seed=config["seed"],
     log:
         f"{RESULTS}/logs/datasets/{{dataset}}/tensors.log",

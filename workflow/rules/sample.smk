@@ -44,6 +44,7 @@ rule sample:
         # what the model file must record (the sample job refuses another dataset's model)
         potential=lambda w: dataset_cfg(w.dataset)["potential"],
         labels=lambda w: dataset_cfg(w.dataset)["labels"],
+        ghosts=lambda w: dataset_cfg(w.dataset)["ghosts"],
         # the same prior noise and targets for every model and n_s (common random numbers)
         seed=lambda w: shard_seed(config["seed"], w.dataset, split_run(w.run)[1] or "", w.shard),
         device=config["device"],  # 'auto' resolves on the machine that runs the job

@@ -19,6 +19,7 @@ sample_shard(
     dataset=snakemake.wildcards.dataset,
     potential=snakemake.params.potential,
     labels=snakemake.params.labels,
+    ghosts=snakemake.params.ghosts,
     threads=snakemake.threads,
     progress=True,
 )

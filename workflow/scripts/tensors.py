@@ -1,4 +1,4 @@
-"""Rule tensors: ghost-atom padded training tensors of a dataset (mdshortcut.data.build)."""
+"""Rule tensors: a dataset's training tensors, ghost-padded unless ghosts: false (mdshortcut.data.build)."""
 
 from mdshortcut.data.build import write_dataset_tensors
 from mdshortcut.pipeline.rulelog import to_rule_log
@@ -14,5 +14,6 @@ n = write_dataset_tensors(
     label_names=snakemake.params.labels,
     rho_max=snakemake.params.rho_max,
     seed=snakemake.params.seed,
+    ghosts=snakemake.params.ghosts,
 )
 log.info(f"{n} samples")

@@ -29,10 +29,12 @@ def write_dataset_tensors(
     dataset: str,
     potential: str,
     label_names: Sequence[str],
-    rho_max: float,
+    rho_max: float | None,
     seed: int,
+    ghosts: bool = True,
 ) -> int:
-    """Pad every frame of ``structures`` with ghosts and write the tensors dict to ``out``.
+    """Pad every frame of ``structures`` with ghosts (``ghosts`` False: none, every frame must
+    have the same atom count) and write the tensors dict to ``out``.
 
     Classes: X then the potential's elements. ``labels`` (labels.csv) is required when
     ``label_names`` is not empty. Returns the number of samples.
@@ -45,6 +47,6 @@ def write_dataset_tensors(
         matrix = label_matrix(read_table(labels, ["index"]), label_names, len(frames), str(labels))
     else:
         matrix = np.zeros((len(frames), 0))
-    tensors = build_tensors(frames, elements, rho_max, label_names, matrix, dataset, seed, source=str(structures))
+    tensors = build_tensors(frames, elements, rho_max, label_names, matrix, dataset, seed, str(structures), ghosts)
     save_tensors(out, tensors)
     return len(frames)

@@ -98,7 +98,9 @@ class StructureDataset(Dataset):
         require_keys(tensors, source)
         self.elements = list(tensors["elements"])
         self.label_names = list(tensors["label_names"])
-        self.rho_max = float(tensors["rho_max"])
+        self.rho_max = None if tensors["rho_max"] is None else float(tensors["rho_max"])
+        fixed = tensors.get("atoms_per_sample")  # absent from tensors files written before it
+        self.atoms_per_sample = None if fixed is None else int(fixed)
         self.dataset = str(tensors.get("dataset", ""))
         n_atoms = torch.as_tensor(tensors["n_atoms"], dtype=torch.long)
         self.cell = torch.as_tensor(tensors["cell"]).to(dtype)

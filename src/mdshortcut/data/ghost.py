@@ -1,7 +1,11 @@
 """Ghost atoms and the training tensors of a dataset.
 
 A sample holds n_a = ⌊rho_max · Vol(C)⌋ atoms: its real atoms, then ghost atoms (element
-``X``, class 0) placed uniformly in the cell by a seeded generator. The tensors file
+``X``, class 0) placed uniformly in the cell by a seeded generator. A dataset of a fixed atom
+count may go without ghosts (config ``ghosts: false``): a sample then holds exactly its real
+atoms, the same number in every cell, since ghosts' position targets are pure noise (on a-Si
+dropping them lowered the small-noise denoising loss and the share of too-close atoms,
+docs/experiments/README.md). The tensors file
 (``results/datasets/{id}/tensors.pt``, a plain dict; load with ``load_tensors``, which uses
 ``torch.load(..., weights_only=True)``) holds, for N samples:
 
@@ -14,7 +18,9 @@ A sample holds n_a = ⌊rho_max · Vol(C)⌋ atoms: its real atoms, then ghost a
 - ``label_names`` list[str]; ``labels`` (N, n_labels) float64, NaN where missing or failed
 - ``label_mean``, ``label_std`` (n_labels,) float64 over the finite labels (population std;
   NaN without finite values, 1 where the std is 0)
-- ``rho_max`` float (atoms/Å^3), ``dataset`` str, ``seed`` int
+- ``rho_max`` float (atoms/Å^3; None without ghosts when not configured), ``dataset`` str,
+  ``seed`` int
+- ``atoms_per_sample`` int: the fixed atom count without ghosts, None with ghosts
 """
 
 from __future__ import annotations
@@ -43,9 +49,19 @@ def atom_counts(cell: torch.Tensor, rho_max: float) -> torch.Tensor:
     return torch.floor(rho_max * volume).to(torch.long)
 
 
-def n_slots(cell: np.ndarray, rho_max: float) -> int:
-    """``atom_counts`` of one cell (3, 3) Å."""
-    return int(atom_counts(torch.as_tensor(cell, dtype=torch.float64)[None], rho_max)[0])
+def sample_counts(cell: torch.Tensor, rho_max: float | None, atoms_per_sample: int | None = None) -> torch.Tensor:
+    """Atoms (ghosts included) a sample of each cell (B, 3, 3) Å holds -> (B,) long: the fixed
+    ``atoms_per_sample`` of a model trained without ghosts, else ``atom_counts`` at ``rho_max``.
+    The one rule of sampling (``LoadedModel.atom_counts``) and of ``n_slots``."""
+    cell = torch.as_tensor(cell)
+    if atoms_per_sample is not None:
+        return torch.full((len(cell),), int(atoms_per_sample), dtype=torch.long, device=cell.device)
+    return atom_counts(cell, rho_max)
+
+
+def n_slots(cell: np.ndarray, rho_max: float | None, atoms_per_sample: int | None = None) -> int:
+    """``sample_counts`` of one cell (3, 3) Å."""
+    return int(sample_counts(torch.as_tensor(cell, dtype=torch.float64)[None], rho_max, atoms_per_sample)[0])
 
 
 #: a sampling cell's narrowest perpendicular width, as a fraction of the model's cutoff (1.6 Å for
@@ -63,9 +79,11 @@ def perpendicular_widths(cell: np.ndarray) -> np.ndarray:
     return np.array([volume / np.linalg.norm(np.cross(cell[(k + 1) % 3], cell[(k + 2) % 3])) for k in range(3)])
 
 
-def cell_problem(cell: np.ndarray, cutoff: float, rho_max: float) -> str:
-    """Why a model of ``cutoff`` Å and ``rho_max`` atoms/Å^3 cannot sample in ``cell`` (3, 3) Å,
-    or '' if it can: the one check of ``mdshortcut generate`` and of the config's sampling.cell."""
+def cell_problem(cell: np.ndarray, cutoff: float, rho_max: float | None, atoms_per_sample: int | None = None) -> str:
+    """Why a model of ``cutoff`` Å and ``rho_max`` atoms/Å^3 (or ``atoms_per_sample`` atoms in
+    every cell, without ghosts) cannot sample in ``cell`` (3, 3) Å, or '' if it can: the one check
+    of ``mdshortcut generate`` and of the config's sampling.cell (which knows neither for a
+    dataset without ghosts and rho_max: its atom count is checked with the tensors)."""
     width = perpendicular_widths(cell).min()
     if width < MIN_WIDTH_FRACTION * cutoff:
         return (
@@ -73,8 +91,12 @@ def cell_problem(cell: np.ndarray, cutoff: float, rho_max: float) -> str:
             f"{cutoff:g} Å cutoff ({MIN_WIDTH_FRACTION * cutoff:.3g} Å), "
             "so atoms would bond to their own periodic images"
         )
-    n_atoms = n_slots(cell, rho_max)
+    if rho_max is None and atoms_per_sample is None:
+        return ""
+    n_atoms = n_slots(cell, rho_max, atoms_per_sample)
     if n_atoms < MIN_ATOMS:
+        if atoms_per_sample is not None:
+            return f"the model's fixed {n_atoms} atom(s) per sample are too few (at least {MIN_ATOMS} are needed)"
         return (
             f"cell too small: {abs(np.linalg.det(cell)):.3g} Å^3 holds {n_atoms} atom(s) at "
             f"rho_max = {rho_max:g} atoms/Å^3 (at least {MIN_ATOMS} are needed)"
@@ -83,9 +105,15 @@ def cell_problem(cell: np.ndarray, cutoff: float, rho_max: float) -> str:
 
 
 def pad(
-    atoms: Atoms, elements: Sequence[str], rho_max: float, rng: np.random.Generator, where: str
+    atoms: Atoms,
+    elements: Sequence[str],
+    rho_max: float | None,
+    rng: np.random.Generator,
+    where: str,
+    n_a: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Positions (n_a, 3) Å and class indices (n_a,) of ``atoms`` filled up with ghosts.
+    """Positions (n_a, 3) Å and class indices (n_a,) of ``atoms`` filled up with ghosts
+    (n_a given: that many slots, e.g. the atoms' own count for none, else ⌊rho_max · Vol⌋).
 
     Raises StructureError (naming ``where``) when the structure has more atoms than n_a or
     an element outside ``elements``.
@@ -96,7 +124,7 @@ def pad(
         raise StructureError(f"{where}: element(s) {', '.join(unknown)} not in {list(elements)}")
     if GHOST in symbols:
         raise StructureError(f"{where}: already holds ghost atoms")
-    n_a = n_slots(atoms.cell.array, rho_max)
+    n_a = n_slots(atoms.cell.array, rho_max, n_a)
     if len(atoms) > n_a:
         raise StructureError(
             f"{where}: {len(atoms)} atoms exceed n_a = floor(rho_max * volume) = {n_a} "
@@ -120,25 +148,44 @@ def label_statistics(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, std
 
 
+def fixed_count(frames: Sequence[Atoms], dataset: str) -> int:
+    """The atom count every frame shares; StructureError naming ``dataset`` and the counts if
+    they differ (a dataset without ghosts needs one count)."""
+    counts = sorted({len(a) for a in frames})
+    if len(counts) != 1:
+        raise StructureError(
+            f"{dataset}: ghosts: false needs one atom count in every frame, found {counts[:5]}"
+            + (" ..." if len(counts) > 5 else "")
+        )
+    return counts[0]
+
+
 def build_tensors(
     frames: Sequence[Atoms],
     elements: Sequence[str],
-    rho_max: float,
+    rho_max: float | None,
     label_names: Sequence[str],
     labels: np.ndarray,
     dataset: str,
     seed: int,
     source: str = "structures",
+    ghosts: bool = True,
 ) -> dict:
     """The tensors dict (module doc) of ``frames``; ``labels`` (N, n_labels), NaN = missing.
 
     ``elements``: the real elements in class order (class 0, the ghost, is prepended).
-    Errors name ``source`` and the frame.
+    ``ghosts`` False: no padding (``rho_max`` may be None), every frame must have the same
+    number of atoms. Errors name ``source`` and the frame.
     """
     classes = [GHOST, *elements]
     labels = np.asarray(labels, dtype=np.float64).reshape(len(frames), len(label_names))
     rng = np.random.default_rng(seed)
-    padded = [pad(a, classes, rho_max, rng, f"{source} frame {k}") for k, a in enumerate(frames)]
+    if ghosts:
+        padded = [pad(a, classes, rho_max, rng, f"{source} frame {k}") for k, a in enumerate(frames)]
+        per_sample = None
+    else:
+        per_sample = fixed_count(frames, dataset)
+        padded = [pad(a, classes, None, rng, f"{source} frame {k}", n_a=per_sample) for k, a in enumerate(frames)]
     mean, std = label_statistics(labels)
     return {
         "elements": classes,
@@ -151,9 +198,10 @@ def build_tensors(
         "labels": torch.tensor(labels, dtype=torch.float64),
         "label_mean": torch.tensor(mean, dtype=torch.float64),
         "label_std": torch.tensor(std, dtype=torch.float64),
-        "rho_max": float(rho_max),
+        "rho_max": None if rho_max is None else float(rho_max),
         "dataset": str(dataset),
         "seed": int(seed),
+        "atoms_per_sample": per_sample,
     }
 
 

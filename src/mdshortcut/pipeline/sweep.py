@@ -168,12 +168,14 @@ def sample_shard(
     labels: Sequence[str],
     threads: int = 1,
     progress: bool = False,
+    ghosts: bool = True,
 ) -> None:
     """Generate shard ``shard`` of a run and time it (``threads``: CPU threads of torch;
     ``progress``: a progress bar on stderr).
 
     The model file must be one of ``dataset`` (its ``potential``'s elements, conditioned as the
-    run's name says on its ``labels``: ``mdshortcut.sample.check_model``), else CheckpointError.
+    run's name says on its ``labels``, with ghosts or without as ``ghosts`` says:
+    ``mdshortcut.sample.check_model``), else CheckpointError.
 
     The model is loaded and warmed up (one structure, one step) before the clock starts; the
     timed call generates the whole shard in batches of ``cfg.batch_size``. Each frame's
@@ -199,7 +201,7 @@ def sample_shard(
 
     model = load_model(model_path, device)
     properties = conditioning_properties(model_name.split("-", 1)[1], labels)
-    check_model(model, model_path, dataset, [GHOST, *get_potential(potential).elements], properties)
+    check_model(model, model_path, dataset, [GHOST, *get_potential(potential).elements], properties, ghosts)
     warm = {p: v[:1] for p, v in targets.items()} if targets else None
     generate(model, cell_t[:1], 1, warm, seed=seed, device=device, batch_size=1, progress=False)
     synchronize(device)
