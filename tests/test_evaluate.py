@@ -77,8 +77,15 @@ def test_inverse_summary_joins_timings_and_requires_them(tmp_path):
     sidecar = tmp_path / "ns5.json"
     sidecar.write_text(
         json.dumps(
-            {"model": "shortcut-all", "property": "shear_modulus", "n_steps": 5, "device": "cpu",
-             "seconds": 3.0, "seconds_per_sample": 1.0, "seconds_per_10k": 1e4}
+            {
+                "model": "shortcut-all",
+                "property": "shear_modulus",
+                "n_steps": 5,
+                "device": "cpu",
+                "seconds": 3.0,
+                "seconds_per_sample": 1.0,
+                "seconds_per_10k": 1e4,
+            }
         )
     )
     out = tmp_path / "summary.csv"

@@ -123,8 +123,16 @@ def test_dataset_tensors_from_files(tmp_path):
         }
     )
     table.to_csv(tmp_path / "labels.csv", index=False)
-    n = write_dataset_tensors(tmp_path / "structures.extxyz", tmp_path / "labels.csv", tmp_path / "t.pt",
-                              "a-sio2", "tersoff", ["ring_size", "shear_modulus"], 0.1, 0)
+    n = write_dataset_tensors(
+        tmp_path / "structures.extxyz",
+        tmp_path / "labels.csv",
+        tmp_path / "t.pt",
+        "a-sio2",
+        "tersoff",
+        ["ring_size", "shear_modulus"],
+        0.1,
+        0,
+    )
     t = load_tensors(tmp_path / "t.pt")
     assert n == 3 and t["label_names"] == ["ring_size", "shear_modulus"]
     assert np.array_equal(t["labels"].numpy(), [[5.5, 30.0], [np.nan, np.nan], [6.0, 25.0]], equal_nan=True)
@@ -134,8 +142,16 @@ def test_dataset_tensors_from_files(tmp_path):
         assert np.array_equal(back.cell.array, original.cell.array)
     table.iloc[:2].to_csv(tmp_path / "short.csv", index=False)
     with pytest.raises(StructureError, match="short.csv: rows do not match the 3 frames"):
-        write_dataset_tensors(tmp_path / "structures.extxyz", tmp_path / "short.csv", tmp_path / "t.pt",
-                              "a-sio2", "tersoff", ["ring_size"], 0.1, 0)
+        write_dataset_tensors(
+            tmp_path / "structures.extxyz",
+            tmp_path / "short.csv",
+            tmp_path / "t.pt",
+            "a-sio2",
+            "tersoff",
+            ["ring_size"],
+            0.1,
+            0,
+        )
     with pytest.raises(StructureError, match="element"):
         write_dataset_tensors(tmp_path / "structures.extxyz", None, tmp_path / "t.pt", "a-si", "sw", [], 0.1, 0)
 
@@ -158,8 +174,9 @@ def test_without_ghosts_the_tensors_hold_exactly_the_real_atoms():
 def test_without_ghosts_another_atom_count_is_refused_in_one_line(tmp_path):
     write(tmp_path / "structures.extxyz", [*FIXED, silica(5, 8.7, 3)], format="extxyz")
     with pytest.raises(StructureError) as err:
-        write_dataset_tensors(tmp_path / "structures.extxyz", None, tmp_path / "t.pt", "a-sio2", "tersoff", [],
-                              None, 0, ghosts=False)
+        write_dataset_tensors(
+            tmp_path / "structures.extxyz", None, tmp_path / "t.pt", "a-sio2", "tersoff", [], None, 0, ghosts=False
+        )
     assert str(err.value) == "a-sio2: ghosts: false needs one atom count in every frame, found [12, 15]"
     assert not (tmp_path / "t.pt").exists()
 
@@ -196,8 +213,9 @@ def test_ghostless_model_generates_its_fixed_count_and_old_files_use_rho_max(tmp
     from mdshortcut.sample import check_model, generate, load_model
     from mdshortcut.train import train_model
 
-    save_tensors(tmp_path / "t.pt", build_tensors(FIXED, ["Si", "O"], None, [], np.zeros((3, 0)), "a-sio2", 0,
-                                                  ghosts=False))
+    save_tensors(
+        tmp_path / "t.pt", build_tensors(FIXED, ["Si", "O"], None, [], np.zeros((3, 0)), "a-sio2", 0, ghosts=False)
+    )
     train_model(tmp_path / "t.pt", tmp_path / "m.pt", tmp_path / "ckpt", "ode", "none", TINY_TRAINING)
     model = load_model(tmp_path / "m.pt")
     assert model.atoms_per_sample == 12 and model.rho_max is None

@@ -144,8 +144,16 @@ def test_model_file_without_typical_cell_needs_a_cell(tiny_models, tmp_path, run
 
 # (what is written, which argument of the call is the destination: index, or "self" for the receiver)
 WRITERS = {
-    "to_csv": 0, "savefig": 0, "write_text": "self", "write_bytes": "self", "np.save": 0, "numpy.save": 0,
-    "torch.save": 1, "write": 0, "open": 0, "json.dump": 1,
+    "to_csv": 0,
+    "savefig": 0,
+    "write_text": "self",
+    "write_bytes": "self",
+    "np.save": 0,
+    "numpy.save": 0,
+    "torch.save": 1,
+    "write": 0,
+    "open": 0,
+    "json.dump": 1,
 }
 WRITE_MODES = set("wax+")
 
@@ -336,9 +344,17 @@ sys.addaudithook(_hook)
 # two models and everything made from them (results/...): lost, then made again
 MODELS = ["models/a-si/shortcut-none.pt", "models/a-sio2/shortcut-all.pt"]
 LOST = [
-    *MODELS, "checkpoints/a-si/shortcut-none", "checkpoints/a-sio2/shortcut-all", "samples/a-si/shortcut-none",
-    "samples/a-sio2/shortcut-all", "evaluation/a-si/shortcut-none", "evaluation/a-sio2/shortcut-all",
-    "evaluation/a-si/structure.csv", "evaluation/a-sio2/inverse.csv", "tables", "figures",
+    *MODELS,
+    "checkpoints/a-si/shortcut-none",
+    "checkpoints/a-sio2/shortcut-all",
+    "samples/a-si/shortcut-none",
+    "samples/a-sio2/shortcut-all",
+    "evaluation/a-si/shortcut-none",
+    "evaluation/a-sio2/shortcut-all",
+    "evaluation/a-si/structure.csv",
+    "evaluation/a-sio2/inverse.csv",
+    "tables",
+    "figures",
 ]
 TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{32}\.tmp(\.\w+)?$")
 
@@ -422,7 +438,11 @@ def test_a_killed_run_redoes_only_unfinished_shards_and_reproduces_the_tables(pi
     with open(log, "w") as fh:
         proc = subprocess.Popen(
             [*command, "--cores", "2", "all"],
-            cwd=work, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=work,
+            env=env,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         # kill as soon as a sampling shard starts after another has finished
         deadline, seen, started = time.time() + 1200, set(), set()

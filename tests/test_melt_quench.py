@@ -91,6 +91,7 @@ def test_snapshot_restore_is_exact():
         session.execute(
             ["velocity all create 2000 5 dist gaussian", "fix f all npt temp 2000 2000 0.1 iso 0 0 0.5", "run 300"]
         )
+
         def state():
             return np.array(lmp.gather_atoms("x", 1, 3)), np.array(lmp.gather_atoms("v", 1, 3)), lmp.extract_box()[:5]
 

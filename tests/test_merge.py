@@ -27,9 +27,11 @@ def shards(tmp_path):
     frames = [[frame(0, 3, rng), frame(1, 4, rng)], [], [frame(4, 5, rng)]]
     failures = [
         [],
-        [Failure("a-si", 2, 0, 11, "retried", "ERROR: Lost atoms: original 64 current 6"),
-         Failure("a-si", 2, 1, 12, "dropped", 'Fix halt condition, "quoted", with commas'),
-         Failure("a-si", 3, 0, 13, "dropped", "non-finite potential energy (nan)")],
+        [
+            Failure("a-si", 2, 0, 11, "retried", "ERROR: Lost atoms: original 64 current 6"),
+            Failure("a-si", 2, 1, 12, "dropped", 'Fix halt condition, "quoted", with commas'),
+            Failure("a-si", 3, 0, 13, "dropped", "non-finite potential energy (nan)"),
+        ],
         [],
     ]
     paths = []

@@ -146,7 +146,9 @@ def test_figures_markdown_and_report(pipeline, tmp_path):
     report = ["--report", str(tmp_path / "d.html")]
     res = subprocess.run(
         [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(pipeline), *report],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     default = (tmp_path / "d.html").read_text() if res.returncode == 0 else ""
     assert TEST_RESULTS not in default and "table2.csv" not in default, res.stderr[-3000:]

@@ -76,6 +76,7 @@ def test_pipeline_span_from_snakemake_records(tmp_path):
 
 def test_snakemake_invocation_is_the_run_that_started_the_first_job(tmp_path):
     """Logs are named by local start time; the run is the last one started before the first job."""
+
     def log(stamp: str, command: str, cores: int):
         body = (
             f"SNAKEMAKE\n  Command: {command}\nProvided cores: {cores}\n"
@@ -88,7 +89,9 @@ def test_snakemake_invocation_is_the_run_that_started_the_first_job(tmp_path):
     (tmp_path / "notes.txt").write_text("not a log")
     first_job = datetime(2026, 12, 2, 5, 57, 50).timestamp()
     assert snakemake_invocation(tmp_path, first_job) == {
-        "command": "snakemake all --cores all", "cores": 2, "log": "2026-12-02T055740.123456.snakemake.log"
+        "command": "snakemake all --cores all",
+        "cores": 2,
+        "log": "2026-12-02T055740.123456.snakemake.log",
     }
     assert snakemake_invocation(tmp_path, datetime(2026, 12, 1).timestamp()) == {}
     assert snakemake_invocation(tmp_path / "missing", first_job) == {}

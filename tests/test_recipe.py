@@ -157,8 +157,17 @@ def test_warm_start_makes_every_level_the_baseline(tmp_path):
     base = Denoiser(mc, 3, ["a"], 0)
     path = tmp_path / "ode.pt"
     save_model(
-        path, process="ode", dataset="toy", elements=["X", "Si", "O"], properties=["a"], label_stats={},
-        model_config=mc.to_dict(), process_config={}, state_dict=base.state_dict(), rho_max=0.05, steps=1,
+        path,
+        process="ode",
+        dataset="toy",
+        elements=["X", "Si", "O"],
+        properties=["a"],
+        label_stats={},
+        model_config=mc.to_dict(),
+        process_config={},
+        state_dict=base.state_dict(),
+        rho_max=0.05,
+        steps=1,
         cpu_seconds=12.5,
     )
     short = Denoiser(mc, 3, ["a"], 5)

@@ -46,8 +46,10 @@ def test_published_claims_follow_from_the_published_tables():
 
 @pytest.mark.parametrize(
     "document, heading, every_n_s",
-    [(REF / "README.md", "### Table 1: a-Si structural accuracy", True),
-     (ROOT / "README.md", "### Results at a glance", False)],
+    [
+        (REF / "README.md", "### Table 1: a-Si structural accuracy", True),
+        (ROOT / "README.md", "### Results at a glance", False),
+    ],
     ids=["reference", "summary"],
 )
 def test_readme_table1_quotes_the_published_table(document, heading, every_n_s):
@@ -93,8 +95,12 @@ def test_readme_commands_put_no_target_right_after_a_configfile():
     """`snakemake --configfile FILE all` reads `all` as a second config file (FileNotFoundError); the
     README's commands write targets before --configfile or after another option, and say why."""
     readme = (ROOT / "README.md").read_text()
-    commands = [line.split("#")[0].split() for block in re.findall(r"```bash\n(.*?)```", readme, re.S)
-                for line in block.splitlines() if line.startswith("snakemake")]  # fmt: skip
+    commands = [
+        line.split("#")[0].split()
+        for block in re.findall(r"```bash\n(.*?)```", readme, re.S)
+        for line in block.splitlines()
+        if line.startswith("snakemake")
+    ]
     assert [c for c in commands if "--configfile" in c]
     for words in commands:
         if "--configfile" in words:

@@ -67,7 +67,13 @@ def _inverse_summary():
 def test_table1_long_form_order_and_names():
     t1 = tables.table1(_structure_summary())
     assert list(t1.columns) == [
-        "model", "n_s", "rdf_rmsd", "adf_rmsd", "close_fraction", "atoms_mean", "seconds_per_10k",
+        "model",
+        "n_s",
+        "rdf_rmsd",
+        "adf_rmsd",
+        "close_fraction",
+        "atoms_mean",
+        "seconds_per_10k",
     ]
     assert list(t1["model"]) == ["ode"] * 3 + ["sde"] * 3 + ["shortcut"] * 3
     assert list(t1["n_s"]) == N_S * 3
@@ -240,8 +246,12 @@ def test_figures_5_and_6_share_a_time_unit_and_their_labels_do_not_overlap(monke
         labels = _labels(fig)
         assert not [t.get_text() for t in labels if "e" in t.get_text().lower()]  # plain numbers
         boxes = [t.get_window_extent() for t in labels]
-        overlaps = [(labels[i].get_text(), labels[j].get_text()) for i in range(len(boxes)) for j in range(i)
-                    if boxes[i].overlaps(boxes[j])]
+        overlaps = [
+            (labels[i].get_text(), labels[j].get_text())
+            for i in range(len(boxes))
+            for j in range(i)
+            if boxes[i].overlaps(boxes[j])
+        ]
         assert not overlaps
 
 
@@ -249,11 +259,14 @@ def test_figure_text_is_readable(monkeypatch):
     """No text below 9 pt (figure 4's axis labels were 8 pt)."""
     rng = np.random.default_rng(0)
     rows = _eval_rows(rng)
-    drawn = _drawn(monkeypatch, lambda: (
-        figures.fig4_target_scatter(rows, "fig4.png"),
-        figures.fig5_rmsd_vs_time(tables.table1(_structure_summary()), "fig5.png"),
-        figures.fig6_mape_vs_time(_inverse_summary(), "fig6.png"),
-    ))
+    drawn = _drawn(
+        monkeypatch,
+        lambda: (
+            figures.fig4_target_scatter(rows, "fig4.png"),
+            figures.fig5_rmsd_vs_time(tables.table1(_structure_summary()), "fig5.png"),
+            figures.fig6_mape_vs_time(_inverse_summary(), "fig6.png"),
+        ),
+    )
     for fig in drawn:
         texts = [t for t in fig.findobj(Text) if t.get_visible() and t.get_text()]
         assert not {t.get_text(): t.get_fontsize() for t in texts if t.get_fontsize() < 9}

@@ -32,15 +32,19 @@ def _config(name):
 
 def test_paper_runs():
     cfg = _config("paper")
-    assert sampling_runs(cfg["datasets"]["a-si"]) == [
-        "ode-none", "sde-none", "shortcut-none"
-    ]
+    assert sampling_runs(cfg["datasets"]["a-si"]) == ["ode-none", "sde-none", "shortcut-none"]
     runs = sampling_runs(cfg["datasets"]["a-sio2"])
     # Table 2: for each property ODE/SDE (All) and (Target), MDShortcut (All)
     assert runs == [
-        "ode-all/shear_modulus", "ode-shear_modulus/shear_modulus", "sde-all/shear_modulus",
-        "sde-shear_modulus/shear_modulus", "shortcut-all/shear_modulus",
-        "ode-all/ring_size", "ode-ring_size/ring_size", "sde-all/ring_size", "sde-ring_size/ring_size",
+        "ode-all/shear_modulus",
+        "ode-shear_modulus/shear_modulus",
+        "sde-all/shear_modulus",
+        "sde-shear_modulus/shear_modulus",
+        "shortcut-all/shear_modulus",
+        "ode-all/ring_size",
+        "ode-ring_size/ring_size",
+        "sde-all/ring_size",
+        "sde-ring_size/ring_size",
         "shortcut-all/ring_size",
     ]
     assert split_run("ode-all/ring_size") == ("ode-all", "ring_size")
@@ -120,13 +124,25 @@ SILICA = {"dataset": "a-sio2", "potential": "tersoff", "labels": ["shear_modulus
 
 
 def test_inverse_design_shard(tiny_models, tmp_path):
-    cfg = SamplingConfig(n_steps=(2,), n_samples=5, samples_per_shard=3, batch_size=2, cell=8.0,
-                         targets={"shear_modulus": (10.0, 50.0)})
+    cfg = SamplingConfig(
+        n_steps=(2,), n_samples=5, samples_per_shard=3, batch_size=2, cell=8.0, targets={"shear_modulus": (10.0, 50.0)}
+    )
     outs = []
     for k in range(2):
         out = tmp_path / f"shard{k}"
-        sample_shard(tiny_models["shortcut-all"], "shortcut-all/shear_modulus", 2, 1, cfg, None, seed=7,
-                     device="cpu", out_structures=f"{out}.extxyz", out_timing=f"{out}.json", **SILICA)  # fmt: skip
+        sample_shard(
+            tiny_models["shortcut-all"],
+            "shortcut-all/shear_modulus",
+            2,
+            1,
+            cfg,
+            None,
+            seed=7,
+            device="cpu",
+            out_structures=f"{out}.extxyz",
+            out_timing=f"{out}.json",
+            **SILICA,
+        )
         outs.append(read_structures(f"{out}.extxyz", ["Si", "O"]))
     frames = outs[0]
     assert [a.info["sample"] for a in frames] == [3, 4]
@@ -150,8 +166,19 @@ def test_unconditional_shard_uses_the_drawn_cells(tiny_models, tmp_path):
     cells = np.load(tmp_path / "cells.npy")
     data_cells = {tuple(np.round(a.cell.array, 6).ravel()) for a in read_structures(tiny_models["structures"])}
     assert {tuple(np.round(c, 6).ravel()) for c in cells} <= data_cells
-    sample_shard(tiny_models["ode-none"], "ode-none", 1, 0, cfg, tmp_path / "cells.npy", seed=0, device="cpu",
-                 out_structures=tmp_path / "s.extxyz", out_timing=tmp_path / "s.json", **SILICA)  # fmt: skip
+    sample_shard(
+        tiny_models["ode-none"],
+        "ode-none",
+        1,
+        0,
+        cfg,
+        tmp_path / "cells.npy",
+        seed=0,
+        device="cpu",
+        out_structures=tmp_path / "s.extxyz",
+        out_timing=tmp_path / "s.json",
+        **SILICA,
+    )
     frames = read_structures(tmp_path / "s.extxyz")
     assert len(frames) == 3 and all("target_property" not in a.info for a in frames)
     for a, c in zip(frames, cells):
@@ -161,9 +188,21 @@ def test_unconditional_shard_uses_the_drawn_cells(tiny_models, tmp_path):
 def test_a_model_refuses_a_target_it_was_not_trained_on(tiny_models, tmp_path):
     cfg = SamplingConfig(n_samples=2, samples_per_shard=2, cell=8.0, targets={"ring_size": (4.0, 6.0)})
     with pytest.raises(KeyError, match="unknown to this model"):
-        sample_shard(tiny_models["ode-none"], "ode-none/ring_size", 1, 0, cfg, None, seed=0, device="cpu",
-                     out_structures=tmp_path / "x.extxyz", out_timing=tmp_path / "x.json",
-                     dataset="a-sio2", potential="tersoff", labels=["ring_size"])  # fmt: skip
+        sample_shard(
+            tiny_models["ode-none"],
+            "ode-none/ring_size",
+            1,
+            0,
+            cfg,
+            None,
+            seed=0,
+            device="cpu",
+            out_structures=tmp_path / "x.extxyz",
+            out_timing=tmp_path / "x.json",
+            dataset="a-sio2",
+            potential="tersoff",
+            labels=["ring_size"],
+        )
     assert not (tmp_path / "x.extxyz").exists()
 
 
@@ -172,10 +211,13 @@ def test_a_model_refuses_a_target_it_was_not_trained_on(tiny_models, tmp_path):
     [
         ("ode-none", {"dataset": "a-si", "potential": "sw", "labels": []}, "dataset"),  # a-SiO2 model in a-Si
         ("ode-none", {"dataset": "a-sio2", "potential": "sw", "labels": []}, "elements"),
-        ("shortcut-all/shear_modulus", {"dataset": "a-sio2", "potential": "tersoff", "labels": ["shear_modulus"]},
-         "properties"),
+        (
+            "shortcut-all/shear_modulus",
+            {"dataset": "a-sio2", "potential": "tersoff", "labels": ["shear_modulus"]},
+            "properties",
+        ),
     ],
-)  # fmt: skip
+)
 def test_a_model_of_another_dataset_is_refused_naming_the_file(tiny_models, tmp_path, run, expect, wrong):
     """A model file copied from the other dataset was sampled without a word (a-SiO2 atoms in a-Si
     samples), or failed with a KeyError naming neither file nor mismatch."""
@@ -186,8 +228,19 @@ def test_a_model_of_another_dataset_is_refused_naming_the_file(tiny_models, tmp_
     np.save(cells, np.broadcast_to(np.eye(3) * 8.0, (2, 3, 3)))
     model = tiny_models[split_run(run)[0]]
     with pytest.raises(CheckpointError, match=rf"^{re.escape(str(model))}: a model of {wrong} "):
-        sample_shard(model, run, 1, 0, cfg, None if "/" in run else cells, seed=0, device="cpu",
-                     out_structures=tmp_path / "x.extxyz", out_timing=tmp_path / "x.json", **expect)  # fmt: skip
+        sample_shard(
+            model,
+            run,
+            1,
+            0,
+            cfg,
+            None if "/" in run else cells,
+            seed=0,
+            device="cpu",
+            out_structures=tmp_path / "x.extxyz",
+            out_timing=tmp_path / "x.json",
+            **expect,
+        )
     assert not (tmp_path / "x.extxyz").exists()
 
 

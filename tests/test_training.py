@@ -376,9 +376,20 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tensors_file, 
 def _snakemake(workdir: Path, config: Path, target: str, *args: str) -> subprocess.CompletedProcess:
     """Snakemake on ``target`` (options taking several values come after it)."""
     return subprocess.run(
-        [SNAKEMAKE, target, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-         "--configfile", str(config), *args],
-        capture_output=True, text=True, timeout=600,
+        [
+            SNAKEMAKE,
+            target,
+            "--snakefile",
+            str(REPO / "Snakefile"),
+            "--directory",
+            str(workdir),
+            "--configfile",
+            str(config),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
 
 

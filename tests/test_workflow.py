@@ -98,22 +98,30 @@ BAD = {
     "unknown LR schedule": ("training.lr_schedule", "step", r"training\.lr_schedule: 'step' is not one of"),
     "ablation on an unknown dataset": ("ablation.dataset", "a-ge", r"ablation\.dataset: 'a-ge' is not a dataset"),
     "ablation on an inverse-design dataset": (
-        "ablation.dataset", "a-sio2", r"ablation\.dataset: 'a-sio2' needs rho_max and no sampling targets",
+        "ablation.dataset",
+        "a-sio2",
+        r"ablation\.dataset: 'a-sio2' needs rho_max and no sampling targets",
     ),
     "ablation variant sets a non-recipe key": (
-        "ablation.variants.paper", {"training": {"lr": 1.0}},
+        "ablation.variants.paper",
+        {"training": {"lr": 1.0}},
         r"ablation\.variants\.paper\.training: \['lr'\] are not recipe keys",
     ),
     "architecture variant sets a recipe key": (
-        "architecture.variants.paper", {"process": {"shortcut_levels": 3}},
+        "architecture.variants.paper",
+        {"process": {"shortcut_levels": 3}},
         r"architecture\.variants\.paper\.process: \['shortcut_levels'\] are not denoiser keys",
     ),
     "architecture on an inverse-design dataset": (
-        "architecture.dataset", "a-sio2", r"architecture\.dataset: 'a-sio2' needs rho_max and no sampling targets",
+        "architecture.dataset",
+        "a-sio2",
+        r"architecture\.dataset: 'a-sio2' needs rho_max and no sampling targets",
     ),
     # checked before the first job (the sampling job failed hours later; the key was ignored)
     "sampling cell too small for one atom": (
-        "datasets.a-sio2.sampling.cell", 1.0, r"datasets\.a-sio2\.sampling\.cell: 1 Å: cell too small",
+        "datasets.a-sio2.sampling.cell",
+        1.0,
+        r"datasets\.a-sio2\.sampling\.cell: 1 Å: cell too small",
     ),
     "sampling cell narrower than the cutoff allows": (
         "datasets.a-sio2.sampling.cell",
@@ -121,10 +129,14 @@ BAD = {
         r"datasets\.a-sio2\.sampling\.cell: 1\.5 Å: cell too small: its narrowest",
     ),
     "inverse design without a cell": (
-        "datasets.a-sio2.sampling.cell", _DELETE, r"datasets\.a-sio2\.sampling\.cell: required for inverse design",
+        "datasets.a-sio2.sampling.cell",
+        _DELETE,
+        r"datasets\.a-sio2\.sampling\.cell: required for inverse design",
     ),
     "sampling cell on a dataset sampled in its data's cells": (
-        "datasets.a-si.sampling.cell", 8.0, r"datasets\.a-si\.sampling\.cell: a-si is sampled unconditionally",
+        "datasets.a-si.sampling.cell",
+        8.0,
+        r"datasets\.a-si\.sampling\.cell: a-si is sampled unconditionally",
     ),
     "random-structure key on a crystal": (
         "datasets.a-si.initial.n_atoms",
@@ -236,7 +248,9 @@ def test_a_yaml_error_in_the_default_config_names_file_and_line(tmp_path):
     default.write_text("\n".join(lines) + "\n")
     res = subprocess.run(
         [SNAKEMAKE, "-n", "--snakefile", str(workflow / "Snakefile"), "--directory", str(tmp_path)],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert res.returncode != 0
     last = res.stderr.strip().splitlines()[-1]
@@ -291,9 +305,14 @@ def network_job_runtimes(profile: str, tmp_path: Path) -> dict[str, int]:
     shard at n_s = 250, from a dry run under ``profile``."""
     jobs = ["models/a-si/ode-none.pt", "models/a-si/shortcut-none.pt", "samples/a-si/sde-none/ns250/shard0.extxyz"]
     res = snakemake(
-        *[f"results-gpu/{job}" for job in jobs], "-n", "--workflow-profile", str(REPO / f"workflow/profiles/{profile}"),
-        "--configfile", str(REPO / "config/gpu.yaml"), cwd=tmp_path,
-    )  # fmt: skip
+        *[f"results-gpu/{job}" for job in jobs],
+        "-n",
+        "--workflow-profile",
+        str(REPO / f"workflow/profiles/{profile}"),
+        "--configfile",
+        str(REPO / "config/gpu.yaml"),
+        cwd=tmp_path,
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     runtimes = {}
     for block in re.split(r"^rule ", res.stdout + res.stderr, flags=re.M)[1:]:  # one job's block each
@@ -332,7 +351,10 @@ def test_make_run_command_dry_runs(tmp_path):
     args = command[0].split()
     res = subprocess.run(
         [*args, "-n", "--quiet", "rules", "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path)],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert res.returncode == 0, res.stderr[-3000:]
     assert re.search(r"^all\s+1$", res.stdout, re.M), res.stdout[-2000:]
@@ -391,10 +413,23 @@ def test_jobs_run_from_a_path_with_a_space(tmp_path):
     structures.parent.mkdir(parents=True)
     write(structures, [bulk("Si", "diamond", 5.43, cubic=True)] * 3, format="extxyz")
     res = subprocess.run(
-        [str(venv / "bin" / Path(sys.executable).name), "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
-         "--configfile", str(REPO / "config/test.yaml"), "--cores", "1", "results-test/samples/a-si/cells.npy"],
-        cwd=root, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            str(venv / "bin" / Path(sys.executable).name),
+            "-m",
+            "snakemake",
+            "--snakefile",
+            str(REPO / "Snakefile"),
+            "--configfile",
+            str(REPO / "config/test.yaml"),
+            "--cores",
+            "1",
+            "results-test/samples/a-si/cells.npy",
+        ],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     assert (root / "results-test/samples/a-si/cells.npy").is_file()
 
@@ -413,8 +448,11 @@ def test_make_run_names_a_config_file_it_cannot_read_in_one_line(tmp_path, conte
         config.write_text(content)
     res = subprocess.run(
         ["make", "-n", "--always-make", "run", f"BIN={Path(SNAKEMAKE).parent}", f"CONFIG={config}"],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode != 0
     assert res.stderr.count("\n") == 1 and f"make run: CONFIG={config}:" in res.stderr and words in res.stderr, (
         res.stderr
@@ -432,18 +470,34 @@ def test_architecture_ranking_follows_the_written_rule():
 
     def rows(variant, rdf, adf, close, atoms=64.0):
         return [
-            {"variant": variant, "process": p, "n_s": 250, "rdf_rmsd": rdf, "adf_rmsd": adf, "close_fraction": close,
-             "atoms_mean": atoms}
+            {
+                "variant": variant,
+                "process": p,
+                "n_s": 250,
+                "rdf_rmsd": rdf,
+                "adf_rmsd": adf,
+                "close_fraction": close,
+                "atoms_mean": atoms,
+            }
             for p in ("sde", "ode")
         ]
 
     table = pd.DataFrame(
-        rows("paper", 0.13, 1.0e-3, 0.05) + rows("crowded", 0.05, 1.0e-3, 0.20) + rows("angles", 0.06, 1.2e-3, 0.01)
-        + rows("best", 0.080, 1.0e-3, 0.01) + rows("probe", 0.084, 1.0e-3, 0.01) + rows("thin", 0.07, 1e-3, 0.0, 60.0)
+        rows("paper", 0.13, 1.0e-3, 0.05)
+        + rows("crowded", 0.05, 1.0e-3, 0.20)
+        + rows("angles", 0.06, 1.2e-3, 0.01)
+        + rows("best", 0.080, 1.0e-3, 0.01)
+        + rows("probe", 0.084, 1.0e-3, 0.01)
+        + rows("thin", 0.07, 1e-3, 0.0, 60.0)
     )
-    variants = {"paper": {}, "crowded": {"model": {"update_distances": True}}, "angles": {},
-                "best": {"model": {"update_distances": True}},
-                "probe": {"model": {"update_distances": True, "distance_features": "gaussian"}}, "thin": {}}
+    variants = {
+        "paper": {},
+        "crowded": {"model": {"update_distances": True}},
+        "angles": {},
+        "best": {"model": {"update_distances": True}},
+        "probe": {"model": {"update_distances": True, "distance_features": "gaussian"}},
+        "thin": {},
+    }
     ranking = rank_architectures(table, variants, 64.0, captured={"best": 0.80, "probe": 0.84}).set_index("variant")
     assert not ranking.loc[["crowded", "angles", "thin"], "valid"].any()
     assert ranking["chosen"].sum() == 1 and ranking.loc["probe", "chosen"]

@@ -63,7 +63,7 @@ def subset(tensors: dict, index: range, ghosts: bool) -> dict:
         cell=tensors["cell"][list(index)], positions=tensors["positions"][keep], types=tensors["types"][keep],
         n_atoms=(tensors["n_atoms"] if ghosts else tensors["n_real"])[list(index)], n_real=tensors["n_real"][list(index)],
         labels=tensors["labels"][list(index)],
-    )  # fmt: skip
+    )
     if not ghosts:
         volume = torch.linalg.det(out["cell"]).abs().median()
         out["rho_max"] = float((out["n_real"].double().median() + 0.5) / volume)
@@ -121,7 +121,7 @@ def run_one(name: str, args) -> dict:
         "training": {"steps": args.steps, "batch_size": args.batch, "lr": args.lr, "grad_clip": 10.0,
                      "lr_warmup_steps": 100, "lr_schedule": "cosine", "threads": 2, "log_every": 100,
                      "checkpoint_every": args.steps},
-    }  # fmt: skip
+    }
     clock = time.perf_counter()
     train_model(out / "train.pt", out / "model.pt", out / "ckpt", process, "none", config, log=out / "train.log")
     row = {"variant": name, "process": process, "train_s": time.perf_counter() - clock}

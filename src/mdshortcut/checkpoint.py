@@ -34,8 +34,16 @@ VERSION = 1
 MODEL_FORMAT = "mdshortcut-model"
 STATE_FORMAT = "mdshortcut-training"
 MODEL_KEYS = (
-    "process", "dataset", "elements", "properties", "label_stats", "model_config",
-    "process_config", "state_dict", "rho_max", "steps",
+    "process",
+    "dataset",
+    "elements",
+    "properties",
+    "label_stats",
+    "model_config",
+    "process_config",
+    "state_dict",
+    "rho_max",
+    "steps",
 )
 STATE_KEYS = ("fingerprint", "step", "elapsed", "cpu_seconds", "model", "ema", "optimizer")
 

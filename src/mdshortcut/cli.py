@@ -82,9 +82,11 @@ def _add_config_options(parser: argparse.ArgumentParser, config_class) -> None:
         if f.name == "structures_per_shard":  # a DAG setting
             continue
         parser.add_argument(
-            f"--{f.name.replace('_', '-')}", type=positive(type(f.default)), default=f.default,
+            f"--{f.name.replace('_', '-')}",
+            type=positive(type(f.default)),
+            default=f.default,
             help=f"(default {f.default})",
-        )  # fmt: skip
+        )
 
 
 def _config(args: argparse.Namespace, config_class):
@@ -206,8 +208,10 @@ def _run_generate(args: argparse.Namespace) -> None:
                 written += len(frames)
     except KeyboardInterrupt as stop:
         held = stop.args[0] if stop.args else 0
-        print(f"mdshortcut generate: interrupted: {args.output} holds the first {held} of {args.n} structures",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"mdshortcut generate: interrupted: {args.output} holds the first {held} of {args.n} structures",
+            file=sys.stderr,
+        )
         raise SystemExit(130) from None
     finally:
         signal.signal(signal.SIGTERM, on_term)
@@ -239,13 +243,19 @@ def add_generate(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--model", required=True, help="model file (results/models/DATASET/PROCESS-CONDITIONING.pt)")
     p.add_argument(
-        "--target", action="append", default=[], type=_checked(design.parse_target), metavar="NAME=VALUE",
+        "--target",
+        action="append",
+        default=[],
+        type=_checked(design.parse_target),
+        metavar="NAME=VALUE",
         help=f"a property's target (units: {', '.join(f'{n} {p.unit}' for n, p in PROPERTIES.items())}); repeatable",
     )
     p.add_argument(
-        "--cell", type=_checked(design.parse_cell), metavar="A[,B,C]",
+        "--cell",
+        type=_checked(design.parse_cell),
+        metavar="A[,B,C]",
         help="orthorhombic cell edges in Å, one for a cube (default: the model's typical training cell)",
-    )  # fmt: skip
+    )
     p.add_argument("--n", required=True, type=positive(int), help="number of structures")
     p.add_argument("--steps", required=True, type=positive(int), help="sampling steps n_s")
     p.add_argument("--seed", type=_checked(design.seed), default=0, help="random seed (default 0)")
@@ -262,12 +272,14 @@ def add_generate(p: argparse.ArgumentParser) -> None:
         help="relax each structure (the labels' relaxation, default settings) and measure its properties",
     )
     p.add_argument(
-        "-o", "--output", required=True,
+        "-o",
+        "--output",
+        required=True,
         help="file to write, in the format its extension names: .extxyz or .xyz (extended XYZ, with each "
         "frame's cell and info), .cif, "
         ".data or .lmp (LAMMPS data, one structure); written batch by batch: an interrupted run keeps "
         "the structures made so far and says how many",
-    )  # fmt: skip
+    )
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     p.set_defaults(run=_run_generate)
 

@@ -196,8 +196,10 @@ def model_config(config: Mapping, dataset: str, process: str) -> dict:
     changing MDShortcut's recipe does not retrain the baselines."""
     sections = {"process": dict(config["process"]), "training": dataset_training(config, dataset)}
     if process != "shortcut":
-        sections = {name: {k: v for k, v in section.items() if k not in SHORTCUT_KEYS[name]}
-                    for name, section in sections.items()}
+        sections = {
+            name: {k: v for k, v in section.items() if k not in SHORTCUT_KEYS[name]}
+            for name, section in sections.items()
+        }
     return {k: config[k] for k in ("model", "seed", "device")} | sections
 
 

@@ -236,7 +236,8 @@ def describe(model: LoadedModel, path: str) -> str:
         f"dataset      {model.dataset}",
         f"process      {model.process.name}",
         f"elements     {', '.join(model.elements[1:])} (ghost {model.elements[0]})",
-        f"rho_max      {model.rho_max:g} atoms/Å^3" if model.atoms_per_sample is None
+        f"rho_max      {model.rho_max:g} atoms/Å^3"
+        if model.atoms_per_sample is None
         else f"atoms        {model.atoms_per_sample} per sample (no ghosts)",
         f"typical cell {edges}",
         f"cutoff       {model.denoiser.config.cutoff:g} Å",
@@ -247,7 +248,6 @@ def describe(model: LoadedModel, path: str) -> str:
     for name in model.properties:
         s = model.label_stats[name]
         lines.append(
-            f"  {name:<14} [{s['min']:.4g}, {s['max']:.4g}] {_unit(name)}, "
-            f"mean {s['mean']:.4g}, std {s['std']:.4g}"
+            f"  {name:<14} [{s['min']:.4g}, {s['max']:.4g}] {_unit(name)}, mean {s['mean']:.4g}, std {s['std']:.4g}"
         )
     return "\n".join(lines)

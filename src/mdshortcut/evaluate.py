@@ -155,9 +155,17 @@ def structure_summary(
     for path in runs:
         r = json.loads(Path(path).read_text())
         lines.append(
-            {"property": "", "model": r["model"], "n_s": int(r["n_steps"]), "rdf_rmsd": r["rdf_rmsd"],
-             "adf_rmsd": r["adf_rmsd"], "close_fraction": r["close_fraction"], "atoms_mean": r["atoms_mean"],
-             "n_samples": r["n_samples"], "n_empty": r["n_empty"]}
+            {
+                "property": "",
+                "model": r["model"],
+                "n_s": int(r["n_steps"]),
+                "rdf_rmsd": r["rdf_rmsd"],
+                "adf_rmsd": r["adf_rmsd"],
+                "close_fraction": r["close_fraction"],
+                "atoms_mean": r["atoms_mean"],
+                "n_samples": r["n_samples"],
+                "n_empty": r["n_empty"],
+            }
         )
     return _with_timings(pd.DataFrame(lines), timings, out)
 
@@ -223,7 +231,8 @@ def run_metrics(frames: Sequence[Atoms], ref: Mapping, cfg) -> dict:
         raise ValueError("reference: bins differ from the structure config (recompute the reference)")
     nearest = run.pop("nn")
     run.update(
-        rdf_rmsd=rmsd(run["rdf"], ref["rdf"]), adf_rmsd=rmsd(run["adf"], ref["adf"]),
+        rdf_rmsd=rmsd(run["rdf"], ref["rdf"]),
+        adf_rmsd=rmsd(run["adf"], ref["adf"]),
         close_fraction=float(np.mean(nearest < ref["nn_min"])) if len(nearest) else math.nan,
     )
     return run
@@ -236,12 +245,21 @@ def structure_run(
     ref = json.loads(Path(reference).read_text())
     run = {**run_metrics(read_structures(samples), ref, cfg), "model": model, "n_steps": n_steps}
     _write_json(out, run)
-    log.info("%s n_s=%d: %d samples (%d empty), RDF RMSD %.5f, ADF RMSD %.6f, close %.3f", model, n_steps,
-             run["n_samples"], run["n_empty"], run["rdf_rmsd"], run["adf_rmsd"], run["close_fraction"])
+    log.info(
+        "%s n_s=%d: %d samples (%d empty), RDF RMSD %.5f, ADF RMSD %.6f, close %.3f",
+        model,
+        n_steps,
+        run["n_samples"],
+        run["n_empty"],
+        run["rdf_rmsd"],
+        run["adf_rmsd"],
+        run["close_fraction"],
+    )
     return run
 
 
 # ---------------------------------------------------------------- inverse design (a-SiO2)
+
 
 def evaluate_structure(atoms: Atoms, potential: str, cfg) -> dict:
     """Properties of one generated structure, measured like the training labels
@@ -281,10 +299,29 @@ def evaluate_shard(samples: str | os.PathLike, shard: int, potential: str, cfg, 
             raise StructureError(f"{samples} frame {start + len(rows)}: no {exc.args[0]} in the frame's info") from None
         measured = evaluate_structure(atoms, potential, cfg)
         rows.append({**key, "target": target, "value": measured[prop], **composition(atoms), **measured})
-        log.info("sample %d: target %s %.4g, measured %.4g, %s", key["sample"], prop, target, measured[prop],
-                 measured["reason"] or "converged")
-    columns = ["sample", "property", "model", "n_s", "target", "value", "n_atoms", "n_si", "n_o", "charge_balanced",
-               *PROPERTIES, "converged", "reason"]
+        log.info(
+            "sample %d: target %s %.4g, measured %.4g, %s",
+            key["sample"],
+            prop,
+            target,
+            measured[prop],
+            measured["reason"] or "converged",
+        )
+    columns = [
+        "sample",
+        "property",
+        "model",
+        "n_s",
+        "target",
+        "value",
+        "n_atoms",
+        "n_si",
+        "n_o",
+        "charge_balanced",
+        *PROPERTIES,
+        "converged",
+        "reason",
+    ]
     table = pd.DataFrame(rows, columns=columns)
     write_csv(out, table)
     return table

@@ -71,9 +71,15 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> L
         raise CheckpointError(f"{path}: the stored model cannot be rebuilt ({reason})") from None
     device = torch.device(device)
     return LoadedModel(
-        denoiser.to(device).eval(), process, list(meta["elements"]), list(meta["properties"]),
-        dict(meta["label_stats"]), None if meta["rho_max"] is None else float(meta["rho_max"]), str(meta["dataset"]),
-        int(meta["steps"]), device,
+        denoiser.to(device).eval(),
+        process,
+        list(meta["elements"]),
+        list(meta["properties"]),
+        dict(meta["label_stats"]),
+        None if meta["rho_max"] is None else float(meta["rho_max"]),
+        str(meta["dataset"]),
+        int(meta["steps"]),
+        device,
         None if meta.get("typical_cell") is None else torch.as_tensor(meta["typical_cell"], dtype=torch.float64),
         None if meta.get("atoms_per_sample") is None else int(meta["atoms_per_sample"]),
     )

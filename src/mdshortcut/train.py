@@ -155,11 +155,14 @@ def warm_start(model: Denoiser, path: str | os.PathLike, base: str) -> float:
     meta = read_model(path)
     theirs, ours = meta["state_dict"], model.state_dict()
     mismatch = [
-        what for what, a, b in (
-            ("process", meta["process"], base), ("model config", meta["model_config"], model.config.to_dict()),
+        what
+        for what, a, b in (
+            ("process", meta["process"], base),
+            ("model config", meta["model_config"], model.config.to_dict()),
             ("properties", list(meta["properties"]), model.properties),
             ("elements", len(meta["elements"]), model.n_elements),
-        ) if a != b
+        )
+        if a != b
     ]
     if mismatch:
         raise TrainingError(f"{path}: cannot warm-start the shortcut from it (other {', '.join(mismatch)})")
@@ -191,7 +194,8 @@ def content(data: Mapping) -> dict:
     bytes (the data, whatever file holds it)."""
     return {
         k: [str(v.dtype), list(v.shape), hashlib.sha256(v.cpu().contiguous().numpy().tobytes()).hexdigest()]
-        if isinstance(v, torch.Tensor) else v
+        if isinstance(v, torch.Tensor)
+        else v
         for k, v in data.items()
     }
 
@@ -356,13 +360,33 @@ def setup_run(
 
     settings = {k: v for k, v in asdict(cfg).items() if k not in cfg.resumable()}
     shapes = [(k, tuple(v.shape)) for k, v in model.state_dict().items()]  # a changed network restarts
-    key = fingerprint([*training_sources(), *([init] if warm else [])], {  # changed code restarts
-        "model": model_cfg.to_dict(), "process": process_cfg.to_dict(), "training": settings,
-        "seed": seed, "name": process, "properties": props, "weights": shapes, "data": content(raw),
-    })
+    key = fingerprint(
+        [*training_sources(), *([init] if warm else [])],
+        {  # changed code restarts
+            "model": model_cfg.to_dict(),
+            "process": process_cfg.to_dict(),
+            "training": settings,
+            "seed": seed,
+            "name": process,
+            "properties": props,
+            "weights": shapes,
+            "data": content(raw),
+        },
+    )
     return TrainingRun(
-        process, conditioning, cfg, model_cfg, process_cfg, seed, device, data, Learner.new(model, proc, cfg), key,
-        Path(checkpoints) / "state.pt", cpu=baseline_cpu, baseline_cpu=baseline_cpu,
+        process,
+        conditioning,
+        cfg,
+        model_cfg,
+        process_cfg,
+        seed,
+        device,
+        data,
+        Learner.new(model, proc, cfg),
+        key,
+        Path(checkpoints) / "state.pt",
+        cpu=baseline_cpu,
+        baseline_cpu=baseline_cpu,
     )
 
 
@@ -388,8 +412,14 @@ def _checkpoint(run: TrainingRun, done: int) -> None:
     learner = run.learner
     run.learner.health.check(run.kept())  # a bad step never reaches the disk
     save_state(
-        run.state_path, fingerprint=run.key, step=done, elapsed=run.elapsed, cpu_seconds=run.cpu,
-        model=learner.model.state_dict(), ema=learner.ema.state_dict(), optimizer=learner.opt.state_dict(),
+        run.state_path,
+        fingerprint=run.key,
+        step=done,
+        elapsed=run.elapsed,
+        cpu_seconds=run.cpu,
+        model=learner.model.state_dict(),
+        ema=learner.ema.state_dict(),
+        optimizer=learner.opt.state_dict(),
         **({"targets": learner.targets.state_dict()} if learner.targets is not None else {}),
     )
     run.saved = done
@@ -511,12 +541,20 @@ def _save(run: TrainingRun, output: str | os.PathLike) -> int:
     """Write the model file (the EMA weights); returns the number of steps trained."""
     steps = run.done
     save_model(
-        output, process=run.process, dataset=run.data.dataset, elements=run.data.elements,
-        properties=run.data.properties, label_stats=run.data.stats, model_config=run.model_cfg.to_dict(),
+        output,
+        process=run.process,
+        dataset=run.data.dataset,
+        elements=run.data.elements,
+        properties=run.data.properties,
+        label_stats=run.data.stats,
+        model_config=run.model_cfg.to_dict(),
         process_config=run.process_cfg.to_dict(),
         state_dict={k: v.detach().cpu() for k, v in run.learner.ema.module.state_dict().items()},
-        rho_max=run.data.rho_max, atoms_per_sample=run.data.atoms_per_sample, steps=steps,
-        typical_cell=typical_cell(run.data.cell), cpu_seconds=run.cpu,
+        rho_max=run.data.rho_max,
+        atoms_per_sample=run.data.atoms_per_sample,
+        steps=steps,
+        typical_cell=typical_cell(run.data.cell),
+        cpu_seconds=run.cpu,
     )
     return steps
 

@@ -8,6 +8,4 @@ log = to_rule_log(snakemake.log[0])
 
 failures = merge_shards(snakemake.input.failures, snakemake.output.failures, read=read_failures)
 frames = merge_shards(snakemake.input.structures, snakemake.output.structures, check=require_frames)
-log.info(
-    f"{len(snakemake.input.structures)} shards: {len(frames)} frames, {len(failures)} failed attempts"
-)
+log.info(f"{len(snakemake.input.structures)} shards: {len(frames)} frames, {len(failures)} failed attempts")

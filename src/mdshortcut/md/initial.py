@@ -34,8 +34,7 @@ def draw_symbols(n_atoms: tuple[int, int], formula: Mapping[str, int], rng: np.r
     if lo > hi or hi < 1:
         name = "".join(e + (str(n) if n > 1 else "") for e, n in formula.items())
         raise InitialStructureError(
-            f"initial.n_atoms: no whole number of {name} "
-            f"units ({unit} atoms each) lies in [{n_atoms[0]}, {n_atoms[1]}]"
+            f"initial.n_atoms: no whole number of {name} units ({unit} atoms each) lies in [{n_atoms[0]}, {n_atoms[1]}]"
         )
     units = int(rng.integers(lo, hi + 1))
     return [el for el, n in formula.items() for _ in range(n * units)]
@@ -47,9 +46,7 @@ def covalent_volume(symbols: list[str]) -> float:
     return float(np.sum(4.0 / 3.0 * np.pi * radii**3))
 
 
-def random_packing(
-    symbols: list[str], edge: float, min_distance: float, rng: np.random.Generator
-) -> Atoms:
+def random_packing(symbols: list[str], edge: float, min_distance: float, rng: np.random.Generator) -> Atoms:
     """Atoms placed one by one uniformly in a periodic cube of edge ``edge`` Å, rejecting any
     position closer than ``min_distance`` Å (minimum image) to an atom already placed."""
     positions = np.empty((len(symbols), 3))

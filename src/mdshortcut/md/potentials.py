@@ -61,9 +61,7 @@ def potential_file(name: str) -> Path:
     for d in _search_dirs():
         if (d / pot.file).is_file():
             return (d / pot.file).resolve()
-    raise PotentialError(
-        f"{pot.file} not found in {', '.join(map(str, _search_dirs()))}; set LAMMPS_POTENTIALS"
-    )
+    raise PotentialError(f"{pot.file} not found in {', '.join(map(str, _search_dirs()))}; set LAMMPS_POTENTIALS")
 
 
 def check_elements(name: str, symbols: Iterable[str]) -> None:
@@ -71,9 +69,7 @@ def check_elements(name: str, symbols: Iterable[str]) -> None:
     pot = get_potential(name)
     extra = sorted(set(symbols) - set(pot.elements))
     if extra:
-        raise PotentialError(
-            f"element(s) {', '.join(extra)} not covered by {name} (covers {', '.join(pot.elements)})"
-        )
+        raise PotentialError(f"element(s) {', '.join(extra)} not covered by {name} (covers {', '.join(pot.elements)})")
 
 
 def pair_commands(name: str) -> list[str]:

@@ -135,9 +135,14 @@ def tethered_run(
 
 
 def frame_posterior(
-    frame: Atoms, potential: str, eps: np.ndarray, sigma: float, temperature: float,
-    settings: TetherSettings, seeds: Sequence[int],
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    frame: Atoms,
+    potential: str,
+    eps: np.ndarray,
+    sigma: float,
+    temperature: float,
+    settings: TetherSettings,
+    seeds: Sequence[int],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """ε*_A, ε*_B (N, 3) and the posterior variance over σ² (N,) of ``frame`` (x0) noised by
     ``eps`` (N, 3) at ``sigma`` Å, under ``potential`` at ``temperature`` K (``tethered_run``)."""
     from mdshortcut.md.lammps_io import lammps_frame, load_atoms
@@ -155,9 +160,13 @@ def frame_posterior(
 
 
 def bayes_estimates(
-    frames: Sequence[Atoms], potential: str, sigmas: Sequence[float], temperature: float,
-    settings: TetherSettings, seed: int,
-) -> dict[str, np.ndarray]:  # fmt: skip
+    frames: Sequence[Atoms],
+    potential: str,
+    sigmas: Sequence[float],
+    temperature: float,
+    settings: TetherSettings,
+    seed: int,
+) -> dict[str, np.ndarray]:
     """Tethered MD of every frame at every σ (Å): for frame k and σ number j, ε and the two
     LAMMPS seeds come from ``SeedSequence(seed, spawn_key=(k, j))``. Returns the arrays of a
     Bayes file (``write_bayes``): ``sigma`` (S,) Å, ``frame`` (N,) each atom's frame, ``eps``,
@@ -231,9 +240,15 @@ def heldout_protocol(dataset: str, md_cfg: Mapping, replicas: int, frames: int):
 
 
 def write_heldout(
-    dataset: str, md_cfg: Mapping, replicas: int, frames: int, seed: int,
-    structures: str | os.PathLike, failures: str | os.PathLike, log_file: str | os.PathLike | None = None,
-) -> int:  # fmt: skip
+    dataset: str,
+    md_cfg: Mapping,
+    replicas: int,
+    frames: int,
+    seed: int,
+    structures: str | os.PathLike,
+    failures: str | os.PathLike,
+    log_file: str | os.PathLike | None = None,
+) -> int:
     """Melt-quench the held-out frames of a dataset (``heldout_protocol``; the melt_quench rule's
     ``run_shard``, retries included) into ``structures``; returns the number of frames."""
     from mdshortcut.md.melt_quench import run_shard
@@ -256,9 +271,15 @@ def probe_temperature(dataset: str, md_cfg: Mapping, override: float | None) -> 
 
 
 def write_bayes_file(
-    structures: str | os.PathLike, out: str | os.PathLike, dataset: str, md_cfg: Mapping,
-    sigmas: Sequence[float], md: Mapping, temperature: float | None, seed: int,
-) -> None:  # fmt: skip
+    structures: str | os.PathLike,
+    out: str | os.PathLike,
+    dataset: str,
+    md_cfg: Mapping,
+    sigmas: Sequence[float],
+    md: Mapping,
+    temperature: float | None,
+    seed: int,
+) -> None:
     """The Bayes file of a dataset's held-out frames (``tethered.bayes_estimates``): its
     potential, its frames' temperature (``probe_temperature``), ``md`` the tethered runs'
     settings (``TetherSettings``, timestep capped by the dataset's)."""

@@ -26,8 +26,17 @@ from mdshortcut.io import read_structures, write_csv
 log = logging.getLogger(__name__)
 
 COLUMNS = [
-    "variant", "sampler", "n_s", "rdf_rmsd", "adf_rmsd", "close_fraction", "atoms_mean", "atoms_std",
-    "n_empty", "train_cpu_s", "train_steps",
+    "variant",
+    "sampler",
+    "n_s",
+    "rdf_rmsd",
+    "adf_rmsd",
+    "close_fraction",
+    "atoms_mean",
+    "atoms_std",
+    "n_empty",
+    "train_cpu_s",
+    "train_steps",
 ]
 
 
@@ -51,8 +60,10 @@ def variant_config(config: Mapping, training: Mapping, variant: str, process: st
     ab = config["ablation"]
     overrides = ab["variants"][variant]  # recipe keys only (mdshortcut.config.check_config)
     recipe = paper_recipe()
-    sections = {s: {**base, **recipe[s], **overrides.get(s, {})} for s, base in
-                (("process", config["process"]), ("training", training))}
+    sections = {
+        s: {**base, **recipe[s], **overrides.get(s, {})}
+        for s, base in (("process", config["process"]), ("training", training))
+    }
     budget = ab["cpu_budget_s"] * (ab["baseline_share"] if process != "shortcut" else 1.0)
     sections["training"] |= {"steps": ab["max_steps"], "cpu_budget_s": budget}
     return {"model": config["model"], "seed": config["seed"], "device": config["device"], **sections}
@@ -92,8 +103,15 @@ def evaluate_variant(
         scores = {k: m[k] for k in COLUMNS[3:9]}
         training = {"train_cpu_s": float(meta.get("cpu_seconds", np.nan)), "train_steps": int(meta["steps"])}
         rows.append({"variant": variant, "sampler": sampler, "n_s": n_s, **scores, **training})
-        log.info("%s %s n_s=%d: RDF RMSD %.4f, close %.3f, atoms %.1f", variant, sampler, n_s, m["rdf_rmsd"],
-                 m["close_fraction"], m["atoms_mean"])
+        log.info(
+            "%s %s n_s=%d: RDF RMSD %.4f, close %.3f, atoms %.1f",
+            variant,
+            sampler,
+            n_s,
+            m["rdf_rmsd"],
+            m["close_fraction"],
+            m["atoms_mean"],
+        )
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -108,8 +126,13 @@ def ablation_table(
 
 
 def rank_variants(
-    table: pd.DataFrame, variants: Mapping, n_atoms: float, few: int = 4, close_max: float = 0.10,
-    atoms_tol: float = 2.0, tie: float = 0.01,
+    table: pd.DataFrame,
+    variants: Mapping,
+    n_atoms: float,
+    few: int = 4,
+    close_max: float = 0.10,
+    atoms_tol: float = 2.0,
+    tie: float = 0.01,
 ) -> pd.DataFrame:
     """The rule of docs/design.md §6 that picks the default recipe, one row per variant.
 
@@ -123,11 +146,13 @@ def rank_variants(
     """
     rows = table[(table["sampler"] == "shortcut") & (table["n_s"] <= few)]
     by = rows.groupby("variant", sort=False)
-    ranking = pd.DataFrame({
-        "few_step_rdf_rmsd": by["rdf_rmsd"].mean(),
-        "max_close_fraction": by["close_fraction"].max(),
-        "worst_atoms_mean": by["atoms_mean"].agg(lambda a: a.iloc[int((a - n_atoms).abs().argmax())]),
-    })
+    ranking = pd.DataFrame(
+        {
+            "few_step_rdf_rmsd": by["rdf_rmsd"].mean(),
+            "max_close_fraction": by["close_fraction"].max(),
+            "worst_atoms_mean": by["atoms_mean"].agg(lambda a: a.iloc[int((a - n_atoms).abs().argmax())]),
+        }
+    )
     ranking["valid"] = (ranking["max_close_fraction"] < close_max) & (
         (ranking["worst_atoms_mean"] - n_atoms).abs() <= atoms_tol
     )

@@ -39,8 +39,15 @@ CLAIM_COLUMNS = ["claim", "part", "holds", "value", "reference", "ratio", "evide
 
 def _row(claim: int, part: str, holds, value=np.nan, reference=np.nan, evidence: str = "") -> dict:
     ratio = value / reference if np.isfinite(value) and np.isfinite(reference) and reference != 0 else np.nan
-    return {"claim": claim, "part": part, "holds": holds, "value": value, "reference": reference, "ratio": ratio,
-            "evidence": evidence}
+    return {
+        "claim": claim,
+        "part": part,
+        "holds": holds,
+        "value": value,
+        "reference": reference,
+        "ratio": ratio,
+        "evidence": evidence,
+    }
 
 
 def _at(table: pd.DataFrame, **where) -> pd.Series | None:
@@ -62,10 +69,18 @@ def structural_claims(table1: pd.DataFrame) -> list[dict]:
     else:
         best = min(float(b["rdf_rmsd"]) for b in base1)
         ratio = float(sc1["rdf_rmsd"]) / best
-        rows.append(_row(1, "rdf", bool(ratio <= FAR_LOWER), float(sc1["rdf_rmsd"]), best,
-                         f"RDF RMSD at n_s = 1: MDShortcut {sc1['rdf_rmsd']:.4f}, ODE {base1[0]['rdf_rmsd']:.4f}, "
-                         f"SDE {base1[1]['rdf_rmsd']:.4f}; MDShortcut / better baseline = {ratio:.3f} "
-                         f"(rule: <= {FAR_LOWER:g})"))
+        rows.append(
+            _row(
+                1,
+                "rdf",
+                bool(ratio <= FAR_LOWER),
+                float(sc1["rdf_rmsd"]),
+                best,
+                f"RDF RMSD at n_s = 1: MDShortcut {sc1['rdf_rmsd']:.4f}, ODE {base1[0]['rdf_rmsd']:.4f}, "
+                f"SDE {base1[1]['rdf_rmsd']:.4f}; MDShortcut / better baseline = {ratio:.3f} "
+                f"(rule: <= {FAR_LOWER:g})",
+            )
+        )
     base = {m: _at(table1, model=m, n_s=MANY_STEPS) for m in BASELINES}
     few = table1[(table1["model"] == "shortcut") & (table1["n_s"] <= FEW_STEPS)].sort_values("n_s")
     for metric in ("rdf", "adf"):
@@ -78,17 +93,33 @@ def structural_claims(table1: pd.DataFrame) -> list[dict]:
         reached = few[few[col] <= target]
         if reached.empty:
             best = few.loc[few[col].idxmin()]
-            rows.append(_row(2, metric, False, float(best[col]), target,
-                             f"{metric.upper()} RMSD at n_s = {MANY_STEPS}: {baselines}; MDShortcut's best at n_s <= "
-                             f"{FEW_STEPS} is {best[col]:.5f} (n_s = {best['n_s']}), not reached"))
+            rows.append(
+                _row(
+                    2,
+                    metric,
+                    False,
+                    float(best[col]),
+                    target,
+                    f"{metric.upper()} RMSD at n_s = {MANY_STEPS}: {baselines}; MDShortcut's best at n_s <= "
+                    f"{FEW_STEPS} is {best[col]:.5f} (n_s = {best['n_s']}), not reached",
+                )
+            )
             continue
         hit = reached.iloc[0]
         shares = {m: float(hit["seconds_per_10k"]) / float(b["seconds_per_10k"]) for m, b in base.items()}
         holds = all(s <= TIME_SHARE for s in shares.values())
         time = ", ".join(f"{100 * s:.2f}% of {m.upper()}'s" for m, s in shares.items())
-        rows.append(_row(2, metric, holds, float(hit[col]), target,
-                         f"{metric.upper()} RMSD at n_s = {MANY_STEPS}: {baselines}; MDShortcut reaches it at n_s = "
-                         f"{hit['n_s']} ({hit[col]:.5f}) in {time} time (rule: <= {100 * TIME_SHARE:g}%)"))
+        rows.append(
+            _row(
+                2,
+                metric,
+                holds,
+                float(hit[col]),
+                target,
+                f"{metric.upper()} RMSD at n_s = {MANY_STEPS}: {baselines}; MDShortcut reaches it at n_s = "
+                f"{hit['n_s']} ({hit[col]:.5f}) in {time} time (rule: <= {100 * TIME_SHARE:g}%)",
+            )
+        )
     return rows
 
 
@@ -107,12 +138,19 @@ def inverse_design_claims(table2: pd.DataFrame) -> list[dict]:
             rows.append(_row(3, prop, None, evidence=f"n_s = {SHORTCUT_DESIGN_STEPS} or {MANY_STEPS} missing"))
         else:
             best = base.loc[base["mape_percent"].idxmin()]
-            rows.append(_row(3, prop, bool(sc["mape_percent"] <= best["mape_percent"]), float(sc["mape_percent"]),
-                             float(best["mape_percent"]),
-                             f"MAPE: MDShortcut (All) n_s = {SHORTCUT_DESIGN_STEPS} "
-                             f"{sc['mape_percent']:.1f}%{_failed(sc)}; "
-                             f"best baseline at n_s = {MANY_STEPS} {best['model']} {best['mape_percent']:.1f}%"
-                             f"{_failed(best)}"))
+            rows.append(
+                _row(
+                    3,
+                    prop,
+                    bool(sc["mape_percent"] <= best["mape_percent"]),
+                    float(sc["mape_percent"]),
+                    float(best["mape_percent"]),
+                    f"MAPE: MDShortcut (All) n_s = {SHORTCUT_DESIGN_STEPS} "
+                    f"{sc['mape_percent']:.1f}%{_failed(sc)}; "
+                    f"best baseline at n_s = {MANY_STEPS} {best['model']} {best['mape_percent']:.1f}%"
+                    f"{_failed(best)}",
+                )
+            )
         for process in BASELINES:
             pair = {c: t[t["model"] == f"{process}-{c}"].set_index("n_s")["mape_percent"] for c in ("all", "target")}
             grid = pair["all"].index.intersection(pair["target"].index)
@@ -123,9 +161,17 @@ def inverse_design_claims(table2: pd.DataFrame) -> list[dict]:
                 continue
             mean_all, mean_target = (float(pair[c][grid].mean()) for c in ("all", "target"))
             wins = sum(pair["all"][n] <= pair["target"][n] for n in grid)
-            rows.append(_row(4, part, bool(mean_all <= mean_target), mean_all, mean_target,
-                             f"mean MAPE over n_s {list(map(int, grid))}: {process.upper()} (All) {mean_all:.1f}%, "
-                             f"(Target) {mean_target:.1f}%; (All) no worse at {wins} of {len(grid)} n_s"))
+            rows.append(
+                _row(
+                    4,
+                    part,
+                    bool(mean_all <= mean_target),
+                    mean_all,
+                    mean_target,
+                    f"mean MAPE over n_s {list(map(int, grid))}: {process.upper()} (All) {mean_all:.1f}%, "
+                    f"(Target) {mean_target:.1f}%; (All) no worse at {wins} of {len(grid)} n_s",
+                )
+            )
     return rows
 
 

@@ -44,9 +44,23 @@ from mdshortcut.io import read_structures, write_csv
 log = logging.getLogger(__name__)
 
 COLUMNS = [
-    "dataset", "model", "sigma_A", "t", "n_frames", "n_atoms", "noise", "loss", "bayes", "bayes_se",
-    "bayes_md_se", "bayes_var", "bayes_var_se", "captured", "captured_se", "bayes_cpu_s",
-]  # fmt: skip
+    "dataset",
+    "model",
+    "sigma_A",
+    "t",
+    "n_frames",
+    "n_atoms",
+    "noise",
+    "loss",
+    "bayes",
+    "bayes_se",
+    "bayes_md_se",
+    "bayes_var",
+    "bayes_var_se",
+    "captured",
+    "captured_se",
+    "bayes_cpu_s",
+]
 
 
 class ProbeError(ValueError):
@@ -175,9 +189,13 @@ def sigma_summary(bayes: Mapping[str, np.ndarray], j: int, loss: np.ndarray | No
 
 
 def denoising_table(
-    models: Sequence[str | os.PathLike], heldout: Mapping[str, str | os.PathLike],
-    bayes: Mapping[str, str | os.PathLike], seed: int, device: str, out: str | os.PathLike,
-) -> pd.DataFrame:  # fmt: skip
+    models: Sequence[str | os.PathLike],
+    heldout: Mapping[str, str | os.PathLike],
+    bayes: Mapping[str, str | os.PathLike],
+    seed: int,
+    device: str,
+    out: str | os.PathLike,
+) -> pd.DataFrame:
     """The probe's table (``COLUMNS``) of model files (named by their stem) against the held-out
     frames and the Bayes file of each one's dataset (dataset -> path); written to ``out`` atomically."""
     from mdshortcut.config import resolve_device
@@ -195,10 +213,16 @@ def denoising_table(
             raise ProbeError(f"{bayes[model.dataset]}: its atoms are not those of {heldout[model.dataset]}")
         times, losses = model_losses(model, frames, estimate, seed)
         for j, sigma in enumerate(estimate["sigma"]):
-            rows.append({
-                "dataset": model.dataset, "model": Path(path).stem, "sigma_A": float(sigma), "t": times[j],
-                "bayes_cpu_s": float(estimate["cpu_s"][j].sum()), **sigma_summary(estimate, j, losses[j]),
-            })  # fmt: skip
+            rows.append(
+                {
+                    "dataset": model.dataset,
+                    "model": Path(path).stem,
+                    "sigma_A": float(sigma),
+                    "t": times[j],
+                    "bayes_cpu_s": float(estimate["cpu_s"][j].sum()),
+                    **sigma_summary(estimate, j, losses[j]),
+                }
+            )
         captured = [round(row["captured"], 3) for row in rows[-len(times) :]]
         log.info(f"{model.dataset} {Path(path).stem}: captured {captured}")
     table = pd.DataFrame(rows, columns=COLUMNS)

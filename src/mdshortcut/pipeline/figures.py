@@ -173,11 +173,20 @@ def _time_panel(ax, frame: pd.DataFrame, series: Sequence[str], metric: str, col
     for name in series:
         run = frame[frame["model"] == name].sort_values("n_s")
         marker = markers.get(name, "o")
-        line = ax.plot(run["seconds_per_10k"], run[metric], marker=marker, ms=10, mfc="none", mew=1.5,
-                       label=MODEL_NAMES[name])[0]  # fmt: skip
+        line = ax.plot(
+            run["seconds_per_10k"], run[metric], marker=marker, ms=10, mfc="none", mew=1.5, label=MODEL_NAMES[name]
+        )[0]
         for n_s, point in run.groupby("n_s"):
-            ax.scatter(point["seconds_per_10k"], point[metric], s=55, marker=marker, color=colors[int(n_s)],
-                       edgecolors="none", zorder=line.get_zorder() + 0.1, label=f"n_s = {n_s}")  # fmt: skip
+            ax.scatter(
+                point["seconds_per_10k"],
+                point[metric],
+                s=55,
+                marker=marker,
+                color=colors[int(n_s)],
+                edgecolors="none",
+                zorder=line.get_zorder() + 0.1,
+                label=f"n_s = {n_s}",
+            )
     ax.set_xscale("log")
     ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 3.0)))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:,.0f}" if x >= 1 else f"{x:.2g}"))

@@ -153,11 +153,19 @@ def run(args: argparse.Namespace) -> pd.DataFrame:
                 peak = _peak(device)
                 with _NeighbourClock(device) as clock:
                     timed = _steps(run, args.warmup + args.steps, args.steps)
-                rows.append({
-                    "what": "train", "process": process, "batch": batch, "nodes": int(data["n_atoms"].sum()),
-                    "seconds": seconds, "neighbour_s": clock.seconds / args.steps,
-                    "neighbour_share": clock.seconds / timed, "neighbour_calls": clock.calls / args.steps, **peak,
-                })
+                rows.append(
+                    {
+                        "what": "train",
+                        "process": process,
+                        "batch": batch,
+                        "nodes": int(data["n_atoms"].sum()),
+                        "seconds": seconds,
+                        "neighbour_s": clock.seconds / args.steps,
+                        "neighbour_share": clock.seconds / timed,
+                        "neighbour_calls": clock.calls / args.steps,
+                        **peak,
+                    }
+                )
                 net = f"{run.model_cfg.n_layers} x {run.model_cfg.hidden} network"
                 print(
                     f"{process} training at batch {batch} ({rows[-1]['nodes']} nodes, {net}) on {device}: "

@@ -32,6 +32,7 @@ NOT_PIPELINE = {"reference", "bench", "bench_model", "bench_sampler", "bench_md"
 def git_revision(repo: str | os.PathLike) -> str:
     """The commit of ``repo`` (``-dirty`` when tracked files differ from it; ``unknown``
     outside a git checkout)."""
+
     def git(*args: str) -> str:
         return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True).stdout
 
@@ -100,8 +101,15 @@ def summarise_benchmarks(jobs: pd.DataFrame) -> pd.DataFrame:
         cpu_s=("cpu_time", "sum"),
         max_rss_MB=("max_rss", "max"),
     ).reset_index()
-    total = {"stage": "all", "step": "all", "jobs": len(jobs), "wall_s": jobs["s"].sum(), "longest_s": jobs["s"].max(),
-             "cpu_s": jobs["cpu_time"].sum(), "max_rss_MB": jobs["max_rss"].max()}
+    total = {
+        "stage": "all",
+        "step": "all",
+        "jobs": len(jobs),
+        "wall_s": jobs["s"].sum(),
+        "longest_s": jobs["s"].max(),
+        "cpu_s": jobs["cpu_time"].sum(),
+        "max_rss_MB": jobs["max_rss"].max(),
+    }
     return pd.concat([summary, pd.DataFrame([total])], ignore_index=True)
 
 
@@ -150,8 +158,11 @@ def snakemake_invocation(log_dir: str | os.PathLike, at: float | None) -> dict:
     text = path.read_text(errors="replace")
     command = re.search(r"^\s*Command: (.+)$", text, re.M)
     cores = re.search(r"^Provided cores: (\d+)", text, re.M)
-    return {"command": command.group(1).strip() if command else None, "cores": int(cores.group(1)) if cores else None,
-            "log": path.name}
+    return {
+        "command": command.group(1).strip() if command else None,
+        "cores": int(cores.group(1)) if cores else None,
+        "log": path.name,
+    }
 
 
 def publish_reference(

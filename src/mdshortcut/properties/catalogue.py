@@ -77,8 +77,13 @@ PROPERTIES = {
         Property("shear_modulus", "GPa", 0.0, False, "Shear modulus [GPa]", "shear modulus G (GPa)", shear_modulus),
         # the shortest ring has 3 Si atoms
         Property(
-            "ring_size", "Si atoms per ring", 3.0, True, "Ring size distribution (RSD) [Si atoms per ring]",
-            "mean ring size (Si atoms per ring)", ring_size,
+            "ring_size",
+            "Si atoms per ring",
+            3.0,
+            True,
+            "Ring size distribution (RSD) [Si atoms per ring]",
+            "mean ring size (Si atoms per ring)",
+            ring_size,
         ),
         Property("density", "g/cm³", 0.0, False, "Density [g/cm³]", "density (g/cm³)", density),
     )

@@ -123,9 +123,7 @@ def relax(atoms: Atoms, potential: str, fmax: float, max_steps: int) -> Minimize
 
 def _pressure_matrix(lmp) -> np.ndarray:
     p = {c: lmp.get_thermo(f"p{c}") for c in ("xx", "yy", "zz", "xy", "xz", "yz")}
-    return np.array(
-        [[p["xx"], p["xy"], p["xz"]], [p["xy"], p["yy"], p["yz"]], [p["xz"], p["yz"], p["zz"]]]
-    )
+    return np.array([[p["xx"], p["xy"], p["xz"]], [p["xy"], p["yy"], p["yz"]], [p["xz"], p["yz"], p["zz"]]])
 
 
 def relax_ions(atoms: Atoms, potential: str, fmax: float, max_steps: int) -> Minimized:

@@ -92,9 +92,7 @@ def _canonical(path: list[Node]) -> Ring:
     candidates = []
     for atom, shift in path:
         if atom == min(a for a, _ in path):
-            candidates.append(
-                tuple(sorted((a, tuple(np.subtract(s, shift).tolist())) for a, s in path))
-            )
+            candidates.append(tuple(sorted((a, tuple(np.subtract(s, shift).tolist())) for a, s in path)))
     return frozenset(min(candidates))
 
 

@@ -24,9 +24,16 @@ def md_benchmark(melt_quenches: Sequence[MeltQuench], seed: int = 0) -> pd.DataF
             rows.append({**row, "reason": str(exc)})
             continue
         python_s = result.wall_s - result.lammps_s
-        rows.append({
-            **row, "n_atoms": len(result.frames[0]), "frames": len(result.frames), "wall_s": result.wall_s,
-            "lammps_s": result.lammps_s, "python_s": python_s, "python_overhead_pct": 100 * python_s / result.wall_s,
-            "reason": "",
-        })
+        rows.append(
+            {
+                **row,
+                "n_atoms": len(result.frames[0]),
+                "frames": len(result.frames),
+                "wall_s": result.wall_s,
+                "lammps_s": result.lammps_s,
+                "python_s": python_s,
+                "python_overhead_pct": 100 * python_s / result.wall_s,
+                "reason": "",
+            }
+        )
     return pd.DataFrame(rows)

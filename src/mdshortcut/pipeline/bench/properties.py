@@ -29,9 +29,17 @@ def properties_benchmark(
         for atoms in frames:
             label_structure(atoms, potential, cfg)
         label_s = (time.perf_counter() - start) / len(frames)
-        rows.append({
-            "dataset": name, "potential": potential, "n_structures": len(frames),
-            "mean_atoms": sum(map(len, frames)) / len(frames), "converged": converged,
-            "relax_s": relax_s, "relaxations_per_min": 60 / relax_s, "label_s": label_s, "labels_per_min": 60 / label_s,
-        })
+        rows.append(
+            {
+                "dataset": name,
+                "potential": potential,
+                "n_structures": len(frames),
+                "mean_atoms": sum(map(len, frames)) / len(frames),
+                "converged": converged,
+                "relax_s": relax_s,
+                "relaxations_per_min": 60 / relax_s,
+                "label_s": label_s,
+                "labels_per_min": 60 / label_s,
+            }
+        )
     return pd.DataFrame(rows)

@@ -53,12 +53,21 @@ def sampler_benchmark(
                     generate(model, cells, n_steps, seed=seed + r, device=dev, batch_size=sampler.n_structures)
                     synchronize(dev)
                     times.append(time.perf_counter() - start)
-                rows.append({
-                    "size": name, "n_atoms": n_atoms, "n_layers": model_config.n_layers, "hidden": model_config.hidden,
-                    "process": process_name, "n_steps": n_steps, "n_structures": sampler.n_structures,
-                    "device": str(dev), "threads": torch.get_num_threads(), "seconds": min(times),
-                    "seconds_raw": " ".join(f"{t:.4f}" for t in times),
-                })
+                rows.append(
+                    {
+                        "size": name,
+                        "n_atoms": n_atoms,
+                        "n_layers": model_config.n_layers,
+                        "hidden": model_config.hidden,
+                        "process": process_name,
+                        "n_steps": n_steps,
+                        "n_structures": sampler.n_structures,
+                        "device": str(dev),
+                        "threads": torch.get_num_threads(),
+                        "seconds": min(times),
+                        "seconds_raw": " ".join(f"{t:.4f}" for t in times),
+                    }
+                )
     table = pd.DataFrame(rows)
     table["structure_steps_per_s"] = table["n_structures"] * table["n_steps"] / table["seconds"]
     table["seconds_per_structure"] = table["seconds"] / table["n_structures"]

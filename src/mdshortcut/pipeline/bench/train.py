@@ -85,14 +85,22 @@ def train_benchmark(
                     seconds[path].append(time.process_time() - start)
                     learner.health.check()
             samples = cfg.batch_size * cfg.steps
-            rows.append({
-                "size": name, "process": process_name, "samples_per_cpu_second": samples / min(seconds["fused"]),
-                "reference_samples_per_cpu_second": samples / min(seconds["reference"]),
-                "n_atoms": n_atoms, "n_layers": model_config.n_layers, "hidden": model_config.hidden,
-                "batch_size": cfg.batch_size, "steps": cfg.steps, "threads": torch.get_num_threads(),
-                "max_rel_grad_diff": diff,
-                "cpu_s_raw": " ".join(f"{a:.3f}/{b:.3f}" for a, b in zip(seconds["fused"], seconds["reference"])),
-            })
+            rows.append(
+                {
+                    "size": name,
+                    "process": process_name,
+                    "samples_per_cpu_second": samples / min(seconds["fused"]),
+                    "reference_samples_per_cpu_second": samples / min(seconds["reference"]),
+                    "n_atoms": n_atoms,
+                    "n_layers": model_config.n_layers,
+                    "hidden": model_config.hidden,
+                    "batch_size": cfg.batch_size,
+                    "steps": cfg.steps,
+                    "threads": torch.get_num_threads(),
+                    "max_rel_grad_diff": diff,
+                    "cpu_s_raw": " ".join(f"{a:.3f}/{b:.3f}" for a, b in zip(seconds["fused"], seconds["reference"])),
+                }
+            )
     table = pd.DataFrame(rows)
     table.insert(4, "speedup", table["samples_per_cpu_second"] / table["reference_samples_per_cpu_second"])
     return table
