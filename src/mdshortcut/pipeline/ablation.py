@@ -40,16 +40,22 @@ COLUMNS = [
 ]
 
 
-def paper_recipe() -> dict[str, dict]:
-    """The recipe keys at the schema defaults (the paper's recipe)."""
+def paper_values(keys: Mapping[str, Sequence[str]]) -> dict[str, dict]:
+    """``keys`` (config section -> key names) at the schema defaults, i.e. the paper's values."""
     from mdshortcut.generative import ProcessConfig
+    from mdshortcut.model import ModelConfig
     from mdshortcut.train import TrainingConfig
 
-    defaults = {"process": ProcessConfig, "training": TrainingConfig}
+    defaults = {"model": ModelConfig, "process": ProcessConfig, "training": TrainingConfig}
     return {
-        section: {f.name: f.default for f in fields(defaults[section]) if f.name in keys}
-        for section, keys in RECIPE.items()
+        section: {f.name: f.default for f in fields(defaults[section]) if f.name in names}
+        for section, names in keys.items()
     }
+
+
+def paper_recipe() -> dict[str, dict]:
+    """The recipe keys at the schema defaults (the paper's recipe)."""
+    return paper_values(RECIPE)
 
 
 def variant_config(config: Mapping, training: Mapping, variant: str, process: str) -> dict:

@@ -15,13 +15,13 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import fields
 
 import numpy as np
 import pandas as pd
 
 from mdshortcut.config import ARCHITECTURE
 from mdshortcut.io import read_structures
+from mdshortcut.pipeline.ablation import paper_values
 
 log = logging.getLogger(__name__)
 
@@ -42,14 +42,7 @@ COLUMNS = [
 
 def paper_architecture() -> dict[str, dict]:
     """The denoiser keys at the schema defaults (the paper's network)."""
-    from mdshortcut.generative import ProcessConfig
-    from mdshortcut.model import ModelConfig
-
-    defaults = {"model": ModelConfig, "process": ProcessConfig}
-    return {
-        section: {f.name: f.default for f in fields(defaults[section]) if f.name in keys}
-        for section, keys in ARCHITECTURE.items()
-    }
+    return paper_values(ARCHITECTURE)
 
 
 def variant_config(config: Mapping, training: Mapping, variant: str) -> dict:
