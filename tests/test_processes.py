@@ -59,6 +59,9 @@ class ExactNoise:
 
     ``t_seen`` keeps the times (B,) of the last call."""
 
+    def new_neighbours(self):
+        return None  # no graph
+
     def __call__(self, graph, e, t, y=None, level=None, neighbours=None, generator=None):
         self.t_seen = t
         ta = t[graph.batch][:, None]
@@ -106,6 +109,9 @@ class ExactVelocity:
     """E[X_1 - X_0 | X_t] of the toy ODE (X_1 uniform in [0, L)^3, E_1 ~ N(0, I)).
 
     ``t_seen`` keeps the times (B,) of the last call."""
+
+    def new_neighbours(self):
+        return None  # no graph
 
     def __call__(self, graph, e, t, y=None, level=None, neighbours=None, generator=None):
         self.t_seen = t
@@ -352,3 +358,28 @@ def test_ot_pairing_is_the_exhaustive_optimum():
         best = min(cost(b, x1[b][list(perm)]) for perm in itertools.permutations(range(6)))
         assert cost(b, paired[6 * b : 6 * b + 6]) == pytest.approx(best, rel=1e-12)
         assert sorted(map(tuple, paired[6 * b : 6 * b + 6].tolist())) == sorted(map(tuple, x1[b].tolist()))
+
+
+def test_shortcut_loss_shares_the_edges_of_m_t(monkeypatch):
+    """A real denoiser's L_SC step builds 3 neighbour lists (M_t's, shared by the target's first
+    half step and the prediction; the midpoint's; the base loss's), not 4, and the loss equals
+    the one with a fresh list per call."""
+    from mdshortcut.model import Denoiser, ModelConfig
+    from mdshortcut.model import graph as graph_module
+
+    builds = []
+    build = graph_module.build_neighbours
+    monkeypatch.setattr(graph_module, "build_neighbours", lambda *a: builds.append(1) or build(*a))
+    torch.manual_seed(0)
+    sc = MDShortcut(ProcessConfig(shortcut_levels=2, shortcut_share="structures", shortcut_fraction=0.5))
+    model = Denoiser(ModelConfig(n_layers=2, hidden=16, vector_channels=2, cutoff=4.0), 3, [], sc.n_levels).double()
+    gen = torch.Generator().manual_seed(1)
+    cells = 9.0 * torch.eye(3, dtype=D).repeat(4, 1, 1)
+    x = [9.0 * torch.rand(20, 3, generator=gen, dtype=D) for _ in range(4)]
+    data = Structures(Batch.from_structures(cells, x), torch.randn(80, 3, generator=gen, dtype=D), {})
+    shared, _ = sc.loss(model, data, torch.Generator().manual_seed(2))
+    assert len(builds) == 3
+    monkeypatch.setattr(model, "new_neighbours", lambda: None)
+    fresh, _ = sc.loss(model, data, torch.Generator().manual_seed(2))
+    assert len(builds) == 7
+    assert shared.item() == pytest.approx(fresh.item(), rel=1e-10)

@@ -63,6 +63,9 @@ class ToyNet(nn.Module):
         ).to(D)
         self.level.to(D)
 
+    def new_neighbours(self):
+        return None  # no graph
+
     def forward(self, graph, e, t, y=None, level=None, neighbours=None, generator=None):
         b = graph.batch
         h = torch.cat([(graph.positions - L / 2) / (L / 4), e, t[b][:, None], self.level(level)[b]], dim=1)

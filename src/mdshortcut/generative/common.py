@@ -11,7 +11,9 @@ structures concatenated (``Batch.batch`` gives each atom's structure). Time runs
   evaluations from the prior at t = 1 down to exactly t = 0; positions come back wrapped.
 
 ``model`` is any callable with the Denoiser's signature
-``model(graph, e, t, y, level, neighbours, generator=...) -> (x_out (N, 3), e_out (N, n_el))``.
+``model(graph, e, t, y, level, neighbours, generator=...) -> (x_out (N, 3), e_out (N, n_el))``
+and ``model.new_neighbours()``: a neighbour cache to pass as ``neighbours`` to calls at the same
+positions (None: a fresh list each call).
 """
 
 from __future__ import annotations

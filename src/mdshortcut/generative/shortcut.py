@@ -121,13 +121,17 @@ class MDShortcut(Process):
             loss, parts = share * loss + (1 - share) * base, {**parts, **base_parts}
         return loss, parts
 
-    def shortcut_target(self, target_model, graph, e: Tensor, t: Tensor, half: Tensor, h: Tensor, y, generator):
+    def shortcut_target(
+        self, target_model, graph, e: Tensor, t: Tensor, half: Tensor, h: Tensor, y, generator, neighbours=None
+    ):
         """Average velocity (u_X (N, 3), u_E (N, n_el)) of a 2h step from (M_t, t): two h steps
-        at level ``half`` (B,), under no gradient. t, h (B,); graph holds wrapped X_t; e = E_t."""
+        at level ``half`` (B,), under no gradient. t, h (B,); graph holds wrapped X_t; e = E_t;
+        ``neighbours``: the cache of X_t's edges (default: a fresh list)."""
         batch, cell, n_atoms = graph.batch, graph.cell, graph.n_atoms
         ta, ha, la = per_atom(t, batch), per_atom(h, batch), per_atom(half, batch)
         with torch.no_grad():
-            ux1, ue1 = self.velocity(e, ta, la, *target_model(graph, e, t, y, half, None, generator=generator))
+            out = target_model(graph, e, t, y, half, neighbours, generator=generator)
+            ux1, ue1 = self.velocity(e, ta, la, *out)
             xm = wrap(graph.positions - ha * ux1, cell, batch)
             em = e - ha * ue1
             mid = graph_at(xm, cell, batch, n_atoms)
@@ -147,8 +151,11 @@ class MDShortcut(Process):
         xt, et, _, _ = self.base.path(x0, data.embeddings, t, g, generator)
         graph = graph_at(xt, g.cell, g.batch, g.n_atoms)
         half = torch.clamp(k + 1, max=self.instant_level)
-        tx, te = self.shortcut_target(target_model, graph, et, t, half, 0.5 * step, data.properties, generator)
-        px, pe = model(graph, et, t, data.properties, k, None, generator=generator)
+        # X_t's edges serve the target's first half step and the prediction: 3 neighbour builds a
+        # step, not 4 (they were 14 % of a batch-32 step on an H200: results/reference/bench/gpu.csv)
+        cache = model.new_neighbours()
+        tx, te = self.shortcut_target(target_model, graph, et, t, half, 0.5 * step, data.properties, generator, cache)
+        px, pe = model(graph, et, t, data.properties, k, cache, generator=generator)
         scale = self.base.velocity_scale
         return weighted_l2(px - tx / scale, pe - te, self.config.element_weight, prefix="sc_")
 
