@@ -311,7 +311,7 @@ def test_probe_table_on_the_test_config(tmp_path):
     res = snakemake(tmp_path, "--cores", "2", f"{TEST_RESULTS}/tables/denoising.csv")
     assert res.returncode == 0, res.stderr[-6000:]
     table = pd.read_csv(tmp_path / TEST_RESULTS / "tables/denoising.csv")
-    rows = [["a-si", "sde-none", 0.05], ["a-si", "sde-none", 0.2]]
+    rows = [["a-si", "sde-none", 0.05], ["a-si", "sde-none", 0.1]]
     assert table[["dataset", "model", "sigma_A"]].values.tolist() == rows
     assert (table["n_atoms"] == 2 * 64).all() and table["captured"].notna().all()
     assert read_bayes(tmp_path / TEST_RESULTS / "denoising/a-si/bayes.npz")["eps"].shape == (2, 128, 3)

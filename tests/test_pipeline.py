@@ -89,6 +89,9 @@ def test_architecture_scores_every_variant_and_baseline(pipeline):
     assert (pipeline / f"{TEST_RESULTS}/figures/architecture.png").stat().st_size > 0
     ranking = pd.read_csv(pipeline / f"{TEST_RESULTS}/tables/architecture_ranking.csv")
     assert list(ranking["variant"]) == list(arch["variants"]) and ranking["chosen"].sum() == 1
+    for variant, captured in zip(ranking["variant"], ranking["captured"]):  # each variant's own probe
+        probe = pd.read_csv(pipeline / f"{TEST_RESULTS}/architecture/{variant}/denoising.csv").set_index("sigma_A")
+        assert np.isfinite(captured) and captured == pytest.approx(probe.loc[0.1, "captured"])
 
 
 @pytest.mark.slow

@@ -112,6 +112,11 @@ BAD = {
         {"process": {"shortcut_levels": 3}},
         r"architecture\.variants\.paper\.process: \['shortcut_levels'\] are not denoiser keys",
     ),
+    "architecture ranking without the probe's σ": (
+        "denoising.sigmas",
+        [0.05, 0.2],
+        r"denoising\.sigmas: \[0\.05, 0\.2\] lacks 0\.1 Å, where the architecture ranking reads",
+    ),
     "architecture on an inverse-design dataset": (
         "architecture.dataset",
         "a-sio2",
@@ -503,3 +508,18 @@ def test_architecture_ranking_follows_the_written_rule():
     assert ranking["chosen"].sum() == 1 and ranking.loc["probe", "chosen"]
     assert ranking.loc["probe", "changes"] == 2 and ranking.loc["paper", "changes"] == 0
     assert not rank_architectures(table, variants, 64.0).set_index("variant").loc["probe", "chosen"]
+
+
+def test_captured_fractions_read_each_variants_probe_at_the_rules_sigma(tmp_path):
+    """The ranking's captured fraction is the σ = 0.1 Å row of each variant's probe table; a table
+    without that σ is an error naming the file."""
+    import pandas as pd
+
+    from mdshortcut.pipeline.architecture import captured_fractions
+
+    for name, values in (("a", [0.5, 0.7]), ("b", [0.6, 0.9])):
+        pd.DataFrame({"sigma_A": [0.05, 0.1], "captured": values}).to_csv(tmp_path / f"{name}.csv", index=False)
+    assert captured_fractions({"a": tmp_path / "a.csv", "b": tmp_path / "b.csv"}) == {"a": 0.7, "b": 0.9}
+    pd.DataFrame({"sigma_A": [0.05, 0.2], "captured": [0.5, 0.7]}).to_csv(tmp_path / "c.csv", index=False)
+    with pytest.raises(ValueError, match=r"c\.csv: no single row at σ = 0\.1 Å"):
+        captured_fractions({"c": tmp_path / "c.csv"})

@@ -33,6 +33,8 @@ ARCHITECTURE = {
     "model": ("distance_features", "n_radial", "noise_embedding", "update_distances"),
     "process": ("sigma_x_max", "t_sampling", "pairing"),
 }
+#: σ (Å) of the denoising probe's captured fraction in the architecture ranking (docs/design.md §8)
+ARCHITECTURE_PROBE_SIGMA = 0.1
 
 #: initial-structure keys only one kind reads (those without a schema default, which a user wrote)
 INITIAL_KEYS = {"diamond": ("repeat", "lattice_constant"), "random": ("n_atoms", "formula")}
@@ -118,6 +120,12 @@ def check_config(config: Mapping) -> None:
         _check_variants(config, "ablation", RECIPE, "recipe")
     if "architecture" in config:
         _check_variants(config, "architecture", ARCHITECTURE, "denoiser")
+        sigmas = config.get("denoising", {}).get("sigmas", [])
+        if "sde" in config["architecture"]["processes"] and ARCHITECTURE_PROBE_SIGMA not in sigmas:
+            raise ConfigError(
+                f"denoising.sigmas: {sigmas} lacks {ARCHITECTURE_PROBE_SIGMA} Å, where the architecture "
+                "ranking reads each variant's captured fraction"
+            )
 
 
 def _check_fixed_count(ds: Mapping, key: str, targets: Mapping) -> None:

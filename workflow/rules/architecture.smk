@@ -63,6 +63,31 @@ rule architecture_evaluate:
         "../scripts/architecture_evaluate.py"
 
 
+rule architecture_probe:
+    input:
+        models=[f"{RESULTS}/architecture/{{arch}}/models/sde-none.pt"],
+        heldout=lambda w: [f"{RESULTS}/denoising/{ARCHITECTURE['dataset']}/heldout.extxyz"],
+        bayes=lambda w: [f"{RESULTS}/denoising/{ARCHITECTURE['dataset']}/bayes.npz"],
+        code=code("mdshortcut.pipeline.denoising"),
+    output:
+        f"{RESULTS}/architecture/{{arch}}/denoising.csv",
+    params:
+        datasets=[ARCHITECTURE.get("dataset")],
+        seed=config["seed"],
+        device=config["device"],
+    log:
+        f"{RESULTS}/logs/architecture/{{arch}}/denoising.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/architecture/{{arch}}/denoising.tsv"
+    threads: 1
+    resources:
+        gpu=LOCAL_GPU,
+    conda:
+        ENV
+    script:
+        "../scripts/denoising_table.py"
+
+
 rule architecture_table:
     localrule: True
     input:
@@ -72,6 +97,11 @@ rule architecture_table:
             process=ARCHITECTURE.get("processes", []),
         ),
         structures=lambda w: f"{RESULTS}/datasets/{ARCHITECTURE['dataset']}/structures.extxyz",
+        # each variant's SDE against the Bayes-optimal denoiser: the ranking's captured fraction
+        probes=expand(
+            f"{RESULTS}/architecture/{{arch}}/denoising.csv",
+            arch=ARCHITECTURE.get("variants", {}) if "sde" in ARCHITECTURE.get("processes", []) else [],
+        ),
     output:
         table=f"{RESULTS}/{architecture_files(config)[0]}" if ARCHITECTURE else [],
         figure=f"{RESULTS}/{architecture_files(config)[1]}" if ARCHITECTURE else [],

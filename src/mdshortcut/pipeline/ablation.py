@@ -174,9 +174,14 @@ def rank_variants(
 
 
 def write_ranking(
-    table: pd.DataFrame, variants: Mapping, structures: str | os.PathLike, out: str | os.PathLike, rank=rank_variants
+    table: pd.DataFrame,
+    variants: Mapping,
+    structures: str | os.PathLike,
+    out: str | os.PathLike,
+    rank=rank_variants,
+    **options,
 ) -> None:
     """``rank`` (``rank_variants``, or the architecture ablation's ``rank_architectures``) against
-    the mean atom count of ``structures`` (the ablation's dataset), as CSV."""
+    the mean atom count of ``structures`` (the ablation's dataset), with ``options``, as CSV."""
     n_atoms = float(np.mean([len(atoms) for atoms in read_structures(structures)]))
-    write_csv(out, rank(table, variants, n_atoms))
+    write_csv(out, rank(table, variants, n_atoms, **options))

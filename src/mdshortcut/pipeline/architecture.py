@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from mdshortcut.config import ARCHITECTURE
+from mdshortcut.config import ARCHITECTURE, ARCHITECTURE_PROBE_SIGMA
 from mdshortcut.io import read_structures
 from mdshortcut.pipeline.ablation import paper_values
 
@@ -92,6 +92,19 @@ def evaluate_variant(
         what = (variant, meta["process"], n_s, m["rdf_rmsd"], m["close_fraction"], m["atoms_mean"])
         log.info("%s %s n_s=%d: RDF RMSD %.4f, close %.3f, atoms %.1f", *what)
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def captured_fractions(probes: Mapping[str, str | os.PathLike]) -> dict[str, float]:
+    """Variant -> its SDE's captured fraction at ``ARCHITECTURE_PROBE_SIGMA`` from the denoising
+    probe's table of that variant (``pipeline.denoising``; variant -> CSV path)."""
+    fractions = {}
+    for variant, path in probes.items():
+        table = pd.read_csv(path)
+        row = table[np.isclose(table["sigma_A"], ARCHITECTURE_PROBE_SIGMA)]
+        if len(row) != 1:
+            raise ValueError(f"{path}: no single row at σ = {ARCHITECTURE_PROBE_SIGMA} Å")
+        fractions[variant] = float(row["captured"].iloc[0])
+    return fractions
 
 
 def rank_architectures(
