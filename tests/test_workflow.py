@@ -330,15 +330,15 @@ def network_job_runtimes(profile: str, tmp_path: Path) -> dict[str, int]:
 @pytest.mark.slow  # two dry runs: 1.5 min on a loaded 2-core machine
 def test_gpu_jobs_ask_for_a_gpu_runtime(tmp_path):
     """Under slurm-gpu a train or sample job's runtime comes from the GPU cost model, under slurm from
-    the CPU one (workflow/rules/common.smk). config/gpu.yaml's a-Si ODE, 4000 steps of 128 structures
-    of 64 atoms, 3 x 64: GPU 2 x 4000 x (0.032 + 128 x 64 x 3 x 64^2 x 7.5e-10) s = 14.3 min, its
-    MDShortcut 2.6 x that; CPU 2 x 1.2e-7 s x 4000 x 128 x 64 x 3 x 64^2 = 1611 min. Sampling 256
-    structures in batches of 128 at n_s = 250: GPU 2 x 500 x (0.032 + 128 x 786432 x 7.5e-10) s = 1.8
-    min (at least 10), CPU 2 x 1.2e-7 s x 250 x 256 x 786432 = 201 min."""
+    the CPU one (workflow/rules/common.smk). config/gpu.yaml's a-Si ODE, 8000 steps of 128 structures
+    of 64 atoms, 3 x 64: GPU 2 x 8000 x (0.025 + 128 x 64 x 3 x 64^2 x 1.8e-10) s = 11.5 min, its
+    MDShortcut 2.8 x that = 32.2; CPU 2 x 1.2e-7 s x 8000 x 128 x 64 x 3 x 64^2 = 3221 min, capped at
+    2 days. Sampling 256 structures in batches of 128 at n_s = 250: GPU 2 x 500 x (0.025 + 128 x 786432 x
+    1.8e-10) s = 0.7 min (at least 10), CPU 2 x 1.2e-7 s x 250 x 256 x 786432 = 201 min."""
     gpu, cpu = (network_job_runtimes(p, tmp_path) for p in PROFILES[::-1])
     ode, shortcut, sde = "models/a-si/ode-none", "models/a-si/shortcut-none", "samples/a-si/sde-none/ns250/shard0"
-    assert gpu == {ode: 15, shortcut: 38, sde: 10}
-    assert cpu == {ode: 1611, shortcut: 1611, sde: 202}
+    assert gpu == {ode: 12, shortcut: 33, sde: 10}
+    assert cpu == {ode: 2880, shortcut: 2880, sde: 202}
 
 
 def test_make_run_command_dry_runs(tmp_path):

@@ -36,37 +36,48 @@ from mdshortcut.train import train_model
 SIGMAS = (0.02, 0.05, 0.1, 0.15, 0.2, 0.5, 1.0)  # Å
 GAUSS = {"distance_features": "gaussian", "n_radial": 16}
 NOISE = {"noise_embedding": "every_layer"}
-# name: (process, model options, process options, ghosts)
+BEST = GAUSS | NOISE | {"update_distances": True}
+# name: (process, model options, process options, ghosts[, training options])
 VARIANTS = {
     "sde-paper": ("sde", {}, {}, True),
     "sde-gauss": ("sde", GAUSS, {}, True),
     "sde-gauss-noise": ("sde", GAUSS | NOISE, {}, True),
-    "sde-gauss-noise-upd": ("sde", GAUSS | NOISE | {"update_distances": True}, {}, True),
+    "sde-gauss-noise-upd": ("sde", BEST, {}, True),
     "sde-bessel-noise": ("sde", {"distance_features": "bessel", "n_radial": 16} | NOISE, {}, True),
     "sde-gauss-noise-s5log": ("sde", GAUSS | NOISE, {"sigma_x_max": 5.0, "t_sampling": "log"}, True),
     "sde-gauss-noise-noghost": ("sde", GAUSS | NOISE, {}, False),
     "ode-paper": ("ode", {}, {}, True),
     "ode-gauss-noise": ("ode", GAUSS | NOISE, {}, True),
     "ode-gauss-noise-ot": ("ode", GAUSS | NOISE, {"pairing": "ot"}, True),
+    # second round: the options together, then more capacity, more data per step, log times for the ODE
+    "sde-upd-noghost": ("sde", BEST, {}, False),
+    "sde-upd-noghost-4x128": ("sde", BEST | {"n_layers": 4, "hidden": 128}, {}, False),
+    "sde-upd-noghost-b128": ("sde", BEST, {}, False, {"batch_size": 128}),
+    "ode-upd": ("ode", BEST, {}, True),
+    "ode-upd-noghost": ("ode", BEST, {}, False),
+    "ode-upd-noghost-log": ("ode", BEST, {"t_sampling": "log"}, False),
 }
 
 
 def subset(tensors: dict, index: range, ghosts: bool) -> dict:
-    """The structures ``index`` of a tensors dict; without ghosts, n_a = the real atoms and
-    rho_max such that the median cell holds the real atoms' count."""
+    """The structures ``index`` of a tensors dict; without ghosts, as ``ghosts: false`` would
+    build them: n_a = the real atoms, one count recorded as ``atoms_per_sample``."""
     ends = torch.cumsum(tensors["n_atoms"], 0)
     starts = ends - tensors["n_atoms"]
     rows = torch.cat([torch.arange(starts[k], ends[k]) for k in index])
     keep = rows if ghosts else rows[tensors["types"][rows] != 0]
     out = dict(tensors)
     out.update(
-        cell=tensors["cell"][list(index)], positions=tensors["positions"][keep], types=tensors["types"][keep],
-        n_atoms=(tensors["n_atoms"] if ghosts else tensors["n_real"])[list(index)], n_real=tensors["n_real"][list(index)],
+        cell=tensors["cell"][list(index)],
+        positions=tensors["positions"][keep],
+        types=tensors["types"][keep],
+        n_atoms=(tensors["n_atoms"] if ghosts else tensors["n_real"])[list(index)],
+        n_real=tensors["n_real"][list(index)],
         labels=tensors["labels"][list(index)],
     )
     if not ghosts:
-        volume = torch.linalg.det(out["cell"]).abs().median()
-        out["rho_max"] = float((out["n_real"].double().median() + 0.5) / volume)
+        (count,) = out["n_real"].unique().tolist()
+        out["atoms_per_sample"] = int(count)
     return out
 
 
@@ -102,11 +113,16 @@ def reference(tensors: dict, cfg: StructureConfig) -> dict:
     frames = samples(tensors)
     rdf, adf = average_rdf_adf(frames, cfg)
     nearest = min(nearest_neighbour_distances(a, cfg.rdf_rmax).min() for a in frames)
-    return {"rdf": rdf.tolist(), "adf": adf.tolist(), "theta": adf_bins(cfg.adf_bins).tolist(), "nn_min": float(nearest)}
+    return {
+        "rdf": rdf.tolist(),
+        "adf": adf.tolist(),
+        "theta": adf_bins(cfg.adf_bins).tolist(),
+        "nn_min": float(nearest),
+    }
 
 
 def run_one(name: str, args) -> dict:
-    process, model_opts, process_opts, ghosts = VARIANTS[name]
+    process, model_opts, process_opts, ghosts, *training_opts = VARIANTS[name]
     device = "cuda" if torch.cuda.is_available() else "cpu"
     out = Path(args.out) / name
     out.mkdir(parents=True, exist_ok=True)
@@ -115,12 +131,22 @@ def run_one(name: str, args) -> dict:
     train, held = subset(tensors, range(n - args.held), ghosts), subset(tensors, range(n - args.held, n), ghosts)
     save_tensors(out / "train.pt", train)
     config = {
-        "seed": 0, "device": device,
+        "seed": 0,
+        "device": device,
         "model": {"n_layers": 3, "hidden": 64, "vector_channels": 8} | model_opts,
         "process": process_opts,
-        "training": {"steps": args.steps, "batch_size": args.batch, "lr": args.lr, "grad_clip": 10.0,
-                     "lr_warmup_steps": 100, "lr_schedule": "cosine", "threads": 2, "log_every": 100,
-                     "checkpoint_every": args.steps},
+        "training": {
+            "steps": args.steps,
+            "batch_size": args.batch,
+            "lr": args.lr,
+            "grad_clip": 10.0,
+            "lr_warmup_steps": 100,
+            "lr_schedule": "cosine",
+            "threads": 1,
+            "log_every": 100,
+            "checkpoint_every": args.steps,
+        }
+        | (training_opts[0] if training_opts else {}),
     }
     clock = time.perf_counter()
     train_model(out / "train.pt", out / "model.pt", out / "ckpt", process, "none", config, log=out / "train.log")
@@ -159,6 +185,7 @@ def main() -> None:
         run_one(args.one, args)
         return
     names = args.variants.split(",")
+    Path(args.out).mkdir(parents=True, exist_ok=True)
     rest = sys.argv[1:]
     procs = {}
     for name in names:
@@ -166,7 +193,11 @@ def main() -> None:
         procs[name] = subprocess.Popen([sys.executable, __file__, *rest, "--one", name], stdout=log, stderr=log)
     for proc in procs.values():
         proc.wait()
-    rows = [json.loads((Path(args.out) / n / "row.json").read_text()) for n in names if (Path(args.out) / n / "row.json").exists()]
+    rows = [
+        json.loads((Path(args.out) / n / "row.json").read_text())
+        for n in names
+        if (Path(args.out) / n / "row.json").exists()
+    ]
     table = pd.DataFrame(rows)
     table.to_csv(Path(args.out) / "summary.csv", index=False)
     with pd.option_context("display.width", 250, "display.max_columns", 40):

@@ -105,16 +105,18 @@ def eval_shards(dataset):
 # will use (``job_device``). One network evaluation of a structure costs ~ atoms × layers × hidden²
 # units. CPU: one thread took 0.5-1.2e-7 s a unit in the reference run (results/reference/benchmarks.csv:
 # a-Si 64 atoms and a-SiO2 <= 120 atoms, 3 × 64, trained 3000 and 1000 steps × 8 structures in
-# 990-1430 s; a-Si sampled 250 steps × 64 in 205 s). GPU: from one NVIDIA H200's
-# default a-Si steps (3 × 64) with per-structure neighbour lists, 32 ms a call + 0.59 ms a structure
-# (7.5e-10 s a unit), MDShortcut 2.6 × the SDE (``factor``): an upper bound since the batched lists
-# (results/reference/bench/gpu.csv); not yet measured for bigger networks. Limits: twice the
+# 990-1430 s; a-Si sampled 250 steps × 64 in 205 s). GPU: one NVIDIA H200's a-Si training steps
+# (3 × 64, config/gpu.yaml, batched neighbour lists: results/reference/bench/gpu.csv), SDE 29.6 ms
+# at batch 32 and 43.5 ms at 128, i.e. 25 ms a call + 0.145 ms a structure (1.8e-10 s a unit),
+# MDShortcut 2.5-2.8 × the SDE (``factor``: 2.8). It predicts 173 s for config/gpu.yaml's a-Si SDE
+# training, which took 165 s there; sampling (no backward) costs less. Not yet measured for
+# bigger networks. Limits: twice the
 # estimate, at least 10 min, at most 2 days (a training that times out resumes from its checkpoint
 # on the next attempt or run).
 # Memory: 1 GB + 15 kB per atom × layer × hidden channel of a batch (peak RSS there 0.8-2.7 GB where
 # this gives 2.5-3.8 GB).
 CPU_S_PER_UNIT = 1.2e-7
-GPU_S_PER_CALL, GPU_S_PER_UNIT, GPU_SHORTCUT_FACTOR = 0.032, 7.5e-10, 2.6
+GPU_S_PER_CALL, GPU_S_PER_UNIT, GPU_SHORTCUT_FACTOR = 0.025, 1.8e-10, 2.8
 
 
 def max_atoms(dataset):
