@@ -148,7 +148,8 @@ TINY_TRAINING = {
 def tiny_si(tmp_path_factory):
     """Four liquid SW Si frames (two replicas, real LAMMPS), padded with ghosts at rho_max 0.06,
     and tiny models trained on them for a few steps: sde-none, shortcut-none on an SDE base,
-    ode-none; paths under their names, the frames under 'frames'."""
+    ode-none, and sde-noghost on the frames without ghosts; paths under their names, the frames
+    under 'frames'."""
     from mdshortcut.data.ghost import build_tensors, save_tensors
     from mdshortcut.md.melt_quench import run_replica
     from mdshortcut.train import train_model
@@ -158,16 +159,20 @@ def tiny_si(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("tiny_si")
     mq = MeltQuench.from_config("a-si", TINY_SI)
     frames = [atoms for replica in range(2) for atoms in run_replica(mq, replica, 0, seed=21 + replica).frames]
-    save_tensors(tmp / "tensors.pt", build_tensors(frames, ["Si"], 0.06, [], np.zeros((4, 0)), "a-si", seed=0))
+    for ghosts in (True, False):
+        tensors = build_tensors(frames, ["Si"], 0.06, [], np.zeros((4, 0)), "a-si", seed=0, ghosts=ghosts)
+        save_tensors(tmp / f"tensors-{ghosts}.pt", tensors)
     out = {"frames": frames}
-    for name, process in (
-        ("sde-none", {}),
-        ("shortcut-none", {"shortcut_base": "sde", "shortcut_levels": 2}),
-        ("ode-none", {}),
+    for name, process, ghosts in (
+        ("sde-none", {}, True),
+        ("shortcut-none", {"shortcut_base": "sde", "shortcut_levels": 2}, True),
+        ("ode-none", {}, True),
+        ("sde-noghost", {}, False),
     ):
         out[name] = tmp / f"{name}.pt"
         config = TINY_TRAINING | {"process": process}
-        train_model(tmp / "tensors.pt", out[name], tmp / f"ckpt-{name}", name.split("-")[0], "none", config)
+        tensors = tmp / f"tensors-{ghosts}.pt"
+        train_model(tensors, out[name], tmp / f"ckpt-{name}", name.split("-")[0], "none", config)
     torch.set_num_threads(threads)
     return out
 
@@ -259,6 +264,24 @@ def test_table_scores_each_model_on_the_real_atoms(tiny_si, tiny_bayes, tmp_path
     # barely trained networks: a loss near or above the noise's, captured well below 1
     assert (table["loss"] > table["bayes"]).all() and (table["captured"] < 0.9).all()
     np.testing.assert_allclose(table["captured"], (table["noise"] - table["loss"]) / (table["noise"] - table["bayes"]))
+
+
+def test_a_model_without_ghosts_is_probed_on_its_atoms_alone(tiny_si, tiny_bayes, tmp_path, one_thread):
+    """ghosts: false -> the network sees the 64 real atoms of each frame, as in its training; frames
+    of another count are refused."""
+    from mdshortcut.io import write_structures
+
+    model = load_model(tiny_si["sde-noghost"])
+    data = padded_frames(tiny_si["frames"], model, seed=2)
+    assert data.graph.n_atoms.tolist() == [64] * 4 and bool((data.embeddings[:, 0] == 0).all())
+    heldout = tmp_path / "heldout.extxyz"
+    write_structures(heldout, tiny_si["frames"])
+    table = denoising_table(
+        [tiny_si["sde-noghost"]], {"a-si": heldout}, {"a-si": tiny_bayes}, 0, "cpu", tmp_path / "d.csv"
+    )
+    assert (table["n_atoms"] == 4 * 64).all() and table["captured"].notna().all()
+    with pytest.raises(ProbeError, match=r"held-out frames of \[63\] atoms; the model was trained on 64 without"):
+        padded_frames([tiny_si["frames"][0][:63]], model, seed=2)
 
 
 def test_probed_models_are_the_epsilon_networks_of_the_listed_datasets():

@@ -22,9 +22,10 @@ The probe is defined for networks whose position output is a noise estimate ε̂
 MDShortcut at its instantaneous level on an SDE base. A flow (ODE) network predicts a velocity
 and gets no row (``ProbeError``). Conditioned models are probed unconditionally (every property
 null). The network sees the frames padded with ghosts at the model's rho_max, as its training
-tensors were; ghosts are noised too (their ε from the probe's seed) but left out of every
-average. The Bayes estimate knows which atoms are real; at σ ≤ 0.2 Å (t ≤ 0.12 at σ_X^max =
-1.7 Å) the network sees the element embeddings nearly clean (α ≥ 0.98, σ_E ≤ 0.28), so it does too.
+tensors were (a model trained without ghosts sees the real atoms alone); ghosts are noised too
+(their ε from the probe's seed) but left out of every average. The Bayes estimate knows which
+atoms are real; at σ ≤ 0.2 Å (t ≤ 0.12 at σ_X^max = 1.7 Å) the network sees the element
+embeddings nearly clean (α ≥ 0.98, σ_E ≤ 0.28), so it does too.
 """
 
 from __future__ import annotations
@@ -101,12 +102,20 @@ def epsilon_process(process):
 
 def padded_frames(frames: Sequence[Atoms], model, seed: int):
     """The frames as the network's training tensors hold them (``Structures``): padded with
-    ghosts at the model's rho_max (placed by ``seed``), float32, one-hot elements."""
+    ghosts at the model's rho_max (placed by ``seed``), or as they are for a model trained without
+    ghosts (their atom count must be its ``atoms_per_sample``); float32, one-hot elements."""
     from mdshortcut.data.dataset import StructureDataset
     from mdshortcut.data.ghost import build_tensors
 
+    ghosts = model.atoms_per_sample is None
+    wrong = sorted({len(a) for a in frames} - ({len(a) for a in frames} if ghosts else {model.atoms_per_sample}))
+    if wrong:
+        raise ProbeError(
+            f"held-out frames of {wrong} atoms; the model was trained on {model.atoms_per_sample} without ghosts"
+        )
+    empty = np.zeros((len(frames), 0))
     tensors = build_tensors(
-        frames, model.elements[1:], model.rho_max, [], np.zeros((len(frames), 0)), model.dataset, seed, "held-out"
+        frames, model.elements[1:], model.rho_max, [], empty, model.dataset, seed, "held-out", ghosts=ghosts
     )
     data = StructureDataset(tensors)
     return data.collate([data[i] for i in range(len(data))]).to(model.device)
