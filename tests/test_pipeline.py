@@ -72,7 +72,8 @@ def test_ablation_scores_every_variant_at_equal_budget(pipeline):
 @pytest.mark.slow
 def test_architecture_scores_every_variant_and_baseline(pipeline):
     """Every variant x baseline x n_s with finite scores; each model was built with its variant's
-    denoiser options on top of the paper's network; one variant chosen."""
+    denoiser options on top of the paper's network, on tensors with or without ghosts as it says;
+    one variant chosen."""
     from mdshortcut.checkpoint import read_model
 
     arch = yaml.safe_load(CONFIG.read_text())["architecture"]
@@ -86,6 +87,10 @@ def test_architecture_scores_every_variant_and_baseline(pipeline):
         wanted = {"distance_features": "tanh", "noise_embedding": "input", "update_distances": False}
         chosen = {k: v for k, v in options.get("model", {}).items() if k in wanted}
         assert {k: model[k] for k in wanted} == wanted | chosen
+        fixed = read_model(pipeline / f"{TEST_RESULTS}/architecture/{variant}/models/ode-none.pt")["atoms_per_sample"]
+        assert fixed == (None if options.get("dataset", {}).get("ghosts", True) else 64)
+        if fixed:  # sampled without ghosts: every sample holds the 64 Si
+            assert (t[t["variant"] == variant]["atoms_mean"] == 64).all()
     assert (pipeline / f"{TEST_RESULTS}/figures/architecture.png").stat().st_size > 0
     ranking = pd.read_csv(pipeline / f"{TEST_RESULTS}/tables/architecture_ranking.csv")
     assert list(ranking["variant"]) == list(arch["variants"]) and ranking["chosen"].sum() == 1

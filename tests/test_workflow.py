@@ -500,13 +500,13 @@ def test_architecture_ranking_follows_the_written_rule():
         "crowded": {"model": {"update_distances": True}},
         "angles": {},
         "best": {"model": {"update_distances": True}},
-        "probe": {"model": {"update_distances": True, "distance_features": "gaussian"}},
+        "probe": {"model": {"update_distances": True, "distance_features": "gaussian"}, "dataset": {"ghosts": False}},
         "thin": {},
     }
     ranking = rank_architectures(table, variants, 64.0, captured={"best": 0.80, "probe": 0.84}).set_index("variant")
     assert not ranking.loc[["crowded", "angles", "thin"], "valid"].any()
     assert ranking["chosen"].sum() == 1 and ranking.loc["probe", "chosen"]
-    assert ranking.loc["probe", "changes"] == 2 and ranking.loc["paper", "changes"] == 0
+    assert ranking.loc["probe", "changes"] == 3 and ranking.loc["paper", "changes"] == 0
     assert not rank_architectures(table, variants, 64.0).set_index("variant").loc["probe", "chosen"]
 
 

@@ -28,10 +28,12 @@ RECIPE = {
 }
 
 
-#: the keys an architecture variant may set (``mdshortcut.pipeline.architecture``): the denoiser's options
+#: the keys an architecture variant may set (``mdshortcut.pipeline.architecture``): the denoiser's
+#: options, and whether the ablation's dataset is padded with ghosts
 ARCHITECTURE = {
     "model": ("distance_features", "n_radial", "noise_embedding", "update_distances"),
     "process": ("sigma_x_max", "t_sampling", "pairing"),
+    "dataset": ("ghosts",),
 }
 #: σ (Å) of the denoising probe's captured fraction in the architecture ranking (docs/design.md §8)
 ARCHITECTURE_PROBE_SIGMA = 0.1
@@ -120,6 +122,15 @@ def check_config(config: Mapping) -> None:
         _check_variants(config, "ablation", RECIPE, "recipe")
     if "architecture" in config:
         _check_variants(config, "architecture", ARCHITECTURE, "denoiser")
+        arch = config["architecture"]
+        ds = config["datasets"][arch["dataset"]]
+        for name, variant in arch["variants"].items():
+            key = f"architecture.variants.{name}.dataset.ghosts"
+            if variant.get("dataset", {}).get("ghosts", True):  # the paper's, unless the variant says
+                if "rho_max" not in ds:
+                    raise ConfigError(f"{key}: ghosts (the paper's) need datasets.{arch['dataset']}.rho_max")
+            else:
+                _check_fixed_count(ds, f"{key}: datasets.{arch['dataset']}", {})
         sigmas = config.get("denoising", {}).get("sigmas", [])
         if "sde" in config["architecture"]["processes"] and ARCHITECTURE_PROBE_SIGMA not in sigmas:
             raise ConfigError(

@@ -5,6 +5,7 @@
 import re
 
 from mdshortcut.generative import PROCESSES
+from mdshortcut.pipeline.architecture import variant_ghosts
 from mdshortcut.pipeline.tables import architecture_files
 
 
@@ -12,9 +13,33 @@ wildcard_constraints:
     arch="|".join(map(re.escape, ARCHITECTURE.get("variants", {}))) or "no-architecture",
 
 
+rule architecture_tensors:
+    input:
+        structures=lambda w: f"{RESULTS}/datasets/{ARCHITECTURE['dataset']}/structures.extxyz",
+        labels=[],
+        code=code("mdshortcut.data.build"),
+    output:
+        f"{RESULTS}/architecture/{{arch}}/tensors.pt",
+    params:
+        dataset=ARCHITECTURE.get("dataset"),
+        potential=lambda w: dataset_cfg(ARCHITECTURE["dataset"])["potential"],
+        labels=[],
+        rho_max=lambda w: dataset_cfg(ARCHITECTURE["dataset"]).get("rho_max"),
+        ghosts=lambda w: variant_ghosts(ARCHITECTURE["variants"][w.arch]),
+        seed=config["seed"],
+    log:
+        f"{RESULTS}/logs/architecture/{{arch}}/tensors.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/architecture/{{arch}}/tensors.tsv"
+    conda:
+        ENV
+    script:
+        "../scripts/tensors.py"
+
+
 rule architecture_train:
     input:
-        tensors=lambda w: f"{RESULTS}/datasets/{ARCHITECTURE['dataset']}/tensors.pt",
+        tensors=architecture_tensors,
         init=[],  # baselines start from scratch (the train script's warm-start input)
         code=code("mdshortcut.train"),
     output:

@@ -73,6 +73,17 @@ def architecture_model_config(w):
     return variant_config(config, dataset_training(config, ARCHITECTURE["dataset"]), w.arch)
 
 
+def architecture_tensors(w):
+    """The training tensors of variant w.arch: the dataset's, or its own where its ghosts setting
+    (the paper's unless it sets dataset.ghosts) differs from the dataset's."""
+    from mdshortcut.pipeline.architecture import variant_ghosts
+
+    dataset = ARCHITECTURE["dataset"]
+    if variant_ghosts(ARCHITECTURE["variants"][w.arch]) == dataset_cfg(dataset)["ghosts"]:
+        return f"{RESULTS}/datasets/{dataset}/tensors.pt"
+    return f"{RESULTS}/architecture/{w.arch}/tensors.pt"
+
+
 def md_shards(dataset):
     """Shard indices of the melt-quench replicas of a dataset."""
     cfg = dataset_cfg(dataset)

@@ -41,8 +41,14 @@ COLUMNS = [
 
 
 def paper_architecture() -> dict[str, dict]:
-    """The denoiser keys at the schema defaults (the paper's network)."""
-    return paper_values(ARCHITECTURE)
+    """The denoiser keys at the schema defaults (the paper's network; its datasets have ghosts)."""
+    return paper_values({s: ARCHITECTURE[s] for s in ("model", "process")}) | {"dataset": {"ghosts": True}}
+
+
+def variant_ghosts(variant: Mapping) -> bool:
+    """Whether a variant (its config mapping) trains on the ablation's dataset padded with ghosts:
+    its ``dataset.ghosts``, else the paper's (ghosts), whatever the dataset itself sets."""
+    return bool(variant.get("dataset", {}).get("ghosts", paper_architecture()["dataset"]["ghosts"]))
 
 
 def variant_config(config: Mapping, training: Mapping, variant: str) -> dict:
