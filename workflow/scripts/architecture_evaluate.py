@@ -17,6 +17,7 @@ rows = evaluate_variant(
     snakemake.input.structures,
     json.loads(Path(snakemake.input.reference).read_text()),
     variant=snakemake.wildcards.arch,
+    process=snakemake.wildcards.process,
     n_steps=arch["n_steps"],
     n_samples=arch["n_samples"],
     seed=snakemake.params.seed,

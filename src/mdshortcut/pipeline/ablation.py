@@ -75,6 +75,43 @@ def variant_config(config: Mapping, training: Mapping, variant: str, process: st
     return {"model": config["model"], "seed": config["seed"], "device": config["device"], **sections}
 
 
+def score_runs(
+    model_path: str | os.PathLike,
+    structures: str | os.PathLike,
+    reference: Mapping,
+    runs: Sequence[tuple[str, int, bool]],
+    n_samples: int,
+    seed: int,
+    cfg,
+    device: str = "cpu",
+) -> list[dict]:
+    """One row per run (label, n_s, flow) of a trained model: the label, n_s, the Table 1 scores of
+    ``COLUMNS`` and the model file's training CPU seconds and steps. ``flow``: the instantaneous
+    level's deterministic Euler steps instead of the model's own sampler.
+
+    Cells: ``n_samples`` drawn (seeded) from the training structures, the same cells and seed for
+    every run, model and variant. cfg: ``StructureConfig``.
+    """
+    import torch
+
+    from mdshortcut.checkpoint import read_model
+    from mdshortcut.evaluate import run_metrics
+    from mdshortcut.pipeline.sweep import draw_cells
+    from mdshortcut.sample import generate, load_model
+
+    meta = read_model(model_path)
+    model = load_model(model_path, device)
+    cells = torch.as_tensor(draw_cells(read_structures(structures), n_samples, seed), dtype=torch.float32)
+    training = {"train_cpu_s": float(meta.get("cpu_seconds", np.nan)), "train_steps": int(meta["steps"])}
+    rows = []
+    for label, n_s, flow in runs:
+        m = run_metrics(generate(model, cells, n_s, seed=seed, device=device, flow=flow), reference, cfg)
+        rows.append({"label": label, "n_s": n_s, **{k: m[k] for k in COLUMNS[3:9]}, **training})
+        what = (model_path, label, n_s, m["rdf_rmsd"], m["close_fraction"], m["atoms_mean"])
+        log.info("%s %s n_s=%d: RDF RMSD %.4f, close %.3f, atoms %.1f", *what)
+    return rows
+
+
 def evaluate_variant(
     model_path: str | os.PathLike,
     structures: str | os.PathLike,
@@ -87,38 +124,11 @@ def evaluate_variant(
     cfg,
     device: str = "cpu",
 ) -> pd.DataFrame:
-    """Rows of ``COLUMNS`` for one trained variant: its shortcut at every n_s and its flow.
-
-    Cells: ``n_samples`` drawn (seeded) from the training structures; the same cells and seed
-    for every sampler and variant. cfg: ``StructureConfig``.
-    """
-    import torch
-
-    from mdshortcut.checkpoint import read_model
-    from mdshortcut.evaluate import run_metrics
-    from mdshortcut.pipeline.sweep import draw_cells
-    from mdshortcut.sample import generate, load_model
-
-    meta = read_model(model_path)
-    model = load_model(model_path, device)
-    cells = torch.as_tensor(draw_cells(read_structures(structures), n_samples, seed), dtype=torch.float32)
-    rows = []
-    for sampler, n_s in [("shortcut", n) for n in n_steps] + [("flow", flow_steps)]:
-        frames = generate(model, cells, n_s, seed=seed, device=device, flow=sampler == "flow")
-        m = run_metrics(frames, reference, cfg)
-        scores = {k: m[k] for k in COLUMNS[3:9]}
-        training = {"train_cpu_s": float(meta.get("cpu_seconds", np.nan)), "train_steps": int(meta["steps"])}
-        rows.append({"variant": variant, "sampler": sampler, "n_s": n_s, **scores, **training})
-        log.info(
-            "%s %s n_s=%d: RDF RMSD %.4f, close %.3f, atoms %.1f",
-            variant,
-            sampler,
-            n_s,
-            m["rdf_rmsd"],
-            m["close_fraction"],
-            m["atoms_mean"],
-        )
-    return pd.DataFrame(rows, columns=COLUMNS)
+    """Rows of ``COLUMNS`` for one trained variant: its shortcut at every n_s and its flow
+    (``score_runs``)."""
+    runs = [("shortcut", n, False) for n in n_steps] + [("flow", flow_steps, True)]
+    rows = score_runs(model_path, structures, reference, runs, n_samples, seed, cfg, device)
+    return pd.DataFrame([{"variant": variant, "sampler": r.pop("label"), **r} for r in rows], columns=COLUMNS)
 
 
 def ablation_table(

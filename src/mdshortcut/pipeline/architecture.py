@@ -12,7 +12,6 @@ written before its first default-scale run.
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Mapping, Sequence
 
@@ -20,24 +19,10 @@ import numpy as np
 import pandas as pd
 
 from mdshortcut.config import ARCHITECTURE, ARCHITECTURE_PROBE_SIGMA
-from mdshortcut.io import read_structures
+from mdshortcut.pipeline import ablation
 from mdshortcut.pipeline.ablation import paper_values
 
-log = logging.getLogger(__name__)
-
-COLUMNS = [
-    "variant",
-    "process",
-    "n_s",
-    "rdf_rmsd",
-    "adf_rmsd",
-    "close_fraction",
-    "atoms_mean",
-    "atoms_std",
-    "n_empty",
-    "train_cpu_s",
-    "train_steps",
-]
+COLUMNS = [name if name != "sampler" else "process" for name in ablation.COLUMNS]  # a row per baseline
 
 
 def paper_architecture() -> dict[str, dict]:
@@ -68,36 +53,18 @@ def evaluate_variant(
     structures: str | os.PathLike,
     reference: Mapping,
     variant: str,
+    process: str,
     n_steps: Sequence[int],
     n_samples: int,
     seed: int,
     cfg,
     device: str = "cpu",
 ) -> pd.DataFrame:
-    """Rows of ``COLUMNS`` for one trained baseline of a variant, one per n_s.
-
-    Cells: ``n_samples`` drawn (seeded) from the training structures, the same for every variant
-    and process. cfg: ``StructureConfig``.
-    """
-    import torch
-
-    from mdshortcut.checkpoint import read_model
-    from mdshortcut.evaluate import run_metrics
-    from mdshortcut.pipeline.sweep import draw_cells
-    from mdshortcut.sample import generate, load_model
-
-    meta = read_model(model_path)
-    model = load_model(model_path, device)
-    cells = torch.as_tensor(draw_cells(read_structures(structures), n_samples, seed), dtype=torch.float32)
-    training = {"train_cpu_s": float(meta.get("cpu_seconds", np.nan)), "train_steps": int(meta["steps"])}
-    rows = []
-    for n_s in n_steps:
-        m = run_metrics(generate(model, cells, n_s, seed=seed, device=device), reference, cfg)
-        rows.append({"variant": variant, "process": meta["process"], "n_s": n_s, **{k: m[k] for k in COLUMNS[3:9]}})
-        rows[-1].update(training)
-        what = (variant, meta["process"], n_s, m["rdf_rmsd"], m["close_fraction"], m["atoms_mean"])
-        log.info("%s %s n_s=%d: RDF RMSD %.4f, close %.3f, atoms %.1f", *what)
-    return pd.DataFrame(rows, columns=COLUMNS)
+    """Rows of ``COLUMNS`` for one trained baseline (``process``) of a variant, one per n_s with
+    its own sampler (``ablation.score_runs``)."""
+    runs = [(process, n, False) for n in n_steps]
+    rows = ablation.score_runs(model_path, structures, reference, runs, n_samples, seed, cfg, device)
+    return pd.DataFrame([{"variant": variant, "process": r.pop("label"), **r} for r in rows], columns=COLUMNS)
 
 
 def captured_fractions(probes: Mapping[str, str | os.PathLike]) -> dict[str, float]:
