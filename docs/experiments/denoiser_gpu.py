@@ -9,7 +9,8 @@ n_s = 10 and 250 against the whole dataset (``evaluate.run_metrics``).
     python docs/experiments/denoiser_gpu.py --tensors results/datasets/a-si/tensors.pt --out OUT
 
 runs every variant as its own process (the GPU is shared; each step is bound by host work) and
-writes OUT/summary.csv. ``--one NAME`` runs one variant. A record of a measurement, not a
+writes OUT/summary.csv. ``--one NAME`` runs one variant; ``--score-only`` scores a variant's
+existing OUT/NAME/model.pt (e.g. trained on a GPU, scored on a CPU) without training it. A record of a measurement, not a
 pipeline stage: the architecture ablation in the DAG is the published comparison.
 """
 
@@ -149,7 +150,8 @@ def run_one(name: str, args) -> dict:
         | (training_opts[0] if training_opts else {}),
     }
     clock = time.perf_counter()
-    train_model(out / "train.pt", out / "model.pt", out / "ckpt", process, "none", config, log=out / "train.log")
+    if not (args.score_only and (out / "model.pt").exists()):
+        train_model(out / "train.pt", out / "model.pt", out / "ckpt", process, "none", config, log=out / "train.log")
     row = {"variant": name, "process": process, "train_s": time.perf_counter() - clock}
     lm = load_model(out / "model.pt", device)
     if process != "ode":
@@ -180,6 +182,7 @@ def main() -> None:
     p.add_argument("--samples", type=int, default=64)
     p.add_argument("--variants", default=",".join(VARIANTS))
     p.add_argument("--one")
+    p.add_argument("--score-only", action="store_true", help="score OUT/NAME/model.pt where it exists, untrained")
     args = p.parse_args()
     if args.one:
         run_one(args.one, args)
