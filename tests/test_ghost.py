@@ -192,7 +192,14 @@ def _ghostless(name="a-sio2", **changes):
 
 
 def test_check_config_refuses_what_cannot_have_a_fixed_atom_count():
-    validate_config(_ghostless("a-si"), REPO / "config/schema.yaml", ["c.yaml"])  # diamond: fixed, no rho_max
+    plain = _ghostless("a-si")
+    del plain["architecture"]
+    validate_config(plain, REPO / "config/schema.yaml", ["c.yaml"])  # diamond: fixed, no rho_max
+    # the architecture ablation's paper variant trains with the paper's ghosts: they need a density
+    paper = r"architecture\.variants\.paper\.dataset\.ghosts: ghosts \(the paper's\) need datasets\.a-si\.rho_max"
+    with pytest.raises(ConfigError, match=paper):
+        validate_config(_ghostless("a-si"), REPO / "config/schema.yaml", ["c.yaml"])
+    validate_config(_ghostless("a-si", rho_max=0.06), REPO / "config/schema.yaml", ["c.yaml"])
     with pytest.raises(ConfigError, match=r"a-sio2.initial.n_atoms: \[24, 36\] is a range, but ghosts: false"):
         validate_config(_ghostless(), REPO / "config/schema.yaml", ["c.yaml"])
     fixed = {"kind": "random", "n_atoms": [24, 24], "formula": {"Si": 1, "O": 2}, "volume_factor": 4.0}
