@@ -108,10 +108,11 @@ def padded_frames(frames: Sequence[Atoms], model, seed: int):
     from mdshortcut.data.ghost import build_tensors
 
     ghosts = model.atoms_per_sample is None
-    wrong = sorted({len(a) for a in frames} - ({len(a) for a in frames} if ghosts else {model.atoms_per_sample}))
+    wrong = set() if ghosts else {len(a) for a in frames} - {model.atoms_per_sample}
     if wrong:
         raise ProbeError(
-            f"held-out frames of {wrong} atoms; the model was trained on {model.atoms_per_sample} without ghosts"
+            f"held-out frames of {sorted(wrong)} atoms; "
+            f"the model was trained on {model.atoms_per_sample} without ghosts"
         )
     empty = np.zeros((len(frames), 0))
     tensors = build_tensors(
