@@ -523,3 +523,21 @@ def test_captured_fractions_read_each_variants_probe_at_the_rules_sigma(tmp_path
     pd.DataFrame({"sigma_A": [0.05, 0.2], "captured": [0.5, 0.7]}).to_csv(tmp_path / "c.csv", index=False)
     with pytest.raises(ValueError, match=r"c\.csv: no single row at σ = 0\.1 Å"):
         captured_fractions({"c": tmp_path / "c.csv"})
+
+
+def test_reference_keeps_the_ablations_and_the_denoising_probe():
+    """`snakemake reference` publishes the architecture ablation and the denoising probe where the
+    config has them (issue 22), and asks for neither where it does not."""
+    from snakemake.utils import validate
+
+    from mdshortcut.pipeline.tables import architecture_files, reference_files
+
+    cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    validate(cfg, str(REPO / "config" / "schema.yaml"))
+    files = reference_files(cfg)
+    assert set(architecture_files(cfg)) | {"tables/denoising.csv", "tables/ablation.csv"} <= set(files)
+    bare = copy.deepcopy(cfg)
+    del bare["architecture"], bare["denoising"]
+    for ds in bare["datasets"].values():
+        ds["models"] = {"ode": ds["models"]["ode"]}  # no ε-prediction model left to probe
+    assert not {"tables/architecture.csv", "tables/denoising.csv"} & set(reference_files(bare))

@@ -6,6 +6,7 @@ import sys
 from mdshortcut.config import ConfigError
 from mdshortcut.md.protocol import md_section
 from mdshortcut.pipeline.denoising import probe_models
+from mdshortcut.pipeline.tables import DENOISING_TABLE
 
 DENOISING = config["denoising"]
 try:
@@ -66,7 +67,7 @@ rule denoising_table:
         bayes=[f"{RESULTS}/denoising/{d}/bayes.npz" for d in PROBED],
         code=code("mdshortcut.pipeline.denoising"),
     output:
-        f"{RESULTS}/tables/denoising.csv",
+        f"{RESULTS}/{DENOISING_TABLE}",
     params:
         datasets=list(PROBED),
         seed=config["seed"],

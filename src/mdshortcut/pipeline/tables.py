@@ -71,14 +71,15 @@ def claim_tables(files: Iterable[str]) -> dict[str, str]:
 
 
 def reference_files(config: Mapping) -> list[str]:
-    """``report_files`` and the evaluation summaries behind the tables (paths under the
-    results folder): what a published reference run keeps."""
+    """``report_files``, the evaluation summaries behind the tables, and the recipe ablation's,
+    the architecture ablation's and the denoising probe's tables (paths under the results
+    folder): what a published reference run keeps."""
     files = report_files(config)
     if "tables/table1.csv" in files:
         files.append(f"evaluation/{STRUCTURE_DATASET}/structure.csv")
     if "tables/table2.csv" in files:
         files.append(f"evaluation/{INVERSE_DATASET}/inverse.csv")
-    return files + ablation_files(config)
+    return files + ablation_files(config) + architecture_files(config) + denoising_files(config)
 
 
 def ablation_files(config: Mapping) -> list[str]:
@@ -93,6 +94,17 @@ def architecture_files(config: Mapping) -> list[str]:
     configured; not part of ``all`` (``snakemake architecture``)."""
     files = ["tables/architecture.csv", "figures/architecture.png", "tables/architecture_ranking.csv"]
     return files if "architecture" in config else []
+
+
+DENOISING_TABLE = "tables/denoising.csv"  # the denoising probe's (pipeline.denoising)
+
+
+def denoising_files(config: Mapping) -> list[str]:
+    """The denoising probe's table (path under the results folder), if the config has a model to
+    probe (``pipeline.denoising.probe_models``); not part of ``all``."""
+    from mdshortcut.pipeline.denoising import probe_models
+
+    return [DENOISING_TABLE] if probe_models(config) else []
 
 
 def process_of(model: str) -> str:
