@@ -5,8 +5,7 @@ import sys
 
 from mdshortcut.config import ConfigError
 from mdshortcut.md.protocol import md_section
-from mdshortcut.pipeline.denoising import probe_models
-from mdshortcut.pipeline.tables import DENOISING_TABLE
+from mdshortcut.pipeline.tables import DENOISING_TABLE, probe_models
 
 DENOISING = config["denoising"]
 try:

@@ -68,26 +68,6 @@ class ProbeError(ValueError):
     """A model the probe cannot score; the message names it."""
 
 
-def probe_models(config: Mapping) -> dict[str, list[str]]:
-    """Dataset -> names ('{process}-{conditioning}') of the ε-prediction models the probe scores
-    under a validated config: the sde models, and the shortcut ones when process.shortcut_base
-    is sde, of ``denoising.datasets`` (default: every dataset that has one). ConfigError for a
-    listed dataset that is not configured or has none."""
-    from mdshortcut.config import ConfigError
-
-    eps = ("sde", "shortcut") if config["process"]["shortcut_base"] == "sde" else ("sde",)
-    listed = config.get("denoising", {}).get("datasets")
-    probed = {}
-    for name in listed or config["datasets"]:
-        if name not in config["datasets"]:
-            raise ConfigError(f"denoising.datasets: '{name}' is not a dataset (datasets: {sorted(config['datasets'])})")
-        models = config["datasets"][name].get("models", {})
-        probed[name] = [f"{p}-{c}" for p in eps for c in models.get(p, [])]
-        if listed and not probed[name]:
-            raise ConfigError(f"denoising.datasets: '{name}' has no ε-prediction model ({' or '.join(eps)})")
-    return {name: models for name, models in probed.items() if models}
-
-
 # --- the network ------------------------------------------------------------------------
 def epsilon_process(process):
     """The SDE a model's positions are ε-predictions of: the process, or a shortcut's base;

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from mdshortcut.config import ConfigError
 from mdshortcut.generative import PROCESSES
 from mdshortcut.io import atomic_path, write_csv
 from mdshortcut.pipeline.sweep import SamplingConfig, model_names, sampling_runs
@@ -99,11 +100,27 @@ def architecture_files(config: Mapping) -> list[str]:
 DENOISING_TABLE = "tables/denoising.csv"  # the denoising probe's (pipeline.denoising)
 
 
+def probe_models(config: Mapping) -> dict[str, list[str]]:
+    """Dataset -> names ('{process}-{conditioning}') of the ε-prediction models the probe scores
+    under a validated config: the sde models, and the shortcut ones when process.shortcut_base
+    is sde, of ``denoising.datasets`` (default: every dataset that has one). ConfigError for a
+    listed dataset that is not configured or has none."""
+    eps = ("sde", "shortcut") if config["process"]["shortcut_base"] == "sde" else ("sde",)
+    listed = config.get("denoising", {}).get("datasets")
+    probed = {}
+    for name in listed or config["datasets"]:
+        if name not in config["datasets"]:
+            raise ConfigError(f"denoising.datasets: '{name}' is not a dataset (datasets: {sorted(config['datasets'])})")
+        models = config["datasets"][name].get("models", {})
+        probed[name] = [f"{p}-{c}" for p in eps for c in models.get(p, [])]
+        if listed and not probed[name]:
+            raise ConfigError(f"denoising.datasets: '{name}' has no ε-prediction model ({' or '.join(eps)})")
+    return {name: models for name, models in probed.items() if models}
+
+
 def denoising_files(config: Mapping) -> list[str]:
     """The denoising probe's table (path under the results folder), if the config has a model to
-    probe (``pipeline.denoising.probe_models``); not part of ``all``."""
-    from mdshortcut.pipeline.denoising import probe_models
-
+    probe (``probe_models``); not part of ``all``."""
     return [DENOISING_TABLE] if probe_models(config) else []
 
 
