@@ -541,3 +541,19 @@ def test_reference_keeps_the_ablations_and_the_denoising_probe():
     for ds in bare["datasets"].values():
         ds["models"] = {"ode": ds["models"]["ode"]}  # no ε-prediction model left to probe
     assert not {"tables/architecture.csv", "tables/denoising.csv"} & set(reference_files(bare))
+
+
+def test_a_probe_of_a_dataset_without_an_sde_fails_in_one_line(tmp_path):
+    """denoising.datasets naming a dataset with no ε-prediction model ends the run before any job,
+    in one line (report.smk asks for the probe's table too: it once raised there, a traceback)."""
+    cfg = copy.deepcopy(yaml.safe_load((REPO / "config/test.yaml").read_text()))
+    cfg["denoising"]["datasets"] = ["a-sio2"]
+    cfg["datasets"]["a-sio2"]["models"].pop("sde")
+    cfg["process"] = {**cfg.get("process", {}), "shortcut_base": "ode"}
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(cfg))
+    res = snakemake("-n", "--configfile", str(bad), cwd=tmp_path)
+    assert res.returncode != 0
+    last = res.stderr.strip().splitlines()[-1]
+    assert last == "invalid config: denoising.datasets: 'a-sio2' has no ε-prediction model (sde)", res.stderr[-2000:]
+    assert "Traceback" not in res.stderr and 'File "' not in res.stderr, res.stderr[-2000:]

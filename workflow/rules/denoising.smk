@@ -1,17 +1,10 @@
 # The denoising probe (`snakemake results/tables/denoising.csv`; not part of `all`): each probed
 # dataset's ε-prediction models against the Bayes-optimal denoiser on held-out frames, new
 # melt-quench replicas of its protocol (results/denoising/{dataset}/), estimated by tethered MD.
-import sys
-
-from mdshortcut.config import ConfigError
 from mdshortcut.md.protocol import md_section
-from mdshortcut.pipeline.tables import DENOISING_TABLE, probe_models
+from mdshortcut.pipeline.tables import DENOISING_TABLE
 
 DENOISING = config["denoising"]
-try:
-    PROBED = probe_models(config)  # dataset -> model names
-except ConfigError as exc:
-    sys.exit(f"invalid config: {exc}")
 
 
 rule denoising_heldout:
