@@ -373,3 +373,27 @@ def test_distance_features_against_their_formulas():
     torch.testing.assert_close(egnn.distance_features(r, 6.5, "tanh", 16)[:, 0], 2 * torch.tanh(r**2 / 6.5**2) - 1)
     with pytest.raises(ValueError, match="one of tanh, gaussian, bessel"):
         egnn.distance_features(r, 6.5, "cosine", 4)
+
+
+def test_update_distances_gradients_are_reproducible_on_two_threads():
+    """The same float32 backward three times on 2 threads gives bit-identical gradients with distances updated
+    in every layer (advanced indexing's backward summed in a thread-dependent order: the SLURM and
+    local runs of the cluster test trained different weights)."""
+    model = make_model(n_levels=3, distance_features="gaussian", n_radial=8, update_distances=True).float().train()
+    structures = [structure(seed, 150, 12.0) for seed in range(4)]
+    batch = Batch.from_structures(
+        torch.stack([c for c, _, _ in structures]).float(), [p.float() for _, p, _ in structures]
+    )
+    e = torch.cat([e for _, _, e in structures]).float()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        grads = []
+        for _ in range(3):
+            model.zero_grad()
+            x, eo = model(batch, e, torch.full((4,), 0.05), {k: v.expand(4) for k, v in Y.items()}, torch.full((4,), 2))
+            (x.square().sum() + eo.square().sum()).backward()
+            grads.append([p.grad.clone() for p in model.parameters() if p.grad is not None])
+    finally:
+        torch.set_num_threads(threads)
+    assert all(torch.equal(a, b) for g in grads[1:] for a, b in zip(grads[0], g))
