@@ -524,10 +524,10 @@ class EGNN(nn.Module):
         dx = None  # channel displacements (N, 3, k), channels innermost; None: all zero
         for layer in self.layers:
             if dx is None or self.update_distances:
-                # index_select, not dx[idx]: its backward (index_add_) sums in one order on any
-                # thread count; advanced indexing's did not (2-thread training was not reproducible)
-                d0 = None if dx is None else dx[:, :, 0]
-                moved = r if dx is None else r + d0.index_select(0, nb.j) - d0.index_select(0, receiver)
+                moved = r
+                if dx is not None:  # index_select: its backward (index_add_) sums in one order on any
+                    d0 = dx[:, :, 0]  # thread count; dx[idx]'s did not (2-thread training differed)
+                    moved = r + d0.index_select(0, nb.j) - d0.index_select(0, receiver)
                 e, fc = self.invariants(moved.norm(dim=1))
                 fcn = torch.where(nb.valid, fc / self.n_norm, 0.0)
             h, dx = layer(h, dx, nb, e, fcn, r, cond)
