@@ -323,12 +323,12 @@ def test_the_probe_is_a_target_outside_all(tmp_path):
     assert "denoising" not in dry_run(tmp_path, "test", "all")
 
 
-def test_the_default_probe_scores_the_a_si_sde(tmp_path):
-    """config.yaml probes a-Si only (denoising.datasets), whose SDE is its one ε-prediction model
-    (shortcut_base: ode there); a-SiO2's quenched glass is not a Boltzmann ensemble."""
+def test_the_default_probe_scores_the_a_si_eps_models(tmp_path):
+    """config.yaml probes a-Si only (denoising.datasets): its SDE and its MDShortcut, built on the
+    SDE there (the paper's recipe); a-SiO2's quenched glass is not a Boltzmann ensemble."""
     default = dry_run(tmp_path, "config", "results/tables/denoising.csv")
-    assert "models/a-si/sde-none.pt" in default
-    assert not any(f"models/{m}.pt" in default for m in ("a-si/shortcut-none", "a-sio2/sde-all"))
+    assert all(f"models/{m}.pt" in default for m in ("a-si/sde-none", "a-si/shortcut-none"))
+    assert not any(f"models/{m}.pt" in default for m in ("a-si/ode-none", "a-sio2/sde-all"))
 
 
 @pytest.mark.slow  # 1-5 min on 2 busy cores: the a-Si dataset, a model and the probe at CI scale

@@ -7,9 +7,9 @@ signature can represent every exact velocity and shortcut. Each recipe trains th
 same network for the same number of steps; the score is the RMS distance, in units of the
 data's standard deviation, between a 1-step sample and the same network's 128-step flow
 (``sample_flow``, the instantaneous level) from the same prior draw: how well the shortcut
-levels distil the flow they are trained on. Thresholds fixed before the first run: the default
-recipe (config/config.yaml) within 0.25 on positions and elements, and the paper's preset
-(the schema defaults) at least 1.5× further off.
+levels distil the flow they are trained on. Thresholds fixed before the first run: the
+flow-matching recipe (``recipe("ode")``) within 0.25 on positions and elements, and the paper's
+preset (the schema defaults) at least 1.5× further off.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 from torch import nn
 
 from mdshortcut.data.dataset import Structures
@@ -74,14 +73,14 @@ class ToyNet(nn.Module):
 
 
 def recipe(which: str) -> tuple[ProcessConfig, TrainingConfig]:
-    """The paper's preset (schema defaults) or the recipe of config/config.yaml."""
+    """The paper's preset (schema defaults), or the flow-matching recipe the options were built
+    for: the ODE base, K = 3, L_SC on 75 % of every batch's structures, live targets, clip 10 with
+    warm-up and cosine (config.yaml's default until the recipe ablation's rerun, docs/design.md §6)."""
     if which == "paper":
         return ProcessConfig(), TrainingConfig(lr=1e-3)
-    cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    training = {
-        k: v for k, v in cfg["training"].items() if k not in ("steps", "threads", "batch_size", "checkpoint_every")
-    }
-    return ProcessConfig.from_dict(cfg.get("process", {})), TrainingConfig.from_dict(training | {"lr": 1e-3})
+    process = ProcessConfig(shortcut_base="ode", shortcut_levels=3, shortcut_share="structures", shortcut_fraction=0.75)
+    training = TrainingConfig(lr=1e-3, grad_clip=10.0, lr_warmup_steps=100, lr_schedule="cosine", target_ema_decay=0)
+    return process, training
 
 
 def fit(proc: MDShortcut, cfg: TrainingConfig, seed: int) -> nn.Module:
@@ -114,15 +113,15 @@ def distillation_error(proc: MDShortcut, model: nn.Module, seed: int) -> tuple[f
 
 
 @pytest.mark.slow
-def test_default_recipe_distils_the_flow_and_the_paper_preset_does_worse():
+def test_ode_recipe_distils_the_flow_and_the_paper_preset_does_worse():
     errors = {}
-    for which in ("default", "paper"):
+    for which in ("ode", "paper"):
         process_cfg, training_cfg = recipe(which)
         proc = MDShortcut(process_cfg)
         errors[which] = distillation_error(proc, fit(proc, training_cfg, seed=3), seed=4)
-    (dx, de), (px, pe) = errors["default"], errors["paper"]
-    assert dx < 0.25 and de < 0.25, f"default recipe: 1-step vs flow {dx:.3f} (X), {de:.3f} (E) data std"
-    assert max(px, pe) > 1.5 * max(dx, de), f"paper preset {px:.3f}/{pe:.3f} vs default {dx:.3f}/{de:.3f}"
+    (dx, de), (px, pe) = errors["ode"], errors["paper"]
+    assert dx < 0.25 and de < 0.25, f"ODE recipe: 1-step vs flow {dx:.3f} (X), {de:.3f} (E) data std"
+    assert max(px, pe) > 1.5 * max(dx, de), f"paper preset {px:.3f}/{pe:.3f} vs ODE {dx:.3f}/{de:.3f}"
 
 
 def test_structures_share_spreads_levels_evenly_over_each_batch():

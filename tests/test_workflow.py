@@ -394,11 +394,14 @@ def test_shortcut_recipe_change_leaves_baseline_jobs_alone():
     changed = copy.deepcopy(cfg)
     changed["process"]["shortcut_levels"] += 1
     changed["training"]["target_ema_decay"] = 0.5
+    changed["shortcut_optimiser"]["grad_clip"] = 3.0
     for process in ("ode", "sde"):
         assert model_config(changed, "a-si", process) == model_config(cfg, "a-si", process)
     assert model_config(changed, "a-si", "shortcut") != model_config(cfg, "a-si", "shortcut")
-    levels = model_config(changed, "a-si", "shortcut")["process"]["shortcut_levels"]
-    assert levels == cfg["process"]["shortcut_levels"] + 1
+    shortcut = model_config(changed, "a-si", "shortcut")
+    assert shortcut["process"]["shortcut_levels"] == cfg["process"]["shortcut_levels"] + 1
+    assert shortcut["training"]["grad_clip"] == 3.0
+    assert model_config(changed, "a-si", "ode")["training"]["grad_clip"] == cfg["training"]["grad_clip"]
     changed["training"]["lr"] *= 2
     for process in ("ode", "sde", "shortcut"):
         assert model_config(changed, "a-si", process)["training"]["lr"] == 2 * cfg["training"]["lr"]

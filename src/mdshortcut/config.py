@@ -21,10 +21,13 @@ SHORTCUT_KEYS = {
     "training": ("target_ema_decay", "shortcut_init"),
 }
 
+#: the optimiser's keys of ``training``; ``shortcut_optimiser`` may set them for MDShortcut alone
+OPTIMISER_KEYS = ("grad_clip", "lr_warmup_steps", "lr_schedule")
+
 #: the keys an ablation variant may set (``mdshortcut.pipeline.ablation``): MDShortcut's own and the optimiser's
 RECIPE = {
     "process": SHORTCUT_KEYS["process"],
-    "training": ("grad_clip", "lr_warmup_steps", "lr_schedule", *SHORTCUT_KEYS["training"]),
+    "training": (*OPTIMISER_KEYS, *SHORTCUT_KEYS["training"]),
 }
 
 
@@ -211,10 +214,13 @@ def dataset_training(config: Mapping, dataset: str) -> dict:
 
 def model_config(config: Mapping, dataset: str, process: str) -> dict:
     """train_model's config of one model (sections model, process, training; seed, device): the
-    dataset's training section, and for a baseline (ode, sde) without ``SHORTCUT_KEYS``, so that
-    changing MDShortcut's recipe does not retrain the baselines."""
+    dataset's training section, for MDShortcut with ``shortcut_optimiser`` over it, and for a
+    baseline (ode, sde) without ``SHORTCUT_KEYS``, so that changing MDShortcut's recipe does not
+    retrain the baselines."""
     sections = {"process": dict(config["process"]), "training": dataset_training(config, dataset)}
-    if process != "shortcut":
+    if process == "shortcut":
+        sections["training"] |= config.get("shortcut_optimiser", {})
+    else:
         sections = {
             name: {k: v for k, v in section.items() if k not in SHORTCUT_KEYS[name]}
             for name, section in sections.items()
