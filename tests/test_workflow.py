@@ -96,6 +96,11 @@ BAD = {
     ),
     "unknown shortcut base": ("process.shortcut_base", "vae", r"process\.shortcut_base: 'vae' is not one of"),
     "unknown LR schedule": ("training.lr_schedule", "step", r"training\.lr_schedule: 'step' is not one of"),
+    "shortcut optimiser sets a non-optimiser key": (
+        "shortcut_optimiser",
+        {"lr": 1.0},
+        r"shortcut_optimiser: Additional properties are not allowed \('lr' was unexpected\)",
+    ),
     "ablation on an unknown dataset": ("ablation.dataset", "a-ge", r"ablation\.dataset: 'a-ge' is not a dataset"),
     "ablation on an inverse-design dataset": (
         "ablation.dataset",
