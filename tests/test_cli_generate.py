@@ -4,6 +4,7 @@ against the labels table, and every bad request ending in one line, no traceback
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
@@ -357,6 +358,40 @@ def _frames_in_temporary(folder: Path, out: Path) -> int:
     return sum(p.read_text().count("Lattice=") for p in folder.glob(f".{out.name}.*.tmp.extxyz"))
 
 
+def _interrupt(argv: list, sig: signal.Signals, folder: Path, out: Path) -> tuple[int, str]:
+    """Run ``mdshortcut generate argv``, send ``sig`` once it has written 2 frames to ``out``'s
+    temporary file; its return code and stderr. stderr goes to a file (a pipe read only at the end
+    could fill with the progress bar), with faulthandler on: a run still going 60 s after the signal
+    is aborted and its stacks fail the test. The run is killed if the test fails before its end."""
+    env = {**os.environ, "PYTHONFAULTHANDLER": "1"}
+    with open(folder / "stderr.txt", "w+") as log:
+        proc = subprocess.Popen([MDSHORTCUT, *map(str, argv)], stdout=subprocess.DEVNULL, stderr=log, env=env)
+        try:
+            deadline = time.monotonic() + 300  # a loaded machine starts slowly (the test: ~30 s alone)
+            while time.monotonic() < deadline and proc.poll() is None and _frames_in_temporary(folder, out) < 2:
+                time.sleep(0.2)
+            assert proc.poll() is None and _frames_in_temporary(folder, out) >= 2 and not out.exists(), _tail(log)
+            proc.send_signal(sig)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.send_signal(signal.SIGABRT)
+                proc.wait(timeout=30)
+                pytest.fail(f"still running 60 s after {sig.name}; its stacks:\n{_tail(log, 8000)}")
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        return proc.returncode, _tail(log, None)
+
+
+def _tail(log, chars: int | None = 2000) -> str:
+    """The last ``chars`` characters (all: None) of an open log file a child process writes."""
+    log.seek(0)
+    text = log.read()
+    return text if chars is None else text[-chars:]
+
+
 def test_an_interrupted_run_keeps_what_it_wrote_and_says_how_much(tiny_models, tmp_path):
     """Frames were held in memory to the end: a Ctrl-C lost them all. Now each batch is written as
     made (to the output's temporary file); SIGINT (Ctrl-C) and SIGTERM publish the whole batches
@@ -364,16 +399,8 @@ def test_an_interrupted_run_keeps_what_it_wrote_and_says_how_much(tiny_models, t
     for sig in (signal.SIGINT, signal.SIGTERM):
         out = tmp_path / f"out{sig}.extxyz"
         argv = request(tiny_models["ode-none"], out, ["--cell", "8", "--n", "100000", "--batch-size", "1"])
-        proc = subprocess.Popen(
-            [MDSHORTCUT, *map(str, argv)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and _frames_in_temporary(tmp_path, out) < 2:
-            time.sleep(0.2)
-        assert not out.exists()
-        proc.send_signal(sig)
-        _, err = proc.communicate(timeout=60)
-        assert proc.returncode == 130, err[-2000:]
+        returncode, err = _interrupt(argv, sig, tmp_path, out)
+        assert returncode == 130, err[-2000:]
         last = err.strip().splitlines()[-1]
         match = re.fullmatch(
             rf"mdshortcut generate: interrupted: {re.escape(str(out))} holds the first (\d+) of "
