@@ -14,8 +14,6 @@ preset (the schema defaults) at least 1.5× further off.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 from torch import nn
@@ -25,7 +23,6 @@ from mdshortcut.generative import MDShortcut, ProcessConfig, draw_prior
 from mdshortcut.model.graph import Batch
 from mdshortcut.train import Learner, TrainingConfig, lr_factor, train_step
 
-REPO = Path(__file__).resolve().parents[1]
 D = torch.float64
 STEPS, N_STRUCT, N_ATOMS = 3000, 8, 32
 L = 12.0
