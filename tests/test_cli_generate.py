@@ -365,7 +365,12 @@ def _interrupt(argv: list, sig: signal.Signals, folder: Path, out: Path) -> tupl
     is aborted and its stacks fail the test. The run is killed if the test fails before its end."""
     env = {**os.environ, "PYTHONFAULTHANDLER": "1"}
     with open(folder / "stderr.txt", "w+") as log:
-        proc = subprocess.Popen([MDSHORTCUT, *map(str, argv)], stdout=subprocess.DEVNULL, stderr=log, env=env)
+        # SIGINT at its default, as a terminal's foreground job has it: a test run in a background
+        # job inherits SIGINT ignored, and the run then went on (seen in a full suite run with `&`)
+        restore = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731
+        proc = subprocess.Popen(
+            [MDSHORTCUT, *map(str, argv)], stdout=subprocess.DEVNULL, stderr=log, env=env, preexec_fn=restore
+        )
         try:
             deadline = time.monotonic() + 300  # a loaded machine starts slowly (the test: ~30 s alone)
             while time.monotonic() < deadline and proc.poll() is None and _frames_in_temporary(folder, out) < 2:
