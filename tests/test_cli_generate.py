@@ -397,6 +397,29 @@ def _tail(log, chars: int | None = 2000) -> str:
     return text if chars is None else text[-chars:]
 
 
+def test_the_interrupt_message_is_the_last_line_wherever_the_ctrl_c_lands(tiny_models, tmp_path, run_cli, monkeypatch):
+    """A Ctrl-C while a batch is being written (not while one is sampled) left the sampler's
+    progress bar open; it was closed, and printed its last line, after the message (CI: the bar's
+    line came last). Here the KeyboardInterrupt a Ctrl-C raises comes from inside the second write."""
+    import mdshortcut.io
+
+    real, batches = mdshortcut.io.write, []
+    out = tmp_path / "out.extxyz"
+
+    def write_then_ctrl_c(file, *args, **kwargs):
+        if out.name in file.name:  # the output's temporary file (generate also sizes a frame elsewhere)
+            batches.append(1)
+            if len(batches) == 2:
+                raise KeyboardInterrupt
+        return real(file, *args, **kwargs)
+
+    monkeypatch.setattr(mdshortcut.io, "write", write_then_ctrl_c)
+    code, _, err = run_cli(*request(tiny_models["ode-none"], out, ["--cell", "8", "--n", "5", "--batch-size", "1"]))
+    assert code == 130, err
+    assert err.strip().splitlines()[-1] == f"mdshortcut generate: interrupted: {out} holds the first 1 of 5 structures"
+    assert len(read(out, index=":")) == 1
+
+
 def test_an_interrupted_run_keeps_what_it_wrote_and_says_how_much(tiny_models, tmp_path):
     """Frames were held in memory to the end: a Ctrl-C lost them all. Now each batch is written as
     made (to the output's temporary file); SIGINT (Ctrl-C) and SIGTERM publish the whole batches

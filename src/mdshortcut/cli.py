@@ -170,6 +170,7 @@ def add_structure(p: argparse.ArgumentParser) -> None:
 
 
 def _run_generate(args: argparse.Namespace) -> None:
+    import contextlib
     import signal
     from pathlib import Path
 
@@ -197,8 +198,8 @@ def _run_generate(args: argparse.Namespace) -> None:
     )
     measured, written, seconds = [], 0, 0.0  # measured: each frame's info only (memory stays per batch)
     on_term = signal.signal(signal.SIGTERM, signal.default_int_handler)  # a SIGTERM ends as Ctrl-C does
-    try:
-        with structure_stream(args.output, fmt, elements) as append:
+    try:  # the batches closed before the message: their progress bar's last line comes above it
+        with contextlib.closing(batches), structure_stream(args.output, fmt, elements) as append:
             for frames, took in batches:
                 seconds += took
                 if args.relax:

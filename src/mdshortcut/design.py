@@ -11,6 +11,7 @@ A sampling cell must let the periodic graph describe a network of distinct atoms
 
 from __future__ import annotations
 
+import contextlib
 import math
 import shutil
 import time
@@ -151,19 +152,21 @@ def design_batches(
         model, cells, n_steps, values, seed=seed, device=model.device, batch_size=batch_size, progress=progress
     )
     done = 0
-    while True:
-        start = time.perf_counter()
-        frames = next(batches, None)
-        if model.device.type == "cuda":
-            torch.cuda.synchronize(model.device)
-        if frames is None:
-            return
-        seconds = time.perf_counter() - start
-        for i, atoms in enumerate(frames, done):
-            atoms.info.update({"model": name, "dataset": model.dataset, "n_steps": n_steps, "seed": seed, "sample": i})
-            atoms.info.update({f"target_{p}": v for p, v in targets.items()})
-        done += len(frames)
-        yield frames, seconds
+    with contextlib.closing(batches):  # closing this generator ends the progress bar at once
+        while True:
+            start = time.perf_counter()
+            frames = next(batches, None)
+            if model.device.type == "cuda":
+                torch.cuda.synchronize(model.device)
+            if frames is None:
+                return
+            seconds = time.perf_counter() - start
+            for i, atoms in enumerate(frames, done):
+                info = {"model": name, "dataset": model.dataset, "n_steps": n_steps, "seed": seed, "sample": i}
+                atoms.info.update(info)
+                atoms.info.update({f"target_{p}": v for p, v in targets.items()})
+            done += len(frames)
+            yield frames, seconds
 
 
 def check_output_room(model: LoadedModel, cell: np.ndarray, n: int, path: str, frame_bytes) -> None:

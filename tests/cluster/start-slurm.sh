@@ -25,7 +25,10 @@ export SLURM_CONF=$DIR/slurm.conf
 SITE_CONF=/etc/slurm/slurm.conf
 
 pidfile() { echo "$DIR/run/$1.pid"; }
-alive() { local f; f=$(pidfile "$1"); [ -s "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null; }
+alive() {  # a zombie (PID 1 here may never reap a killed daemon) is not alive
+    local f state; f=$(pidfile "$1")
+    [ -s "$f" ] && state=$(cat "/proc/$(cat "$f")/stat" 2>/dev/null) && [[ ${state##*) } != Z* ]]
+}
 wait_for() {  # wait_for SECONDS WHAT COMMAND...: until COMMAND succeeds, or fail naming WHAT
     local n=$1 what=$2; shift 2
     for _ in $(seq "$n"); do "$@" >/dev/null 2>&1 && return 0; sleep 1; done
@@ -172,7 +175,10 @@ for u in root ${EXTRA_USERS:-}; do sacctmgr -i -Q add user "$u" DefaultAccount=d
 
 # --- slurmctld, slurmd --------------------------------------------------------------------------------
 if ! alive slurmctld; then
-    slurmctld
+    # -c: forget the jobs of an earlier controller. Its daemons gone, their jobs died with them, yet
+    # the state it saved recovers them as RUNNING, holding their CPUs for good (CI 2026-12-05: a
+    # run killed with the session held a CPU; the test's training stayed PENDING 900 s)
+    slurmctld -c
     wait_for 30 slurmctld sh -c "scontrol ping | grep -q UP"
     started slurmctld
 fi
