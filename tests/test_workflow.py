@@ -563,5 +563,6 @@ def test_a_probe_of_a_dataset_without_an_sde_fails_in_one_line(tmp_path):
     res = snakemake("-n", "--configfile", str(bad), cwd=tmp_path)
     assert res.returncode != 0
     last = res.stderr.strip().splitlines()[-1]
-    assert last == "invalid config: denoising.datasets: 'a-sio2' has no ε-prediction model (sde)", res.stderr[-2000:]
+    want = f"{bad}: invalid config: denoising.datasets: 'a-sio2' has no ε-prediction model (sde)"
+    assert last == want, res.stderr[-2000:]
     assert "Traceback" not in res.stderr and 'File "' not in res.stderr, res.stderr[-2000:]

@@ -71,6 +71,9 @@ def _check_range(key: str, value) -> None:
 
 def check_config(config: Mapping) -> None:
     """Raise ConfigError for the first inconsistency found in a validated config."""
+    from mdshortcut.pipeline.architecture import variant_ghosts  # these import this module
+    from mdshortcut.pipeline.tables import probe_models
+
     for name, ds in config["datasets"].items():
         key = f"datasets.{name}"
         labels = set(ds.get("labels", []))
@@ -123,13 +126,14 @@ def check_config(config: Mapping) -> None:
         raise ConfigError(f"process.t_min: {proc['t_min']} must be below t_max {proc['t_max']}")
     if "ablation" in config:
         _check_variants(config, "ablation", RECIPE, "recipe")
+    probe_models(config)  # a denoising.datasets entry without a model to probe
     if "architecture" in config:
         _check_variants(config, "architecture", ARCHITECTURE, "denoiser")
         arch = config["architecture"]
         ds = config["datasets"][arch["dataset"]]
         for name, variant in arch["variants"].items():
             key = f"architecture.variants.{name}.dataset.ghosts"
-            if variant.get("dataset", {}).get("ghosts", True):  # the paper's, unless the variant says
+            if variant_ghosts(variant):
                 if "rho_max" not in ds:
                     raise ConfigError(f"{key}: ghosts (the paper's) need datasets.{arch['dataset']}.rho_max")
             else:

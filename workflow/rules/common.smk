@@ -3,9 +3,8 @@
 # input functions only one stage uses (warm starts, ablation configs, shard ranges), since
 # Snakemake's linter (`snakemake --lint`, tests/test_workflow.py) allows no function beside rules.
 import math
-import sys
 
-from mdshortcut.config import ConfigError, resolve_device
+from mdshortcut.config import resolve_device
 from mdshortcut.pipeline.sources import sources
 from mdshortcut.pipeline.sweep import SamplingConfig, run_stems
 from mdshortcut.pipeline.tables import probe_models, report_files
@@ -17,12 +16,7 @@ LABELLED = [d for d in DATASETS if config["datasets"][d]["labels"]]  # datasets 
 # on SLURM the profile's set-resources requests the GPU, and `device` is resolved in the job.
 LOCAL_GPU = int(resolve_device(config["device"]) == "cuda")
 ENV = "../../envs/mdshortcut.yaml"
-# The denoising probe's models, dataset -> names (denoising.smk; the reference's probe table):
-# a bad denoising.datasets ends the run here, in one line, before any rule file asks for them.
-try:
-    PROBED = probe_models(config)
-except ConfigError as exc:
-    sys.exit(f"invalid config: {exc}")
+PROBED = probe_models(config)  # the denoising probe's models, dataset -> names (checked with the config)
 
 
 wildcard_constraints:
