@@ -158,6 +158,19 @@ def network_minutes(dataset, calls, batch, device, factor=1.0):
     return min(2880, max(10, math.ceil(2 * seconds / 60)))
 
 
+def chain_priority(w):
+    """A job's scheduling priority (Snakemake runs the higher first): the estimated CPU minutes of
+    training a model of its dataset, twice for MDShortcut's (its step costs ~1.5x a baseline's;
+    the longest first). The long a-Si chain (its dataset, then its trainings) is not left waiting
+    behind a-SiO2's short jobs: without it, a-Si's last shard started an hour into a run, after
+    a-SiO2's seven trainings (2026-12-05)."""
+    from mdshortcut.config import dataset_training
+
+    steps = dataset_training(config, w.dataset)["steps"]
+    factor = 2 if w.get("process") == "shortcut" else 1
+    return factor * network_minutes(w.dataset, steps, config["training"]["batch_size"], "cpu")
+
+
 def network_mem_mb(dataset, batch):
     """SLURM memory (MB) of a job that evaluates the network on ``batch`` structures at once."""
     return 1000 + math.ceil(0.015 * batch * max_atoms(dataset) * config["model"]["n_layers"] * config["model"]["hidden"])

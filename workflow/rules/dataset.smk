@@ -17,6 +17,7 @@ rule melt_quench:
     benchmark:
         f"{RESULTS}/benchmarks/datasets/{{dataset}}/shard{{shard}}.tsv"
     threads: 1
+    priority: chain_priority
     conda:
         ENV
     script:
@@ -41,6 +42,7 @@ rule merge_dataset:
         f"{RESULTS}/logs/datasets/{{dataset}}/merge.log",
     benchmark:
         f"{RESULTS}/benchmarks/datasets/{{dataset}}/merge.tsv"
+    priority: chain_priority
     conda:
         ENV
     script:

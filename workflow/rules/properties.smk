@@ -55,6 +55,7 @@ rule tensors:
         f"{RESULTS}/logs/datasets/{{dataset}}/tensors.log",
     benchmark:
         f"{RESULTS}/benchmarks/datasets/{{dataset}}/tensors.tsv"
+    priority: chain_priority
     conda:
         ENV
     script:

@@ -39,6 +39,7 @@ rule train:
             GPU_SHORTCUT_FACTOR if w.process == "shortcut" else 1.0,
         ),
         mem_mb=lambda w: network_mem_mb(w.dataset, config["training"]["batch_size"]),
+    priority: chain_priority
     conda:
         ENV
     script:
