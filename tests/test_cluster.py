@@ -52,6 +52,13 @@ def stop(pid: int, name: str) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
+def start_cluster() -> list[list[str]]:
+    """Run start-slurm.sh; what it started or linked: [name, pid] per daemon, [path] per link."""
+    res = subprocess.run(["bash", str(START)], capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stdout + res.stderr
+    return [line.split()[1:] for line in res.stdout.splitlines() if line.startswith(("started ", "linked "))]
+
+
 @pytest.fixture(scope="module")
 def slurm():
     """A one-node SLURM on this host; afterwards stops, by PID, the daemons this fixture started
@@ -59,9 +66,7 @@ def slurm():
     if os.geteuid() != 0:
         pytest.skip("starting a one-node SLURM needs root")
     subprocess.run(["bash", str(START), "install"], check=True, timeout=1200)  # apt-get where missing
-    res = subprocess.run(["bash", str(START)], capture_output=True, text=True, timeout=600)
-    assert res.returncode == 0, res.stdout + res.stderr
-    started = [line.split()[1:] for line in res.stdout.splitlines() if line.startswith(("started ", "linked "))]
+    started = start_cluster()
     yield started  # a test that restarts a daemon puts its new PID here
     for entry in reversed(started):
         if len(entry) == 2:
@@ -287,10 +292,9 @@ def test_a_restarted_cluster_forgets_the_jobs_of_a_killed_one(slurm):
         assert gone(pids[name]), name
     subprocess.run(["pkill", "-KILL", "-x", "slurmstepd"])
     subprocess.run(["pkill", "-KILL", "-f", "^sleep 617$"])
-    res = subprocess.run(["bash", str(START)], capture_output=True, text=True, timeout=600)
-    assert res.returncode == 0, res.stdout + res.stderr
-    restarted = [line.split()[1:] for line in res.stdout.splitlines() if line.startswith("started ")]
-    slurm[:] = [entry for entry in slurm if entry[0] not in {name for name, _ in restarted}] + restarted
+    restarted = start_cluster()
+    names = {entry[0] for entry in restarted}
+    slurm[:] = [entry for entry in slurm if entry[0] not in names] + restarted
     queue = subprocess.run(["squeue", "-h"], capture_output=True, text=True)
     assert (queue.returncode, queue.stdout) == (0, ""), queue.stdout + queue.stderr
     cpus = str(node()[0])  # the whole node: a job left holding one CPU would keep this one waiting
