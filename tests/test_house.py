@@ -75,7 +75,13 @@ def test_code_inputs_follow_imports_and_only_them():
         sources("mdshortcut.nothing")
 
 
-DOCUMENTS = ["README.md", "results/reference/README.md", "docs/design.md", "docs/history/reference-8588b91/README.md"]
+DOCUMENTS = [
+    "README.md",
+    "results/reference/README.md",
+    "docs/design.md",
+    "docs/history/reference-8588b91/README.md",
+    "docs/history/reference-0f565fc/README.md",
+]
 
 
 @pytest.mark.parametrize("document", DOCUMENTS)
