@@ -7,7 +7,8 @@ import sys
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version
 
-from mdshortcut.config import ConfigError, validate_config, yaml_problem
+from mdshortcut.config import ConfigError, yaml_problem
+from mdshortcut.pipeline.validation import validate_config
 
 min_version("9.0")
 

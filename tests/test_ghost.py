@@ -11,7 +11,7 @@ import yaml
 from ase import Atoms
 from ase.io import read, write
 
-from mdshortcut.config import ConfigError, validate_config
+from mdshortcut.config import ConfigError
 from mdshortcut.data.build import write_dataset_tensors
 from mdshortcut.data.ghost import (
     build_tensors,
@@ -24,6 +24,7 @@ from mdshortcut.data.ghost import (
     to_atoms,
 )
 from mdshortcut.io import StructureError
+from mdshortcut.pipeline.validation import validate_config
 
 
 def silica(n_si, length, seed):

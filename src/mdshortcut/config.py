@@ -38,8 +38,6 @@ ARCHITECTURE = {
     "process": ("sigma_x_max", "t_sampling", "pairing"),
     "dataset": ("ghosts",),
 }
-#: σ (Å) of the denoising probe's captured fraction in the architecture ranking (docs/design.md §8)
-ARCHITECTURE_PROBE_SIGMA = 0.1
 
 #: initial-structure keys only one kind reads (those without a schema default, which a user wrote)
 INITIAL_KEYS = {"diamond": ("repeat", "lattice_constant"), "random": ("n_atoms", "formula")}
@@ -71,9 +69,6 @@ def _check_range(key: str, value) -> None:
 
 def check_config(config: Mapping) -> None:
     """Raise ConfigError for the first inconsistency found in a validated config."""
-    from mdshortcut.pipeline.architecture import variant_ghosts  # these import this module
-    from mdshortcut.pipeline.tables import probe_models
-
     for name, ds in config["datasets"].items():
         key = f"datasets.{name}"
         labels = set(ds.get("labels", []))
@@ -113,7 +108,7 @@ def check_config(config: Mapping) -> None:
             raise ConfigError(f"{key}.rho_max: required to train models with ghosts (ghost-atom density)")
         targets = ds.get("sampling", {}).get("targets", {})
         if not ds.get("ghosts", True):
-            _check_fixed_count(ds, key, targets)
+            check_fixed_count(ds, key, targets)
         for prop, rng in targets.items():
             if prop not in labels:
                 raise ConfigError(f"{key}.sampling.targets.{prop}: not a label of {name} (labels: {sorted(labels)})")
@@ -126,27 +121,11 @@ def check_config(config: Mapping) -> None:
         raise ConfigError(f"process.t_min: {proc['t_min']} must be below t_max {proc['t_max']}")
     if "ablation" in config:
         _check_variants(config, "ablation", RECIPE, "recipe")
-    probe_models(config)  # a denoising.datasets entry without a model to probe
     if "architecture" in config:
         _check_variants(config, "architecture", ARCHITECTURE, "denoiser")
-        arch = config["architecture"]
-        ds = config["datasets"][arch["dataset"]]
-        for name, variant in arch["variants"].items():
-            key = f"architecture.variants.{name}.dataset.ghosts"
-            if variant_ghosts(variant):
-                if "rho_max" not in ds:
-                    raise ConfigError(f"{key}: ghosts (the paper's) need datasets.{arch['dataset']}.rho_max")
-            else:
-                _check_fixed_count(ds, f"{key}: datasets.{arch['dataset']}", {})
-        sigmas = config.get("denoising", {}).get("sigmas", [])
-        if "sde" in config["architecture"]["processes"] and ARCHITECTURE_PROBE_SIGMA not in sigmas:
-            raise ConfigError(
-                f"denoising.sigmas: {sigmas} lacks {ARCHITECTURE_PROBE_SIGMA} Å, where the architecture "
-                "ranking reads each variant's captured fraction"
-            )
 
 
-def _check_fixed_count(ds: Mapping, key: str, targets: Mapping) -> None:
+def check_fixed_count(ds: Mapping, key: str, targets: Mapping) -> None:
     """A dataset without ghosts has one atom count in every frame, so its initial structures must
     (a random one: n_atoms a single value), and it cannot be sampled for a density target: with
     the count fixed, a sample's density is n / Vol(C), set by the cell the sampler is given, not
@@ -284,32 +263,3 @@ def config_file_problem(path: str | os.PathLike) -> str:
         what = "empty" if content is None else "not a mapping of keys"
         return f"{path}: {what} (a config is a YAML mapping of the keys in config/schema.yaml)"
     return ""
-
-
-def validate_config(config: dict, schema: str | os.PathLike, files: Sequence[str | os.PathLike]) -> None:
-    """Validate ``config`` (read from ``files``) against ``schema``, filling in its defaults,
-    and ``check_config`` it; ConfigError: one line naming the files and the key."""
-    from snakemake.exceptions import WorkflowError
-    from snakemake.utils import validate
-
-    where = ", ".join(str(f) for f in files)
-    try:
-        validate(config, str(schema))
-        check_config(config)
-    except WorkflowError as exc:
-        raise ConfigError(f"{where}: {describe_validation_error(exc)}") from None
-    except ConfigError as exc:
-        raise ConfigError(f"{where}: invalid config: {exc}") from None
-
-
-def describe_validation_error(exc: BaseException) -> str:
-    """One line naming the config key of a jsonschema ValidationError wrapped by Snakemake."""
-    import jsonschema
-
-    cause = exc
-    while cause is not None and not isinstance(cause, jsonschema.ValidationError):
-        cause = cause.__cause__ or cause.__context__
-    if not isinstance(cause, jsonschema.ValidationError):
-        return str(exc)
-    key = ".".join(str(p) for p in cause.absolute_path) or "<top level>"
-    return f"invalid config: {key}: {cause.message}"

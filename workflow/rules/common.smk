@@ -159,11 +159,13 @@ def network_minutes(dataset, calls, batch, device, factor=1.0):
 
 
 def chain_priority(w):
-    """A job's scheduling priority (Snakemake runs the higher first): the estimated CPU minutes of
-    training a model of its dataset, counted twice for MDShortcut, whose step is the costliest
-    (0.71 against 0.48 CPU s on a-Si), so that it starts first. The long a-Si chain (its dataset, then its trainings) is not left waiting
-    behind a-SiO2's short jobs: without it, a-Si's last shard started an hour into a run, after
-    a-SiO2's seven trainings (2026-12-05)."""
+    """A job's scheduling priority (Snakemake runs the higher first) on the way to a training
+    (dataset, labels, tensors, the training): the estimated CPU minutes of training a model of
+    its dataset, counted twice for MDShortcut, whose step is the costliest (0.71 against 0.48
+    CPU s on a-Si), so that it starts first. The long a-Si chain is then not left behind
+    a-SiO2's short jobs: without it, a-Si's last shard started an hour into a run, after
+    a-SiO2's seven trainings (2026-12-05).
+    """
     from mdshortcut.config import dataset_training
 
     steps = dataset_training(config, w.dataset)["steps"]

@@ -13,6 +13,7 @@ rule label_shard:
     benchmark:
         f"{RESULTS}/benchmarks/datasets/{{dataset}}/labels{{shard}}.tsv"
     threads: 1
+    priority: chain_priority
     conda:
         ENV
     script:
@@ -31,6 +32,7 @@ rule merge_labels:
         f"{RESULTS}/logs/datasets/{{dataset}}/merge_labels.log",
     benchmark:
         f"{RESULTS}/benchmarks/datasets/{{dataset}}/merge_labels.tsv"
+    priority: chain_priority
     conda:
         ENV
     script:

@@ -18,11 +18,13 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from mdshortcut.config import ARCHITECTURE, ARCHITECTURE_PROBE_SIGMA
+from mdshortcut.config import ARCHITECTURE, ConfigError, check_fixed_count
 from mdshortcut.pipeline import ablation
 from mdshortcut.pipeline.ablation import paper_values
 
 COLUMNS = [name if name != "sampler" else "process" for name in ablation.COLUMNS]  # a row per baseline
+#: σ (Å) of the denoising probe's captured fraction in the architecture ranking (docs/design.md §8)
+ARCHITECTURE_PROBE_SIGMA = 0.1
 
 
 def paper_architecture() -> dict[str, dict]:
@@ -34,6 +36,26 @@ def variant_ghosts(variant: Mapping) -> bool:
     """Whether a variant (its config mapping) trains on the ablation's dataset padded with ghosts:
     its ``dataset.ghosts``, else the paper's (ghosts), whatever the dataset itself sets."""
     return bool(variant.get("dataset", {}).get("ghosts", paper_architecture()["dataset"]["ghosts"]))
+
+
+def check_architecture(config: Mapping) -> None:
+    """ConfigError if a variant cannot train on the ablation's dataset (ghosts need its rho_max;
+    without them its atom count must be fixed) or the probe skips the σ the ranking reads."""
+    arch = config["architecture"]
+    ds = config["datasets"][arch["dataset"]]
+    for name, variant in arch["variants"].items():
+        key = f"architecture.variants.{name}.dataset.ghosts"
+        if variant_ghosts(variant):
+            if "rho_max" not in ds:
+                raise ConfigError(f"{key}: ghosts (the paper's) need datasets.{arch['dataset']}.rho_max")
+        else:
+            check_fixed_count(ds, f"{key}: datasets.{arch['dataset']}", {})
+    sigmas = config.get("denoising", {}).get("sigmas", [])
+    if "sde" in arch["processes"] and ARCHITECTURE_PROBE_SIGMA not in sigmas:
+        raise ConfigError(
+            f"denoising.sigmas: {sigmas} lacks {ARCHITECTURE_PROBE_SIGMA} Å, where the architecture "
+            "ranking reads each variant's captured fraction"
+        )
 
 
 def variant_config(config: Mapping, training: Mapping, variant: str) -> dict:
