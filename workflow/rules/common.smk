@@ -4,7 +4,7 @@
 # Snakemake's linter (`snakemake --lint`, tests/test_workflow.py) allows no function beside rules.
 import math
 
-from mdshortcut.config import resolve_device
+from mdshortcut.config import dataset_training, resolve_device
 from mdshortcut.pipeline.sources import sources
 from mdshortcut.pipeline.sweep import SamplingConfig, run_stems
 from mdshortcut.pipeline.tables import probe_models, report_files
@@ -37,8 +37,6 @@ def code(*modules):
 
 def warm_start_model(w):
     """The base model a shortcut warm-starts from (training.shortcut_init: baseline), else nothing."""
-    from mdshortcut.config import dataset_training
-
     if w.process != "shortcut" or dataset_training(config, w.dataset)["shortcut_init"] != "baseline":
         return []
     return f"{RESULTS}/models/{w.dataset}/{config['process']['shortcut_base']}-{w.conditioning}.pt"
@@ -49,7 +47,6 @@ ABLATION = config.get("ablation", {})  # the recipe ablation (ablation.smk), if 
 
 def ablation_model_config(w):
     """train_model's config of one ablation variant's model (its shortcut or warm start's baseline)."""
-    from mdshortcut.config import dataset_training
     from mdshortcut.pipeline.ablation import variant_config
 
     return variant_config(config, dataset_training(config, ABLATION["dataset"]), w.variant, w.process)
@@ -68,7 +65,6 @@ ARCHITECTURE = config.get("architecture", {})  # the denoiser's architecture abl
 
 def architecture_model_config(w):
     """train_model's config of one baseline of an architecture variant."""
-    from mdshortcut.config import dataset_training
     from mdshortcut.pipeline.architecture import variant_config
 
     return variant_config(config, dataset_training(config, ARCHITECTURE["dataset"]), w.arch)
@@ -166,8 +162,6 @@ def chain_priority(w):
     a-SiO2's short jobs: without it, a-Si's last shard started an hour into a run, after
     a-SiO2's seven trainings (2026-12-05).
     """
-    from mdshortcut.config import dataset_training
-
     steps = dataset_training(config, w.dataset)["steps"]
     factor = 2 if w.get("process") == "shortcut" else 1
     return factor * network_minutes(w.dataset, steps, config["training"]["batch_size"], "cpu")
